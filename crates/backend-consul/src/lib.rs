@@ -1,0 +1,6 @@
+//! Consul health-service provider over blocking queries.
+//!
+//! Status: not implemented yet; this crate is a placeholder in the workspace
+//! layout and exports nothing.
+
+#![forbid(unsafe_code)]

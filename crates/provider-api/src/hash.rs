@@ -1,0 +1,94 @@
+//! The snapshot hash of CONTRACTS §6.
+
+use alloc::vec::Vec;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::{ClusterNode, NodeId};
+
+/// Bytes staged before one `update` call: per-field updates cost about 4× more
+/// than hashing staged bytes (FLOORS.md).
+const STAGE: usize = 4096;
+
+/// XXH3-64 (seed 0) over the encoding of CONTRACTS §6.
+///
+/// `members` must be sorted by id and `blocked` sorted, as a
+/// [`ProviderSnapshot`](crate::ProviderSnapshot) keeps them; use
+/// [`ProviderSnapshot::hash`](crate::ProviderSnapshot::hash) rather than
+/// calling this directly.
+pub fn snapshot_hash(members: &[ClusterNode], blocked: &[NodeId]) -> u64 {
+    let mut hasher = Xxh3::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(STAGE + 256);
+    put_len(&mut buf, members.len());
+    for member in members {
+        put_str(&mut buf, member.id.as_str());
+        put_str(&mut buf, &member.host);
+        buf.extend_from_slice(&member.port.to_le_bytes());
+        put_len(&mut buf, member.labels.len());
+        for (key, value) in &member.labels {
+            put_str(&mut buf, key);
+            put_str(&mut buf, value);
+        }
+        if buf.len() >= STAGE {
+            hasher.update(&buf);
+            buf.clear();
+        }
+    }
+    put_len(&mut buf, blocked.len());
+    for id in blocked {
+        put_str(&mut buf, id.as_str());
+        if buf.len() >= STAGE {
+            hasher.update(&buf);
+            buf.clear();
+        }
+    }
+    hasher.update(&buf);
+    hasher.digest()
+}
+
+/// The encoded bytes that [`snapshot_hash`] hashes, for tests and tools.
+pub fn snapshot_hash_input(members: &[ClusterNode], blocked: &[NodeId]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    put_len(&mut buf, members.len());
+    for member in members {
+        put_str(&mut buf, member.id.as_str());
+        put_str(&mut buf, &member.host);
+        buf.extend_from_slice(&member.port.to_le_bytes());
+        put_len(&mut buf, member.labels.len());
+        for (key, value) in &member.labels {
+            put_str(&mut buf, key);
+            put_str(&mut buf, value);
+        }
+    }
+    put_len(&mut buf, blocked.len());
+    for id in blocked {
+        put_str(&mut buf, id.as_str());
+    }
+    buf
+}
+
+fn put_len(buf: &mut Vec<u8>, len: usize) {
+    // Lengths above u32::MAX cannot occur for ids, hosts or labels held in
+    // memory by a provider; saturate rather than wrap if they ever did.
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    buf.extend_from_slice(&len.to_le_bytes());
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    put_len(buf, s.len());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// Formats a hash as the contract's 16 lower-case hex digits.
+pub fn format_hash(hash: u64) -> HashHex {
+    HashHex(hash)
+}
+
+/// Display adapter returned by [`format_hash`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashHex(pub u64);
+
+impl core::fmt::Display for HashHex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}

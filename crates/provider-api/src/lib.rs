@@ -1,0 +1,38 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod descriptor;
+mod diff;
+mod event;
+mod hash;
+mod health;
+mod id;
+mod kind;
+mod node;
+mod provider;
+mod secret_ref;
+mod snapshot;
+mod topology_event;
+mod topology_view;
+mod watch_value;
+
+pub use descriptor::{ProviderAuth, ProviderDescriptor, TlsSettings};
+pub use diff::{diff, diff_into};
+pub use event::{FaultKind, Heartbeat, ProviderEvent, ProviderFault, ProviderTermination};
+pub use hash::{HashHex, format_hash, snapshot_hash, snapshot_hash_input};
+pub use health::ProviderHealth;
+pub use id::{NodeId, ProviderId, ProviderIdError};
+pub use kind::ProviderKind;
+pub use node::{ClusterNode, Labels, MemberSpec};
+pub use provider::{ClusterProvider, ProviderStream, StreamOptions};
+pub use secret_ref::{SecretRef, SecretRefError};
+pub use snapshot::{ProviderSnapshot, SnapshotError};
+pub use topology_event::{RemoteTopologyEvent, TopologyEventKind};
+pub use topology_view::{ApplyError, TopologyView};
+pub use watch_value::{WatchParams, WatchValue};
+
+/// Compile-time proof that the provider trait is usable as `dyn`.
+fn _object_safe(_: &dyn ClusterProvider) {}

@@ -1,0 +1,144 @@
+//! The [`ClusterProvider`] trait and what opening a stream takes.
+
+use alloc::boxed::Box;
+use core::pin::Pin;
+use core::time::Duration;
+
+use futures_core::Stream;
+
+use crate::{ProviderDescriptor, ProviderEvent, ProviderSnapshot};
+
+/// The event stream of one provider. Errors travel inside it as
+/// [`ProviderEvent::Fault`]; it recovers by itself on the next poll and ends
+/// only with [`ProviderEvent::Terminated`]. Dropping it stops the watch.
+pub type ProviderStream = Pin<Box<dyn Stream<Item = ProviderEvent> + Send + 'static>>;
+
+/// What the service tells a provider when it opens a stream.
+///
+/// The retry numbers implement ARCHITECTURE.md "Failover rules" 2: the first
+/// `max_errors − 1` retries after a fault come at once and after 100 ms, then
+/// reconnects are spaced by the policy's backoff.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct StreamOptions {
+    /// Yield a snapshot or heartbeat at least this often while healthy (a
+    /// third of the no-response timeout).
+    pub heartbeat_interval: Duration,
+    /// Consecutive retryable faults that make a provider `Unreachable`.
+    pub max_errors: u32,
+    /// First backoff delay after the fast retries.
+    pub backoff_initial: Duration,
+    /// Backoff growth factor.
+    pub backoff_factor: f64,
+    /// Backoff cap.
+    pub backoff_cap: Duration,
+    /// Jitter fraction (±) applied to backoff delays, below 0.5.
+    pub jitter: f64,
+}
+
+impl StreamOptions {
+    /// Options with the seed's retry defaults (max 3 errors, backoff 2 s ×2
+    /// capped at 30 s, ±20 % jitter).
+    pub fn new(heartbeat_interval: Duration) -> Self {
+        Self {
+            heartbeat_interval,
+            max_errors: 3,
+            backoff_initial: Duration::from_secs(2),
+            backoff_factor: 2.0,
+            backoff_cap: Duration::from_secs(30),
+            jitter: 0.2,
+        }
+    }
+
+    /// Sets `max_errors`.
+    pub fn with_max_errors(mut self, max_errors: u32) -> Self {
+        self.max_errors = max_errors.max(1);
+        self
+    }
+
+    /// Sets the backoff schedule.
+    pub fn with_backoff(
+        mut self,
+        initial: Duration,
+        factor: f64,
+        cap: Duration,
+        jitter: f64,
+    ) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_factor = factor;
+        self.backoff_cap = cap;
+        self.jitter = jitter;
+        self
+    }
+
+    /// The delay before retry number `attempt` (1 = the first retry after a
+    /// fault), without jitter: the fast retries come at once and after
+    /// 100 ms; from retry `max_errors` on, `backoff_initial × factor^k`
+    /// capped at `backoff_cap`.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let fast = self.max_errors.saturating_sub(1);
+        if attempt <= fast {
+            return if attempt <= 1 {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(100)
+            };
+        }
+        let k = attempt - fast - 1;
+        let mut delay = self.backoff_initial.as_secs_f64();
+        let cap = self.backoff_cap.as_secs_f64();
+        for _ in 0..k.min(64) {
+            delay *= self.backoff_factor;
+            if delay >= cap {
+                break;
+            }
+        }
+        Duration::from_secs_f64(delay.min(cap).max(0.0))
+    }
+
+    /// [`retry_delay`](Self::retry_delay) with jitter applied, given a
+    /// uniform random number in `[0, 1)` from the caller's generator.
+    pub fn retry_delay_jittered(&self, attempt: u32, unit_random: f64) -> Duration {
+        let base = self.retry_delay(attempt);
+        if base.is_zero() || base <= Duration::from_millis(100) {
+            return base;
+        }
+        let factor = 1.0 + self.jitter * (2.0 * unit_random.clamp(0.0, 1.0) - 1.0);
+        Duration::from_secs_f64(base.as_secs_f64() * factor.max(0.0))
+    }
+}
+
+/// A source of cluster membership: a static list, Consul, Kubernetes, etcd,
+/// or a custom backend.
+///
+/// Object-safe; the service holds providers as `Arc<dyn ClusterProvider>`.
+pub trait ClusterProvider: Send + Sync {
+    /// The descriptor this provider was built from.
+    fn descriptor(&self) -> &ProviderDescriptor;
+
+    /// The last snapshot this provider has seen, if any.
+    fn initial_snapshot(&self) -> Option<ProviderSnapshot>;
+
+    /// Opens a watch. The first item is a snapshot, or a fault if none could
+    /// be obtained; then snapshots on change and heartbeats at least every
+    /// `options.heartbeat_interval` while healthy.
+    fn stream(&self, options: StreamOptions) -> ProviderStream;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_follows_rule_2() {
+        let o = StreamOptions::new(Duration::from_secs(5));
+        assert_eq!(o.retry_delay(1), Duration::ZERO);
+        assert_eq!(o.retry_delay(2), Duration::from_millis(100));
+        assert_eq!(o.retry_delay(3), Duration::from_secs(2));
+        assert_eq!(o.retry_delay(4), Duration::from_secs(4));
+        assert_eq!(o.retry_delay(7), Duration::from_secs(30));
+        assert_eq!(o.retry_delay(1000), Duration::from_secs(30));
+        let j = o.retry_delay_jittered(3, 0.0);
+        assert_eq!(j, Duration::from_secs_f64(1.6));
+    }
+}
