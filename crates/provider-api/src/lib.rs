@@ -6,6 +6,7 @@ extern crate alloc;
 
 mod descriptor;
 mod diff;
+mod duration_text;
 mod event;
 mod hash;
 mod health;
@@ -22,6 +23,9 @@ mod watch_value;
 
 pub use descriptor::{ProviderAuth, ProviderDescriptor, TlsSettings};
 pub use diff::{diff, diff_into};
+#[cfg(feature = "serde")]
+pub use duration_text::serde_text as duration_serde;
+pub use duration_text::{DurationError, format_duration, parse_duration};
 pub use event::{FaultKind, Heartbeat, ProviderEvent, ProviderFault, ProviderTermination};
 pub use hash::{HashHex, format_hash, snapshot_hash, snapshot_hash_input};
 pub use health::ProviderHealth;
