@@ -1,0 +1,680 @@
+//! The conformance suite every provider must pass.
+//!
+//! Each case is a public async function taking the provider, its driver and
+//! a [`SuiteConfig`]; [`run_conformance`] runs them all in order. Every case
+//! starts from a fresh stream and a known baseline membership.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use provisioning_provider_api::{
+    ClusterProvider, MemberSpec, NodeId, ProviderEvent, ProviderSnapshot, ProviderStream,
+    StreamOptions, TopologyView, diff,
+};
+use tokio::time::{Instant, timeout_at};
+
+use crate::driver::{ConformanceDriver, InjectedFault, MembershipChange};
+use crate::report::{CaseOutcome, CaseRecord, ConformanceReport};
+
+/// Mandatory cases, in run order. No capability switches them off.
+pub const MANDATORY_CASES: [&str; 12] = [
+    "first_item_is_snapshot_or_fault",
+    "join_reflected",
+    "leave_reflected",
+    "change_is_leave_then_join",
+    "block_reflected",
+    "unblock_reflected",
+    "unchanged_view_yields_heartbeat",
+    "heartbeats_within_interval",
+    "retryable_fault_reported_then_recovers",
+    "permanent_fault_reported_as_permanent",
+    "termination_reported_once",
+    "thousand_member_snapshot",
+];
+
+/// Optional cases, each gated by a [`Capabilities`](crate::Capabilities) flag.
+pub const OPTIONAL_CASES: [&str; 3] = [
+    "labels_reflected",
+    "block_non_member",
+    "initial_snapshot_is_last_seen",
+];
+
+/// Timing of a run. Real backends need real time and slack; in-memory
+/// providers run on tokio's paused clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SuiteConfig {
+    /// Heartbeat interval passed to the provider.
+    pub heartbeat_interval: Duration,
+    /// How long to wait for an expected event.
+    pub event_timeout: Duration,
+    /// Allowed lateness of a heartbeat beyond its interval.
+    pub heartbeat_slack: Duration,
+}
+
+impl SuiteConfig {
+    /// Heartbeat every `heartbeat_interval`, events expected within 5 s, 50 %
+    /// heartbeat slack.
+    pub fn new(heartbeat_interval: Duration) -> Self {
+        Self {
+            heartbeat_interval,
+            event_timeout: Duration::from_secs(5),
+            heartbeat_slack: heartbeat_interval / 2,
+        }
+    }
+
+    /// Sets how long to wait for an expected event.
+    pub fn with_event_timeout(mut self, timeout: Duration) -> Self {
+        self.event_timeout = timeout;
+        self
+    }
+
+    /// Sets the allowed heartbeat lateness.
+    pub fn with_heartbeat_slack(mut self, slack: Duration) -> Self {
+        self.heartbeat_slack = slack;
+        self
+    }
+
+    fn options(&self) -> StreamOptions {
+        StreamOptions::new(self.heartbeat_interval)
+    }
+}
+
+type CaseResult = Result<(), String>;
+
+/// Runs every case against `provider`, in the order of [`MANDATORY_CASES`]
+/// then [`OPTIONAL_CASES`], and reports them.
+pub async fn run_conformance<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> ConformanceReport {
+    let caps = driver.capabilities();
+    let mut report = ConformanceReport::default();
+    macro_rules! case {
+        ($name:literal, $mandatory:expr, $enabled:expr, $why:literal, $f:ident) => {
+            let outcome = if $enabled {
+                timed($f(provider, driver, config)).await
+            } else {
+                CaseOutcome::NotApplicable($why)
+            };
+            report.cases.push(CaseRecord {
+                name: $name,
+                mandatory: $mandatory,
+                outcome,
+            });
+        };
+    }
+    case!(
+        "first_item_is_snapshot_or_fault",
+        true,
+        true,
+        "",
+        case_first_item_is_snapshot_or_fault
+    );
+    case!("join_reflected", true, true, "", case_join_reflected);
+    case!("leave_reflected", true, true, "", case_leave_reflected);
+    case!(
+        "change_is_leave_then_join",
+        true,
+        true,
+        "",
+        case_change_is_leave_then_join
+    );
+    case!("block_reflected", true, true, "", case_block_reflected);
+    case!("unblock_reflected", true, true, "", case_unblock_reflected);
+    case!(
+        "unchanged_view_yields_heartbeat",
+        true,
+        true,
+        "",
+        case_unchanged_view_yields_heartbeat
+    );
+    case!(
+        "heartbeats_within_interval",
+        true,
+        true,
+        "",
+        case_heartbeats_within_interval
+    );
+    case!(
+        "retryable_fault_reported_then_recovers",
+        true,
+        true,
+        "",
+        case_retryable_fault_reported_then_recovers
+    );
+    case!(
+        "permanent_fault_reported_as_permanent",
+        true,
+        true,
+        "",
+        case_permanent_fault_reported_as_permanent
+    );
+    case!(
+        "termination_reported_once",
+        true,
+        true,
+        "",
+        case_termination_reported_once
+    );
+    case!(
+        "thousand_member_snapshot",
+        true,
+        true,
+        "",
+        case_thousand_member_snapshot
+    );
+    case!(
+        "labels_reflected",
+        false,
+        caps.labels,
+        "no labels capability",
+        case_labels_reflected
+    );
+    case!(
+        "block_non_member",
+        false,
+        caps.block_non_members,
+        "no block_non_members capability",
+        case_block_non_member
+    );
+    case!(
+        "initial_snapshot_is_last_seen",
+        false,
+        caps.initial_snapshot,
+        "no initial_snapshot capability",
+        case_initial_snapshot_is_last_seen
+    );
+    report
+}
+
+async fn timed(case: impl Future<Output = CaseResult>) -> CaseOutcome {
+    let started = Instant::now();
+    match case.await {
+        Ok(()) => CaseOutcome::Passed(started.elapsed()),
+        Err(message) => CaseOutcome::Failed(message),
+    }
+}
+
+/// The membership every case starts from.
+pub fn baseline() -> Vec<MemberSpec> {
+    (1..=3)
+        .map(|i| MemberSpec {
+            id: NodeId::from(format!("n{i}")),
+            host: format!("127.0.0.{i}"),
+            port: 4000 + i,
+            labels: Default::default(),
+            blocked: false,
+        })
+        .collect()
+}
+
+/// A member of the standard shape, for drivers and cases.
+pub fn member(id: &str, host: &str, port: u16) -> MemberSpec {
+    MemberSpec {
+        id: NodeId::from(id),
+        host: host.into(),
+        port,
+        labels: Default::default(),
+        blocked: false,
+    }
+}
+
+fn expected(specs: &[MemberSpec]) -> Result<ProviderSnapshot, String> {
+    ProviderSnapshot::from_specs(specs.iter().cloned()).map_err(|e| format!("bad expectation: {e}"))
+}
+
+/// An open stream with helpers to wait for what a case expects.
+struct Watch {
+    stream: ProviderStream,
+    timeout: Duration,
+    last: Option<ProviderSnapshot>,
+}
+
+impl Watch {
+    fn open(provider: &dyn ClusterProvider, config: &SuiteConfig) -> Self {
+        Self {
+            stream: provider.stream(config.options()),
+            timeout: config.event_timeout,
+            last: None,
+        }
+    }
+
+    async fn next(&mut self) -> Result<ProviderEvent, String> {
+        match timeout_at(Instant::now() + self.timeout, self.stream.next()).await {
+            Err(_) => Err(format!("no event within {:?}", self.timeout)),
+            Ok(None) => Err("stream ended without Terminated".into()),
+            Ok(Some(event)) => {
+                if let ProviderEvent::Snapshot(s) = &event {
+                    self.last = Some(s.clone());
+                }
+                Ok(event)
+            }
+        }
+    }
+
+    /// Waits for a snapshot with exactly `want`'s members and block list,
+    /// skipping heartbeats and intermediate snapshots; a fault fails.
+    async fn until(&mut self, want: &ProviderSnapshot) -> Result<ProviderSnapshot, String> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let event = timeout_at(deadline, self.stream.next())
+                .await
+                .map_err(|_| {
+                    format!(
+                        "no snapshot equal to {want:?} within {:?}; last: {:?}",
+                        self.timeout, self.last
+                    )
+                })?
+                .ok_or("stream ended while waiting for a snapshot")?;
+            match event {
+                ProviderEvent::Snapshot(s) => {
+                    self.last = Some(s.clone());
+                    if s.same_content(want) {
+                        if s.hash() != want.hash() {
+                            return Err("equal content but different hash".into());
+                        }
+                        return Ok(s);
+                    }
+                }
+                ProviderEvent::Heartbeat(_) => {}
+                ProviderEvent::Fault(f) if f.is_resync() => {}
+                other => return Err(format!("unexpected {other:?} while waiting for a snapshot")),
+            }
+        }
+    }
+}
+
+async fn reset<D: ConformanceDriver>(driver: &D) -> Result<ProviderSnapshot, String> {
+    let specs = baseline();
+    driver
+        .apply(MembershipChange::Reset(specs.clone()))
+        .await
+        .map_err(|e| e.to_string())?;
+    expected(&specs)
+}
+
+async fn apply<D: ConformanceDriver>(driver: &D, change: MembershipChange) -> CaseResult {
+    driver.apply(change).await.map_err(|e| e.to_string())
+}
+
+async fn inject<D: ConformanceDriver>(driver: &D, fault: InjectedFault) -> CaseResult {
+    driver.inject(fault).await.map_err(|e| e.to_string())
+}
+
+/// Opens a stream on the baseline and waits until the provider shows it.
+async fn start<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> Result<(Watch, ProviderSnapshot), String> {
+    let base = reset(driver).await?;
+    let mut watch = Watch::open(provider, config);
+    let seen = watch.until(&base).await?;
+    Ok((watch, seen))
+}
+
+/// Applies `change` and checks the provider's next view equals `want`, and
+/// that `diff` from the previous view yields exactly `events` kinds.
+async fn change_and_expect<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+    change: MembershipChange,
+    want: Vec<MemberSpec>,
+    events: &[&str],
+) -> CaseResult {
+    let (mut watch, before) = start(provider, driver, config).await?;
+    apply(driver, change).await?;
+    let want = expected(&want)?;
+    let after = watch.until(&want).await?;
+    let kinds: Vec<_> = diff(&before, &after)
+        .iter()
+        .map(|e| e.kind().as_str())
+        .collect();
+    if kinds != events {
+        return Err(format!("diff was {kinds:?}, expected {events:?}"));
+    }
+    let mut view = TopologyView::from_snapshot(&before);
+    for e in diff(&before, &after) {
+        view.apply(&e).map_err(|e| e.to_string())?;
+    }
+    if !view.matches(&after) {
+        return Err("diff does not rebuild the new view".into());
+    }
+    Ok(())
+}
+
+/// The first item of a fresh stream is a snapshot (of the current view) or a
+/// fault.
+pub async fn case_first_item_is_snapshot_or_fault<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let base = reset(driver).await?;
+    let mut watch = Watch::open(provider, config);
+    match watch.next().await? {
+        ProviderEvent::Snapshot(s) if s.same_content(&base) => Ok(()),
+        ProviderEvent::Snapshot(s) => Err(format!(
+            "first snapshot {s:?} is not the current view {base:?}"
+        )),
+        ProviderEvent::Fault(_) => Ok(()),
+        other => Err(format!("first item was {other:?}")),
+    }
+}
+
+/// A member added at the backend appears (one `join`).
+pub async fn case_join_reflected<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let n4 = member("n4", "127.0.0.4", 4004);
+    let mut want = baseline();
+    want.push(n4.clone());
+    change_and_expect(
+        provider,
+        driver,
+        config,
+        MembershipChange::Upsert(n4),
+        want,
+        &["join"],
+    )
+    .await
+}
+
+/// A member removed at the backend disappears (one `leave`).
+pub async fn case_leave_reflected<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let mut want = baseline();
+    want.remove(1);
+    change_and_expect(
+        provider,
+        driver,
+        config,
+        MembershipChange::Remove("n2".into()),
+        want,
+        &["leave"],
+    )
+    .await
+}
+
+/// A member whose port changes is a `leave` then a `join`.
+pub async fn case_change_is_leave_then_join<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let mut want = baseline();
+    want[0].port = 5001;
+    let changed = want[0].clone();
+    change_and_expect(
+        provider,
+        driver,
+        config,
+        MembershipChange::Upsert(changed),
+        want,
+        &["leave", "join"],
+    )
+    .await
+}
+
+/// Blocking a member puts it on the block list (one `blocked`).
+pub async fn case_block_reflected<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let mut want = baseline();
+    want[2].blocked = true;
+    change_and_expect(
+        provider,
+        driver,
+        config,
+        MembershipChange::Block("n3".into()),
+        want,
+        &["blocked"],
+    )
+    .await
+}
+
+/// Unblocking takes it off again (one `unblocked`).
+pub async fn case_unblock_reflected<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, _) = start(provider, driver, config).await?;
+    apply(driver, MembershipChange::Block("n3".into())).await?;
+    let mut blocked = baseline();
+    blocked[2].blocked = true;
+    let before = watch.until(&expected(&blocked)?).await?;
+    apply(driver, MembershipChange::Unblock("n3".into())).await?;
+    let after = watch.until(&expected(&baseline())?).await?;
+    let kinds: Vec<_> = diff(&before, &after)
+        .iter()
+        .map(|e| e.kind().as_str())
+        .collect();
+    if kinds != ["unblocked"] {
+        return Err(format!("diff was {kinds:?}, expected [\"unblocked\"]"));
+    }
+    Ok(())
+}
+
+/// With nothing changing, the provider heartbeats and sends no snapshot.
+pub async fn case_unchanged_view_yields_heartbeat<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, _) = start(provider, driver, config).await?;
+    let mut heartbeats = 0;
+    let until = Instant::now() + config.heartbeat_interval * 3;
+    while Instant::now() < until || heartbeats == 0 {
+        match watch.next().await? {
+            ProviderEvent::Heartbeat(_) => heartbeats += 1,
+            ProviderEvent::Snapshot(s) => {
+                return Err(format!("unchanged view produced a snapshot: {s:?}"));
+            }
+            other => return Err(format!("unexpected {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// Liveness arrives at least every heartbeat interval (plus slack).
+pub async fn case_heartbeats_within_interval<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, _) = start(provider, driver, config).await?;
+    let bound = config.heartbeat_interval + config.heartbeat_slack;
+    let mut last = Instant::now();
+    for _ in 0..4 {
+        let event = watch.next().await?;
+        if !event.is_liveness() {
+            return Err(format!("unexpected {event:?}"));
+        }
+        let gap = last.elapsed();
+        if gap > bound {
+            return Err(format!("liveness gap {gap:?} above {bound:?}"));
+        }
+        last = Instant::now();
+    }
+    Ok(())
+}
+
+/// A retryable fault is reported in-stream as retryable, and after healing
+/// the same stream delivers liveness again.
+pub async fn case_retryable_fault_reported_then_recovers<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, _) = start(provider, driver, config).await?;
+    inject(driver, InjectedFault::Retryable).await?;
+    loop {
+        match watch.next().await? {
+            ProviderEvent::Fault(f) if f.is_resync() => {}
+            ProviderEvent::Fault(f) if !f.permanent => break,
+            ProviderEvent::Fault(f) => {
+                return Err(format!("retryable fault reported as permanent: {f}"));
+            }
+            ProviderEvent::Terminated(t) => {
+                return Err(format!("stream terminated on a retryable fault: {t:?}"));
+            }
+            _ => {}
+        }
+    }
+    inject(driver, InjectedFault::Heal).await?;
+    loop {
+        match watch.next().await? {
+            ProviderEvent::Snapshot(_) | ProviderEvent::Heartbeat(_) => return Ok(()),
+            ProviderEvent::Fault(_) => {}
+            ProviderEvent::Terminated(t) => {
+                return Err(format!("stream terminated instead of recovering: {t:?}"));
+            }
+        }
+    }
+}
+
+/// A permanent fault is reported as permanent (as a fault or an errored,
+/// permanent termination).
+pub async fn case_permanent_fault_reported_as_permanent<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, _) = start(provider, driver, config).await?;
+    inject(driver, InjectedFault::Permanent).await?;
+    let result = loop {
+        match watch.next().await {
+            Ok(ProviderEvent::Fault(f)) if f.permanent => break Ok(()),
+            Ok(ProviderEvent::Fault(f)) if f.is_resync() => {}
+            Ok(ProviderEvent::Fault(f)) => {
+                break Err(format!("permanent fault reported as retryable: {f}"));
+            }
+            Ok(ProviderEvent::Terminated(t)) if t.is_permanent() => break Ok(()),
+            Ok(ProviderEvent::Terminated(t)) => {
+                break Err(format!("terminated as not permanent: {t:?}"));
+            }
+            Ok(_) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    inject(driver, InjectedFault::Heal).await?;
+    result
+}
+
+/// A terminated stream reports `Terminated` exactly once and then ends.
+pub async fn case_termination_reported_once<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, _) = start(provider, driver, config).await?;
+    inject(driver, InjectedFault::Terminate).await?;
+    loop {
+        match watch.next().await {
+            Ok(ProviderEvent::Terminated(_)) => break,
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let after = timeout_at(Instant::now() + config.event_timeout, watch.stream.next()).await;
+    let healed = inject(driver, InjectedFault::Heal).await;
+    match after {
+        Ok(None) => healed,
+        Ok(Some(event)) => Err(format!("stream yielded {event:?} after Terminated")),
+        Err(_) => Err("stream neither ended nor yielded after Terminated".into()),
+    }
+}
+
+/// A 1,000-member view arrives whole, with the contract hash.
+pub async fn case_thousand_member_snapshot<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, _) = start(provider, driver, config).await?;
+    let specs: Vec<_> = (0..1000)
+        .map(|i| {
+            let mut m = member(
+                &format!("node-{i:04}"),
+                &format!("10.1.{}.{}", i / 250, i % 250 + 1),
+                7000,
+            );
+            m.blocked = i % 100 == 0;
+            m
+        })
+        .collect();
+    apply(driver, MembershipChange::Reset(specs.clone())).await?;
+    let want = expected(&specs)?;
+    let got = watch.until(&want).await?;
+    if got.len() != 1000 || got.blocked().len() != 10 {
+        return Err(format!(
+            "got {} members, {} blocked",
+            got.len(),
+            got.blocked().len()
+        ));
+    }
+    Ok(())
+}
+
+/// Labels travel unchanged (capability `labels`).
+pub async fn case_labels_reflected<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let mut want = baseline();
+    want[1].labels.insert("zone".into(), "eu-1".into());
+    want[1].labels.insert("role".into(), "placement".into());
+    let changed = want[1].clone();
+    change_and_expect(
+        provider,
+        driver,
+        config,
+        MembershipChange::Upsert(changed),
+        want,
+        &["leave", "join"],
+    )
+    .await
+}
+
+/// The block list may name an id that is not a member (capability
+/// `block_non_members`).
+pub async fn case_block_non_member<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, before) = start(provider, driver, config).await?;
+    apply(driver, MembershipChange::Block("ghost".into())).await?;
+    let mut members = before.members().to_vec();
+    members.sort_by(|a, b| a.id.cmp(&b.id));
+    let want = ProviderSnapshot::new(members, vec!["ghost".into()]).map_err(|e| e.to_string())?;
+    watch.until(&want).await.map(|_| ())
+}
+
+/// `initial_snapshot()` returns the last view a stream delivered
+/// (capability `initial_snapshot`).
+pub async fn case_initial_snapshot_is_last_seen<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (_watch, seen) = start(provider, driver, config).await?;
+    match provider.initial_snapshot() {
+        Some(s) if s.same_content(&seen) => Ok(()),
+        other => Err(format!(
+            "initial_snapshot() = {other:?}, last seen {seen:?}"
+        )),
+    }
+}
