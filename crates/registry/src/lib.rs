@@ -1,6 +1,56 @@
-//! Provider registry, validation, the ProviderStore trait, ProvisioningError and secret resolution.
-//!
-//! Status: not implemented yet; this crate is a placeholder in the workspace
-//! layout and exports nothing.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+
+mod consul_registration;
+mod descriptor_json;
+mod duration_option;
+mod endpoint;
+mod error;
+mod error_code;
+mod etcd_registration;
+mod kind_validator;
+mod memory_store;
+mod probe;
+mod provider_set;
+mod registry;
+mod registry_builder;
+mod secret;
+mod secret_resolver;
+mod store;
+mod store_transaction;
+mod validator;
+mod watch_consul;
+mod watch_etcd;
+mod watch_in_memory;
+mod watch_k8s;
+mod watch_params;
+
+pub use consul_registration::ConsulRegistration;
+pub use descriptor_json::{descriptor_from_json, descriptor_to_json};
+pub use error::ProvisioningError;
+pub use error_code::ErrorCode;
+pub use etcd_registration::EtcdRegistration;
+pub use kind_validator::KindValidator;
+pub use memory_store::MemoryProviderStore;
+pub use probe::{ProbeFuture, ProviderProbe};
+pub use provider_set::ProviderSet;
+pub use registry::ProviderRegistry;
+pub use registry_builder::ProviderRegistryBuilder;
+pub use secret::Secret;
+pub use secret_resolver::SecretResolver;
+pub use store::ProviderStore;
+pub use store_transaction::StoreTransaction;
+pub use validator::ProviderValidator;
+pub use watch_consul::{ConsulConsistency, ConsulIdFrom, ConsulWatch};
+pub use watch_etcd::EtcdWatch;
+pub use watch_in_memory::InMemoryWatch;
+pub use watch_k8s::{K8sResource, K8sWatch};
+
+/// Compile-time proof that the extension traits are usable as `dyn`.
+fn _object_safe(
+    _: &dyn ProviderStore,
+    _: &dyn StoreTransaction,
+    _: &dyn ProviderProbe,
+    _: &dyn KindValidator,
+) {
+}

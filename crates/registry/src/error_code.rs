@@ -1,0 +1,139 @@
+//! [`ErrorCode`]: the stable, machine-readable error codes of ARCHITECTURE.md
+//! "Error kinds".
+
+use std::fmt;
+
+/// A stable error code. Every error that leaves the process (CLI `error[..]`
+/// lines, admin API bodies) carries one; the strings never change.
+///
+/// ```
+/// use provisioning_registry::ErrorCode;
+/// assert_eq!(ErrorCode::DuplicatePriority.as_str(), "duplicate_priority");
+/// assert!(ErrorCode::BackendUnavailable.is_retryable());
+/// assert!(!ErrorCode::InvalidConfig.is_retryable());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A descriptor, store line, policy or secret reference is malformed.
+    InvalidConfig,
+    /// A provider id is registered twice.
+    DuplicateName,
+    /// A priority is used by two providers (disabled ones included).
+    DuplicatePriority,
+    /// The same kind, endpoints and watch target are registered twice.
+    Conflict,
+    /// A secret was written inline instead of as `env:` / `file:` reference.
+    InlineSecret,
+    /// A backend (or the store's file system) cannot answer now.
+    BackendUnavailable,
+    /// An operation did not finish in time.
+    Timeout,
+    /// Credentials or file permissions do not allow the operation.
+    PermissionDenied,
+    /// A backend position went backwards: a resync, not a failure.
+    IndexRollback,
+    /// A provider is not healthy.
+    ProviderUnhealthy,
+    /// No provider is usable.
+    ProvisioningUnavailable,
+    /// Bad CLI arguments or request body.
+    InvalidArgument,
+    /// Missing or wrong admin token.
+    Unauthorized,
+    /// An unknown provider id (or other resource).
+    NotFound,
+    /// The provider exists but is disabled.
+    ProviderDisabled,
+    /// No snapshot has been published yet.
+    NotReady,
+    /// A request body is too large.
+    PayloadTooLarge,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of ARCHITECTURE.md "Error kinds".
+    pub const ALL: [ErrorCode; 17] = [
+        Self::InvalidConfig,
+        Self::DuplicateName,
+        Self::DuplicatePriority,
+        Self::Conflict,
+        Self::InlineSecret,
+        Self::BackendUnavailable,
+        Self::Timeout,
+        Self::PermissionDenied,
+        Self::IndexRollback,
+        Self::ProviderUnhealthy,
+        Self::ProvisioningUnavailable,
+        Self::InvalidArgument,
+        Self::Unauthorized,
+        Self::NotFound,
+        Self::ProviderDisabled,
+        Self::NotReady,
+        Self::PayloadTooLarge,
+    ];
+
+    /// The stable code string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidConfig => "invalid_config",
+            Self::DuplicateName => "duplicate_name",
+            Self::DuplicatePriority => "duplicate_priority",
+            Self::Conflict => "conflict",
+            Self::InlineSecret => "inline_secret",
+            Self::BackendUnavailable => "backend_unavailable",
+            Self::Timeout => "timeout",
+            Self::PermissionDenied => "permission_denied",
+            Self::IndexRollback => "index_rollback",
+            Self::ProviderUnhealthy => "provider_unhealthy",
+            Self::ProvisioningUnavailable => "provisioning_unavailable",
+            Self::InvalidArgument => "invalid_argument",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::ProviderDisabled => "provider_disabled",
+            Self::NotReady => "not_ready",
+            Self::PayloadTooLarge => "payload_too_large",
+        }
+    }
+
+    /// Whether retrying the same operation later can succeed without anyone
+    /// changing the configuration: backends coming back, timeouts, resyncs,
+    /// providers recovering, the first snapshot arriving.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::BackendUnavailable
+                | Self::Timeout
+                | Self::IndexRollback
+                | Self::ProviderUnhealthy
+                | Self::ProvisioningUnavailable
+                | Self::NotReady
+        )
+    }
+
+    /// Parses a code string.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_parse_back() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate {code}");
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("nope"), None);
+    }
+}

@@ -1,0 +1,31 @@
+//! Integration tests of the registry crate: every rejection with its code
+//! and field, the registry operations, preflight, and the descriptor serde
+//! format.
+
+mod common {
+    use provisioning_provider_api::ProviderDescriptor;
+    use provisioning_registry::{ProvisioningError, descriptor_from_json};
+
+    /// Parses a descriptor that must be well-formed JSON of the schema.
+    pub(crate) fn d(json: &str) -> ProviderDescriptor {
+        descriptor_from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    /// Asserts code and message of an error.
+    pub(crate) fn assert_err(e: &ProvisioningError, code: &str, contains: &[&str]) {
+        let text = e.to_string();
+        assert_eq!(e.code(), code, "{text}");
+        for part in contains {
+            assert!(text.contains(part), "{text:?} lacks {part:?}");
+        }
+    }
+}
+
+#[path = "registry/descriptor_serde.rs"]
+mod descriptor_serde;
+#[path = "registry/preflight.rs"]
+mod preflight;
+#[path = "registry/registry_ops.rs"]
+mod registry_ops;
+#[path = "registry/rejections.rs"]
+mod rejections;
