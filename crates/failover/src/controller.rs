@@ -594,11 +594,14 @@ impl FailoverController {
             None => self.best(now, None, |_| true),
         };
         let Some(to) = to else {
+            // Before the first activation, nothing is down while a provider
+            // has not answered yet, or while none is configured.
             let waiting = self.last_active.is_none()
-                && self
-                    .providers
-                    .iter()
-                    .any(ProviderState::pending_first_answer);
+                && (self.providers.is_empty()
+                    || self
+                        .providers
+                        .iter()
+                        .any(ProviderState::pending_first_answer));
             if self.all_down_since.is_none() && !waiting {
                 self.enter_all_down(now);
             }
