@@ -1,6 +1,49 @@
-//! ProviderWatchHub: numbering, diff, shrink guard and fan-out of topology to consumers.
-//!
-//! Status: not implemented yet; this crate is a placeholder in the workspace
-//! layout and exports nothing.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+
+mod bridge_worker;
+mod bridges;
+mod consumer_cursor;
+mod consumer_slot;
+mod dedup_bridge;
+mod error;
+mod event_history;
+mod event_lines;
+mod event_publisher;
+mod event_subscription;
+mod fanout;
+mod hub_config;
+mod hub_handle;
+mod provisioning_event;
+mod provisioning_metrics;
+mod publication;
+mod published_snapshot;
+mod reclaimer;
+mod run_id;
+mod seq_filter;
+mod shrink_guard;
+mod watch_hub;
+
+pub use bridges::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
+pub use consumer_slot::{ConsumerKind, ConsumerStats};
+pub use dedup_bridge::DedupBridge;
+pub use error::HubError;
+pub use event_history::{EventHistory, ResyncNeeded};
+pub use event_lines::{
+    ChangeEnvelope, HealthLine, ResyncLine, TerminatedLine, TopologyEnvelope, UnavailableLine,
+};
+pub use event_publisher::ProvisioningEventPublisher;
+pub use event_subscription::{EventSubscription, SubscriptionClosed};
+pub use hub_config::HubConfig;
+pub use hub_handle::{HubHandle, TopologyReceiver};
+pub use provisioning_event::ProvisioningEvent;
+pub use provisioning_metrics::{
+    ACTIVE_PROVIDER, FAILOVERS_TOTAL, FailoverKey, LATENCY_BUCKETS, LatencyHistogram, MEMBERS,
+    METRIC_NAMES, MetricsView, PROVIDER_DISAGREEMENT_MEMBERS, PROVIDER_HEALTH, ProviderMetricsView,
+    ProvisioningMetrics, SNAPSHOT_AGE_SECONDS, SNAPSHOT_LATENCY_SECONDS,
+    STREAM_INTERRUPTIONS_TOTAL, SUPPRESSED_SHRINKS_TOTAL, UNAVAILABLE,
+};
+pub use published_snapshot::{PublishedSnapshot, SnapshotEnvelope};
+pub use run_id::{RunId, RunIdParseError};
+pub use seq_filter::SeqFilter;
+pub use watch_hub::{ProviderWatchHub, PublishOutcome};

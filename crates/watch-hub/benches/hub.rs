@@ -1,0 +1,249 @@
+//! `publish/N`: a fresh, not-yet-hashed snapshot with 1 % churn through hash,
+//! diff, shrink check and hand-off to 3 bridges + 8 event subscribers, beside
+//! `baseline_hash/N`: hashing the same snapshots once.
+//!
+//! `publish` ends when the publication is in every consumer queue (and the
+//! consumer is woken); the consumers' own work runs on their threads and is
+//! not timed here. After each run every consumer's records (`seq_no`,
+//! snapshot pointer) are checked: strictly increasing, ending at the latest
+//! published snapshot.
+
+#![allow(
+    missing_docs,
+    reason = "criterion's macros generate undocumented items"
+)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use provisioning_provider_api::{ClusterNode, NodeId, ProviderId, ProviderSnapshot};
+use provisioning_watch_hub::{
+    ChangeEnvelope, HubConfig, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
+    PublishOutcome, RemotingBridge, SnapshotEnvelope, TopologyEnvelope,
+};
+
+const RING: usize = 64;
+
+/// `RING` snapshots over `n + n/100` ids: snapshot `i` leaves out the window
+/// of `n/100` ids starting at `i * n/100`, so consecutive snapshots (the
+/// last and the first too) differ by 1 % of the members leaving and 1 %
+/// joining.
+fn ring(n: usize) -> Vec<ProviderSnapshot> {
+    let churn = (n / 100).max(1);
+    let universe = n + churn;
+    (0..RING)
+        .map(|i| {
+            let window = (i * churn) % universe;
+            let members = (0..universe)
+                .filter(|j| !(window..window + churn).contains(j))
+                .map(|j| {
+                    ClusterNode::new(
+                        format!("node-{j:07}"),
+                        format!("10.{}.{}.{}", j >> 16, (j >> 8) & 255, j & 255),
+                        4000,
+                    )
+                    .with_label("zone", ["a", "b", "c"][j % 3])
+                })
+                .collect();
+            let blocked = vec![NodeId::from(format!("node-{:07}", (i * 7) % universe))];
+            ProviderSnapshot::new(members, blocked).expect("unique ids")
+        })
+        .collect()
+}
+
+/// Records (`seq_no`, snapshot pointer) of everything it is given.
+#[derive(Default)]
+struct Recorder {
+    records: Mutex<Vec<(u64, usize)>>,
+}
+
+impl Recorder {
+    fn record(&self, envelope: &SnapshotEnvelope) {
+        let mut records = self.records.lock().expect("recorder");
+        let entry = (envelope.seq_no(), Arc::as_ptr(envelope) as usize);
+        if records.last() != Some(&entry) {
+            records.push(entry);
+        }
+    }
+}
+
+impl PlacementSupervisorBridge for Recorder {
+    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
+        self.record(envelope);
+    }
+    fn provider_changed(&self, _: &ChangeEnvelope) {}
+}
+
+impl PartitionManagerBridge for Recorder {
+    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
+        self.record(envelope);
+    }
+    fn provider_changed(&self, _: &ChangeEnvelope) {}
+}
+
+impl RemotingBridge for Recorder {
+    fn publish_remote_topology(&self, envelope: &TopologyEnvelope) {
+        self.record(&envelope.snapshot);
+    }
+    fn resync(&self, envelope: &SnapshotEnvelope) {
+        self.record(envelope);
+    }
+}
+
+struct Setup {
+    hub: ProviderWatchHub,
+    provider: ProviderId,
+    recorders: Vec<Arc<Recorder>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn setup(first: &ProviderSnapshot) -> Setup {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let handle = hub.handle();
+    let mut recorders = Vec::new();
+    let placement = Arc::new(Recorder::default());
+    let partition = Arc::new(Recorder::default());
+    let remoting = Arc::new(Recorder::default());
+    handle
+        .attach_consumers(placement.clone(), partition.clone(), remoting.clone())
+        .expect("attach");
+    recorders.extend([placement, partition, remoting]);
+    for i in 0..8 {
+        let recorder = Arc::new(Recorder::default());
+        let mut events = handle
+            .subscribe_events(format!("subscriber-{i}"))
+            .expect("subscribe");
+        let sink = recorder.clone();
+        runtime.spawn(async move {
+            while let Some(line) = events.recv().await {
+                if let Some(snapshot) = line.as_snapshot() {
+                    sink.record(snapshot);
+                }
+            }
+        });
+        recorders.push(recorder);
+    }
+    let provider = ProviderId::new("bench").expect("id");
+    hub.activate(provider.clone(), first.clone(), Instant::now())
+        .expect("activate");
+    Setup {
+        hub,
+        provider,
+        recorders,
+        runtime,
+    }
+}
+
+/// Waits for every consumer to reach the latest snapshot, then checks the
+/// records.
+fn check(setup: Setup) {
+    let Setup {
+        mut hub,
+        recorders,
+        runtime,
+        ..
+    } = setup;
+    let latest = hub.latest().expect("published").clone();
+    let target = (latest.seq_no(), Arc::as_ptr(&latest) as usize);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (i, recorder) in recorders.iter().enumerate() {
+        loop {
+            let last = recorder.records.lock().expect("recorder").last().copied();
+            if last == Some(target) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "consumer {i} stuck at {last:?}, want {target:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let records = recorder.records.lock().expect("recorder");
+        assert!(
+            records.windows(2).all(|w| w[0].0 < w[1].0),
+            "consumer {i}: seq_no not strictly increasing"
+        );
+    }
+    let resyncs: u64 = hub.handle().consumers().iter().map(|c| c.resyncs).sum();
+    let received: usize = recorders
+        .iter()
+        .map(|r| r.records.lock().expect("recorder").len())
+        .sum();
+    eprintln!(
+        "checked 11 consumers up to seq_no {}: {received} snapshot records, {resyncs} resyncs",
+        latest.seq_no()
+    );
+    hub.shutdown(Duration::from_secs(10)).expect("shutdown");
+    runtime.shutdown_timeout(Duration::from_secs(5));
+}
+
+fn bench_size(c: &mut Criterion, n: usize) {
+    let snapshots = ring(n);
+    assert!(snapshots.iter().all(|s| !s.is_hashed()));
+    let batch = if n >= 10_000 {
+        BatchSize::PerIteration
+    } else {
+        BatchSize::SmallInput
+    };
+
+    let mut group = c.benchmark_group("baseline_hash");
+    if n >= 10_000 {
+        group.sample_size(20);
+    }
+    let next = AtomicUsize::new(0);
+    group.bench_function(n.to_string(), |b| {
+        b.iter_batched(
+            || snapshots[next.fetch_add(1, Ordering::Relaxed) % RING].clone(),
+            // Returned, so criterion drops it outside the timed section.
+            |snapshot| {
+                black_box(snapshot.hash());
+                snapshot
+            },
+            batch,
+        )
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("publish");
+    if n >= 10_000 {
+        group.sample_size(20);
+    }
+    let state = setup(&snapshots[0]);
+    let provider = state.provider.clone();
+    let hub = Mutex::new(state);
+    let next = AtomicUsize::new(1);
+    group.bench_function(n.to_string(), |b| {
+        let mut guard = hub.lock().expect("hub");
+        b.iter_batched(
+            || {
+                let snapshot = snapshots[next.fetch_add(1, Ordering::Relaxed) % RING].clone();
+                (provider.clone(), snapshot)
+            },
+            |(provider, snapshot)| {
+                let outcome = guard.hub.publish_active(provider, snapshot, Instant::now());
+                assert!(
+                    matches!(outcome, PublishOutcome::Published { .. }),
+                    "{outcome:?}"
+                );
+            },
+            batch,
+        )
+    });
+    group.finish();
+    check(hub.into_inner().expect("hub"));
+}
+
+fn benches(c: &mut Criterion) {
+    bench_size(c, 1_000);
+    bench_size(c, 100_000);
+}
+
+criterion_group!(hub, benches);
+criterion_main!(hub);

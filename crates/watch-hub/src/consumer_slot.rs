@@ -1,0 +1,206 @@
+//! [`ConsumerSlot`]: one consumer's bounded queue, wake-up and counters.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::Waker;
+use std::thread::Thread;
+
+use futures::task::AtomicWaker;
+
+use crate::publication::Publication;
+
+/// What kind of consumer a slot feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConsumerKind {
+    /// A [`PlacementSupervisorBridge`](crate::PlacementSupervisorBridge).
+    Placement,
+    /// A [`PartitionManagerBridge`](crate::PartitionManagerBridge).
+    Partition,
+    /// A [`RemotingBridge`](crate::RemotingBridge).
+    Remoting,
+    /// An [`EventSubscription`](crate::EventSubscription).
+    EventStream,
+}
+
+impl ConsumerKind {
+    /// A short name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placement => "placement",
+            Self::Partition => "partition",
+            Self::Remoting => "remoting",
+            Self::EventStream => "event_stream",
+        }
+    }
+}
+
+/// Counters of one consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerStats {
+    /// The name it was attached with.
+    pub name: String,
+    /// Its kind.
+    pub kind: ConsumerKind,
+    /// Lines handed to it (for a bridge: calls made).
+    pub delivered: u64,
+    /// Resyncs delivered (including the first one on attach).
+    pub resyncs: u64,
+    /// Queue overflows (each leads to a resync).
+    pub overflows: u64,
+    /// Panics caught in its bridge calls.
+    pub panics: u64,
+    /// Publications waiting in its queue.
+    pub queued: usize,
+}
+
+pub(crate) struct SlotQueue {
+    pub(crate) items: VecDeque<Arc<Publication>>,
+    pub(crate) resync: bool,
+    pub(crate) closed: bool,
+}
+
+enum Wake {
+    Thread(OnceLock<Thread>),
+    Task(AtomicWaker),
+}
+
+/// One consumer's bounded queue of publications. The hub pushes without
+/// ever waiting for the consumer; on overflow the backlog is dropped and the
+/// consumer is flagged for a resync.
+pub(crate) struct ConsumerSlot {
+    name: String,
+    kind: ConsumerKind,
+    capacity: usize,
+    queue: Mutex<SlotQueue>,
+    wake: Wake,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) resyncs: AtomicU64,
+    overflows: AtomicU64,
+    pub(crate) panics: AtomicU64,
+}
+
+impl ConsumerSlot {
+    /// An empty slot; the cursor is seeded with the consumer's start.
+    pub(crate) fn new(name: String, kind: ConsumerKind, capacity: usize) -> Self {
+        let wake = match kind {
+            ConsumerKind::EventStream => Wake::Task(AtomicWaker::new()),
+            _ => Wake::Thread(OnceLock::new()),
+        };
+        Self {
+            name,
+            kind,
+            capacity: capacity.max(1),
+            queue: Mutex::new(SlotQueue {
+                items: VecDeque::new(),
+                resync: false,
+                closed: false,
+            }),
+            wake,
+            delivered: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            overflows: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SlotQueue> {
+        // Queue operations never leave it half-changed.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The worker thread registers itself before its first wait.
+    pub(crate) fn set_thread(&self, thread: Thread) {
+        if let Wake::Thread(cell) = &self.wake {
+            let _ = cell.set(thread);
+        }
+    }
+
+    /// The subscriber's task registers before it returns `Pending`.
+    pub(crate) fn register(&self, waker: &Waker) {
+        if let Wake::Task(cell) = &self.wake {
+            cell.register(waker);
+        }
+    }
+
+    fn wake(&self) {
+        match &self.wake {
+            // `unpark` is one atomic swap unless the thread is parked.
+            Wake::Thread(cell) => {
+                if let Some(thread) = cell.get() {
+                    thread.unpark();
+                }
+            }
+            Wake::Task(waker) => waker.wake(),
+        }
+    }
+
+    /// Enqueues without waiting; false when the consumer is gone.
+    pub(crate) fn push(&self, publication: &Arc<Publication>) -> bool {
+        let mut dropped = None;
+        {
+            let mut queue = self.lock();
+            if queue.closed {
+                drop(queue);
+                publication.ack();
+                return false;
+            }
+            if queue.items.len() >= self.capacity {
+                dropped = Some(std::mem::take(&mut queue.items));
+                queue.resync = true;
+                self.overflows.fetch_add(1, Ordering::Relaxed);
+            }
+            queue.items.push_back(publication.clone());
+        }
+        self.wake();
+        if let Some(dropped) = dropped {
+            for old in dropped {
+                old.ack();
+            }
+        }
+        true
+    }
+
+    /// Flags a resync (after a panic) and wakes the consumer.
+    pub(crate) fn request_resync(&self) {
+        self.lock().resync = true;
+        self.wake();
+    }
+
+    /// Closes the slot: nothing more is queued; the consumer delivers what
+    /// is queued, then ends.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake();
+    }
+
+    /// Closes the slot and drops its backlog (the consumer is gone).
+    pub(crate) fn close_and_drain(&self) {
+        let dropped = {
+            let mut queue = self.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.items)
+        };
+        for old in dropped {
+            old.ack();
+        }
+    }
+
+    pub(crate) fn stats(&self) -> ConsumerStats {
+        ConsumerStats {
+            name: self.name.clone(),
+            kind: self.kind,
+            delivered: self.delivered.load(Ordering::Relaxed),
+            resyncs: self.resyncs.load(Ordering::Relaxed),
+            overflows: self.overflows.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            queued: self.lock().items.len(),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! [`DedupBridge`]: the default adapter that drops duplicate and stale
+//! envelopes by `seq_no` and resets on `resync`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use crate::{
+    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge, RunId,
+    SeqFilter, SnapshotEnvelope, TopologyEnvelope,
+};
+
+/// Wraps a bridge so it sees every `seq_no` at most once and never an older
+/// one after a newer one (delivery is at-least-once: a bridge fed twice, or
+/// by a replay, stays idempotent). A `resync` resets the mark to the
+/// re-sent snapshot's `seq_no`.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use provisioning_watch_hub::*;
+/// # use provisioning_provider_api::{ProviderId, ProviderSnapshot};
+/// struct Count(Mutex<u32>);
+/// impl PlacementSupervisorBridge for Count {
+///     fn apply_snapshot(&self, _: &SnapshotEnvelope) { *self.0.lock().unwrap() += 1 }
+///     fn provider_changed(&self, _: &ChangeEnvelope) {}
+/// }
+/// let bridge = DedupBridge::new(Count(Mutex::new(0)));
+/// let snapshot: SnapshotEnvelope = Arc::new(PublishedSnapshot::new(
+///     RunId::from_u64(1), 5, 1, ProviderId::new("a")?, ProviderSnapshot::empty()));
+/// bridge.apply_snapshot(&snapshot);
+/// bridge.apply_snapshot(&snapshot); // duplicate: dropped
+/// assert_eq!(*bridge.inner().0.lock().unwrap(), 1);
+/// assert_eq!(bridge.dropped(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct DedupBridge<B> {
+    inner: B,
+    filter: Mutex<SeqFilter>,
+    dropped: AtomicU64,
+}
+
+impl<B> DedupBridge<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: B) -> Self {
+        Self {
+            inner,
+            filter: Mutex::new(SeqFilter::new()),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// The wrapped bridge.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    /// Envelopes dropped as duplicate or stale.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The current high-water mark.
+    pub fn high_water_mark(&self) -> Option<(RunId, u64)> {
+        self.filter().high_water_mark()
+    }
+
+    fn filter(&self) -> std::sync::MutexGuard<'_, SeqFilter> {
+        // A SeqFilter is a plain value; a poisoned lock still holds a valid one.
+        self.filter.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn accept(&self, run_id: RunId, seq_no: u64) -> bool {
+        let accepted = self.filter().accept(run_id, seq_no);
+        if !accepted {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        accepted
+    }
+
+    fn reset(&self, run_id: RunId, seq_no: u64) {
+        self.filter().reset(run_id, seq_no);
+    }
+}
+
+impl<B: PlacementSupervisorBridge> PlacementSupervisorBridge for DedupBridge<B> {
+    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
+        if self.accept(envelope.run_id(), envelope.seq_no()) {
+            self.inner.apply_snapshot(envelope);
+        }
+    }
+
+    fn provider_changed(&self, envelope: &ChangeEnvelope) {
+        if self.accept(envelope.run_id, envelope.seq_no) {
+            self.inner.provider_changed(envelope);
+        }
+    }
+
+    fn resync(&self, envelope: &SnapshotEnvelope) {
+        self.reset(envelope.run_id(), envelope.seq_no());
+        PlacementSupervisorBridge::resync(&self.inner, envelope);
+    }
+}
+
+impl<B: PartitionManagerBridge> PartitionManagerBridge for DedupBridge<B> {
+    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
+        if self.accept(envelope.run_id(), envelope.seq_no()) {
+            self.inner.apply_snapshot(envelope);
+        }
+    }
+
+    fn provider_changed(&self, envelope: &ChangeEnvelope) {
+        if self.accept(envelope.run_id, envelope.seq_no) {
+            self.inner.provider_changed(envelope);
+        }
+    }
+
+    fn resync(&self, envelope: &SnapshotEnvelope) {
+        self.reset(envelope.run_id(), envelope.seq_no());
+        PartitionManagerBridge::resync(&self.inner, envelope);
+    }
+}
+
+impl<B: RemotingBridge> RemotingBridge for DedupBridge<B> {
+    fn publish_remote_topology(&self, envelope: &TopologyEnvelope) {
+        if self.accept(envelope.snapshot.run_id(), envelope.seq_no) {
+            self.inner.publish_remote_topology(envelope);
+        }
+    }
+
+    fn resync(&self, envelope: &SnapshotEnvelope) {
+        self.reset(envelope.run_id(), envelope.seq_no());
+        RemotingBridge::resync(&self.inner, envelope);
+    }
+}

@@ -1,0 +1,318 @@
+//! [`Fanout`]: the state shared between the hub, its handles and the
+//! consumers — latest snapshot, retained lines, consumer queues, history.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use provisioning_provider_api::ProviderId;
+use tokio::sync::watch;
+
+use crate::consumer_slot::{ConsumerSlot, ConsumerStats};
+use crate::publication::Publication;
+use crate::reclaimer::{Reclaimer, Retired};
+use crate::{EventHistory, HubError, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot};
+
+/// Terminations retained for late subscribers, one per provider, at most
+/// this many providers (the oldest is forgotten first).
+const MAX_RETAINED_TERMINATIONS: usize = 256;
+
+/// How a publication changes what is retained for late subscribers.
+pub(crate) enum Retain {
+    /// A snapshot publication: the new latest snapshot; ends unavailability.
+    Snapshot,
+    /// A `terminated` line of this provider.
+    Terminated(ProviderId),
+    /// A healthy `provider_health` line: forget the provider's termination.
+    Recovered(ProviderId),
+    /// A `provisioning_unavailable` line.
+    Unavailable,
+    /// Nothing retained.
+    Nothing,
+}
+
+/// What a consumer gets on a resync.
+pub(crate) struct ResyncBundle {
+    /// Retained lines older than the snapshot and newer than what the
+    /// consumer had.
+    pub(crate) before: Vec<Arc<ProvisioningEvent>>,
+    /// The current snapshot line.
+    pub(crate) snapshot: Option<Arc<ProvisioningEvent>>,
+    /// Retained lines newer than the snapshot.
+    pub(crate) after: Vec<Arc<ProvisioningEvent>>,
+}
+
+struct FanoutState {
+    latest: Option<Arc<ProvisioningEvent>>,
+    terminations: BTreeMap<ProviderId, Arc<ProvisioningEvent>>,
+    unavailable: Option<Arc<ProvisioningEvent>>,
+    consumers: Vec<Arc<ConsumerSlot>>,
+    workers: Vec<(String, JoinHandle<()>)>,
+    closed: bool,
+}
+
+pub(crate) struct Fanout {
+    state: Mutex<FanoutState>,
+    topology: Mutex<Option<watch::Sender<Option<Arc<PublishedSnapshot>>>>>,
+    pub(crate) history: EventHistory,
+    pub(crate) metrics: ProvisioningMetrics,
+    pub(crate) queue_capacity: usize,
+    reclaimer: Reclaimer,
+}
+
+impl Fanout {
+    pub(crate) fn new(
+        history: EventHistory,
+        metrics: ProvisioningMetrics,
+        queue_capacity: usize,
+    ) -> Result<Self, HubError> {
+        let reclaimer = Reclaimer::start().map_err(|source| HubError::Spawn { source })?;
+        Ok(Self {
+            state: Mutex::new(FanoutState {
+                latest: None,
+                terminations: BTreeMap::new(),
+                unavailable: None,
+                consumers: Vec::new(),
+                workers: Vec::new(),
+                closed: false,
+            }),
+            topology: Mutex::new(Some(watch::Sender::new(None))),
+            history,
+            metrics,
+            queue_capacity,
+            reclaimer,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, FanoutState> {
+        // Every critical section leaves the state consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `publication` to every consumer queue, the history and (for a
+    /// snapshot) the latest-topology channel. Never waits for a consumer.
+    pub(crate) fn publish(
+        &self,
+        publication: Publication,
+        retain: Retain,
+        mut retired: Vec<Retired>,
+    ) {
+        let publication = Arc::new(publication);
+        let first = publication.lines().first().cloned();
+        let snapshot = first.as_ref().and_then(|line| line.as_snapshot()).cloned();
+        {
+            let mut state = self.state();
+            if let Some(line) = first {
+                match retain {
+                    Retain::Snapshot => {
+                        if let Some(old) = state.latest.replace(line) {
+                            retired.push(Retired::Event(old));
+                        }
+                        if let Some(old) = state.unavailable.take() {
+                            retired.push(Retired::Event(old));
+                        }
+                    }
+                    Retain::Terminated(provider) => {
+                        state.terminations.insert(provider, line);
+                        if state.terminations.len() > MAX_RETAINED_TERMINATIONS
+                            && let Some(oldest) = state
+                                .terminations
+                                .iter()
+                                .min_by_key(|(_, line)| line.seq_no())
+                                .map(|(id, _)| id.clone())
+                        {
+                            state.terminations.remove(&oldest);
+                        }
+                    }
+                    Retain::Recovered(provider) => {
+                        state.terminations.remove(&provider);
+                    }
+                    Retain::Unavailable => {
+                        if let Some(old) = state.unavailable.replace(line) {
+                            retired.push(Retired::Event(old));
+                        }
+                    }
+                    Retain::Nothing => {}
+                }
+            }
+            publication.arm(state.consumers.len());
+            // A closed slot acknowledges and is forgotten.
+            state.consumers.retain(|slot| slot.push(&publication));
+        }
+        if let Some(snapshot) = snapshot
+            && let Some(sender) = self
+                .topology
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+            && let Some(old) = sender.send_replace(Some(snapshot))
+        {
+            retired.push(Retired::Snapshot(old));
+        }
+        let mut evicted = Vec::new();
+        self.history.push(publication, &mut evicted);
+        retired.extend(evicted.into_iter().map(Retired::Publication));
+        self.retire(retired);
+    }
+
+    pub(crate) fn retire(&self, retired: Vec<Retired>) {
+        self.reclaimer.retire(retired);
+    }
+
+    pub(crate) fn resync_bundle(&self, after_seq: u64) -> ResyncBundle {
+        Self::bundle(&self.state(), after_seq)
+    }
+
+    fn bundle(state: &FanoutState, after_seq: u64) -> ResyncBundle {
+        let snapshot = state.latest.clone();
+        let mut retained: Vec<_> = state
+            .terminations
+            .values()
+            .chain(state.unavailable.iter())
+            .cloned()
+            .collect();
+        retained.sort_by_key(|line| line.seq_no());
+        // Without a snapshot there is no resync line to reset the consumer,
+        // so only lines it has not seen may follow.
+        let snapshot_seq = snapshot.as_ref().map_or(after_seq, |line| line.seq_no());
+        let split = retained.partition_point(|line| line.seq_no() < snapshot_seq);
+        let mut after = retained.split_off(split);
+        after.retain(|line| line.seq_no() > snapshot_seq);
+        retained.retain(|line| line.seq_no() > after_seq);
+        ResyncBundle {
+            before: retained,
+            snapshot,
+            after,
+        }
+    }
+
+    pub(crate) fn latest(&self) -> Option<Arc<PublishedSnapshot>> {
+        self.state()
+            .latest
+            .as_ref()
+            .and_then(|line| line.as_snapshot())
+            .cloned()
+    }
+
+    pub(crate) fn retained(&self) -> Vec<Arc<ProvisioningEvent>> {
+        let state = self.state();
+        let mut lines: Vec<_> = state
+            .terminations
+            .values()
+            .chain(state.unavailable.iter())
+            .cloned()
+            .collect();
+        lines.sort_by_key(|line| line.seq_no());
+        lines
+    }
+
+    pub(crate) fn is_unavailable(&self) -> bool {
+        self.state().unavailable.is_some()
+    }
+
+    pub(crate) fn subscribe_topology(&self) -> watch::Receiver<Option<Arc<PublishedSnapshot>>> {
+        match self
+            .topology
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(sender) => sender.subscribe(),
+            // Shut down: a receiver whose sender is already gone.
+            None => watch::channel(self.latest()).1,
+        }
+    }
+
+    /// Registers a consumer slot and returns what it starts with (retained
+    /// lines, the current snapshot), taken atomically with the registration
+    /// so that no publication is missed or seen twice.
+    pub(crate) fn add_consumer(&self, slot: Arc<ConsumerSlot>) -> Result<ResyncBundle, HubError> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(HubError::ShutDown);
+        }
+        state.consumers.push(slot);
+        Ok(Self::bundle(&state, 0))
+    }
+
+    /// Keeps a bridge's worker thread to join it on shutdown.
+    pub(crate) fn add_worker(&self, name: String, worker: JoinHandle<()>) {
+        let mut state = self.state();
+        if state.closed {
+            drop(state);
+            // Its slot was closed by the shutdown, so it ends at once.
+            let _ = worker.join();
+        } else {
+            state.workers.push((name, worker));
+        }
+    }
+
+    pub(crate) fn consumers(&self) -> Vec<ConsumerStats> {
+        let slots: Vec<_> = self.state().consumers.clone();
+        slots.iter().map(|slot| slot.stats()).collect()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    /// Closes every consumer queue and the topology channel, then waits up to
+    /// `timeout` for the worker threads.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), HubError> {
+        let (slots, mut workers) = {
+            let mut state = self.state();
+            state.closed = true;
+            (
+                std::mem::take(&mut state.consumers),
+                std::mem::take(&mut state.workers),
+            )
+        };
+        for slot in &slots {
+            slot.close();
+        }
+        self.topology
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(reclaimer) = self.reclaimer.stop() {
+            workers.push(("reclaimer".to_owned(), reclaimer));
+        }
+        let deadline = Instant::now() + timeout;
+        let mut stuck = Vec::new();
+        for (name, worker) in workers {
+            while !worker.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if worker.is_finished() {
+                // A worker's panics are caught per call; a join error would
+                // only repeat what was already reported.
+                let _ = worker.join();
+            } else {
+                stuck.push(name);
+            }
+        }
+        if stuck.is_empty() {
+            Ok(())
+        } else {
+            Err(HubError::ShutdownTimedOut { consumers: stuck })
+        }
+    }
+
+    /// Closes without waiting (when the hub is dropped).
+    pub(crate) fn close(&self) {
+        let slots = {
+            let mut state = self.state();
+            state.closed = true;
+            std::mem::take(&mut state.consumers)
+        };
+        for slot in &slots {
+            slot.close();
+        }
+        self.topology
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(self.reclaimer.stop());
+    }
+}

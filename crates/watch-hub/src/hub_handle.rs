@@ -1,0 +1,172 @@
+//! [`HubHandle`]: the shareable side of the hub — attach consumers, read the
+//! latest topology, the history and the metrics, from any thread.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::bridge_worker::{BridgeTarget, BridgeWorker};
+use crate::consumer_cursor::ConsumerCursor;
+use crate::consumer_slot::{ConsumerKind, ConsumerSlot, ConsumerStats};
+use crate::fanout::Fanout;
+use crate::{
+    EventHistory, EventSubscription, HubError, PartitionManagerBridge, PlacementSupervisorBridge,
+    ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot, RemotingBridge, RunId,
+};
+
+/// The latest-topology receiver: only the newest published snapshot is kept
+/// (`tokio::sync::watch`); `None` until the first one.
+pub type TopologyReceiver = watch::Receiver<Option<Arc<PublishedSnapshot>>>;
+
+/// A cheap, cloneable handle to a [`ProviderWatchHub`](crate::ProviderWatchHub).
+///
+/// Everything here is safe to call from a bridge, from inside a bridge call
+/// included: no method waits for a consumer and no hub lock is held while a
+/// bridge runs.
+#[derive(Clone)]
+pub struct HubHandle {
+    pub(crate) fanout: Arc<Fanout>,
+    pub(crate) run_id: RunId,
+}
+
+impl HubHandle {
+    /// The run id of this hub's run.
+    pub fn run_id(&self) -> RunId {
+        self.run_id
+    }
+
+    /// Attaches a placement supervisor on its own worker thread; it first
+    /// gets `resync` with the current snapshot (if any).
+    pub fn attach_placement(
+        &self,
+        name: impl Into<String>,
+        bridge: Arc<dyn PlacementSupervisorBridge>,
+    ) -> Result<(), HubError> {
+        self.attach(
+            name.into(),
+            ConsumerKind::Placement,
+            BridgeTarget::Placement(bridge),
+        )
+    }
+
+    /// Attaches a partition manager on its own worker thread.
+    pub fn attach_partition(
+        &self,
+        name: impl Into<String>,
+        bridge: Arc<dyn PartitionManagerBridge>,
+    ) -> Result<(), HubError> {
+        self.attach(
+            name.into(),
+            ConsumerKind::Partition,
+            BridgeTarget::Partition(bridge),
+        )
+    }
+
+    /// Attaches remoting on its own worker thread.
+    pub fn attach_remoting(
+        &self,
+        name: impl Into<String>,
+        bridge: Arc<dyn RemotingBridge>,
+    ) -> Result<(), HubError> {
+        self.attach(
+            name.into(),
+            ConsumerKind::Remoting,
+            BridgeTarget::Remoting(bridge),
+        )
+    }
+
+    /// The seed's `attach_consumers`: the three bridges at once, named
+    /// `placement`, `partition` and `remoting`.
+    pub fn attach_consumers(
+        &self,
+        placement: Arc<dyn PlacementSupervisorBridge>,
+        partition: Arc<dyn PartitionManagerBridge>,
+        remoting: Arc<dyn RemotingBridge>,
+    ) -> Result<(), HubError> {
+        self.attach_placement("placement", placement)?;
+        self.attach_partition("partition", partition)?;
+        self.attach_remoting("remoting", remoting)
+    }
+
+    fn attach(
+        &self,
+        name: String,
+        kind: ConsumerKind,
+        target: BridgeTarget,
+    ) -> Result<(), HubError> {
+        let slot = Arc::new(ConsumerSlot::new(name, kind, self.fanout.queue_capacity));
+        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
+        cursor.seed(self.fanout.add_consumer(slot.clone())?);
+        match BridgeWorker::spawn(target, cursor) {
+            Ok(worker) => {
+                self.fanout.add_worker(slot.name().to_owned(), worker);
+                Ok(())
+            }
+            // The cursor was dropped with the closure, which closed the slot.
+            Err(source) => Err(HubError::Spawn { source }),
+        }
+    }
+
+    /// A bounded stream of every event line, starting with the retained
+    /// lines, `resync` and the current snapshot.
+    pub fn subscribe_events(&self, name: impl Into<String>) -> Result<EventSubscription, HubError> {
+        let slot = Arc::new(ConsumerSlot::new(
+            name.into(),
+            ConsumerKind::EventStream,
+            self.fanout.queue_capacity,
+        ));
+        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
+        cursor.seed(self.fanout.add_consumer(slot)?);
+        Ok(EventSubscription::new(cursor))
+    }
+
+    /// The latest-topology receiver.
+    pub fn subscribe_topology(&self) -> TopologyReceiver {
+        self.fanout.subscribe_topology()
+    }
+
+    /// The latest published snapshot.
+    pub fn latest(&self) -> Option<Arc<PublishedSnapshot>> {
+        self.fanout.latest()
+    }
+
+    /// The lines kept for late subscribers: the last termination of each
+    /// provider (until it is healthy again) and an ongoing
+    /// `provisioning_unavailable`, in `seq_no` order.
+    pub fn retained(&self) -> Vec<Arc<ProvisioningEvent>> {
+        self.fanout.retained()
+    }
+
+    /// Whether `provisioning_unavailable` is in force (no snapshot since).
+    pub fn is_unavailable(&self) -> bool {
+        self.fanout.is_unavailable()
+    }
+
+    /// The `since` history.
+    pub fn history(&self) -> EventHistory {
+        self.fanout.history.clone()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> ProvisioningMetrics {
+        self.fanout.metrics.clone()
+    }
+
+    /// Counters of every attached consumer.
+    pub fn consumers(&self) -> Vec<ConsumerStats> {
+        self.fanout.consumers()
+    }
+
+    /// Whether the hub was shut down.
+    pub fn is_shut_down(&self) -> bool {
+        self.fanout.is_closed()
+    }
+}
+
+impl std::fmt::Debug for HubHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubHandle")
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,422 @@
+//! [`ProviderWatchHub`]: numbering, diff, shrink guard and fan-out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use provisioning_provider_api::{
+    ProviderHealth, ProviderId, ProviderSnapshot, ProviderTermination, RemoteTopologyEvent,
+    SwitchReason, diff_into,
+};
+
+use crate::fanout::{Fanout, Retain};
+use crate::reclaimer::Retired;
+use crate::shrink_guard::{
+    HeldShrink, ShrinkGuard, disagreement, removed_in_diff, removed_members,
+};
+use crate::{
+    HubConfig, HubError, HubHandle, ProvisioningEventPublisher, ProvisioningMetrics,
+    PublishedSnapshot, RunId,
+};
+
+/// What a call that may publish a snapshot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishOutcome {
+    /// A snapshot line (and its diff) was published with this `seq_no`.
+    Published {
+        /// The snapshot line's `seq_no`.
+        seq_no: u64,
+    },
+    /// Same content as the published (or held) snapshot: nothing published.
+    Unchanged,
+    /// A suspicious shrink is held back until `until` (decision 5).
+    HeldShrink {
+        /// When it is published if it still stands ([`ProviderWatchHub::tick`]).
+        until: Instant,
+    },
+    /// The snapshot did not come from the active provider: not published.
+    NotActive,
+}
+
+/// The one place that publishes topology: numbers every line (`run_id`,
+/// `seq_no`, `epoch`), diffs each snapshot against the previously published
+/// one, holds suspicious shrinks (decision 5) and hands each publication to
+/// every consumer's own bounded queue without waiting for any of them.
+///
+/// The owner (the facade's single driver task) calls it in the order the
+/// failover controller decides; every method is cheap and never blocks on a
+/// consumer. Consumers attach through [`handle`](Self::handle).
+///
+/// Time is injected: `now` is when the provider event arrived (it starts the
+/// latency metric and the shrink hold), and [`tick`](Self::tick) with
+/// [`next_deadline`](Self::next_deadline) drives the hold.
+pub struct ProviderWatchHub {
+    publisher: ProvisioningEventPublisher,
+    fanout: Arc<Fanout>,
+    metrics: ProvisioningMetrics,
+    guard: ShrinkGuard,
+    active: Option<ProviderId>,
+    last_active: Option<ProviderId>,
+    unavailable: bool,
+    last: Option<Arc<PublishedSnapshot>>,
+    diff: Vec<RemoteTopologyEvent>,
+}
+
+impl ProviderWatchHub {
+    /// A hub with `config`; starts its reclaimer thread.
+    pub fn new(config: HubConfig) -> Result<Self, HubError> {
+        config.validate()?;
+        let run_id = config.run_id.unwrap_or_else(RunId::random);
+        let metrics = config.metrics.clone().unwrap_or_default();
+        let publisher = ProvisioningEventPublisher::new(
+            run_id,
+            config.history_publications,
+            config.history_members,
+        );
+        let fanout = Arc::new(Fanout::new(
+            publisher.history().clone(),
+            metrics.clone(),
+            config.queue_capacity,
+        )?);
+        Ok(Self {
+            publisher,
+            fanout,
+            metrics,
+            guard: ShrinkGuard::new(config.max_shrink_ratio, config.shrink_confirm),
+            active: None,
+            last_active: None,
+            unavailable: false,
+            last: None,
+            diff: Vec::new(),
+        })
+    }
+
+    /// A handle to attach consumers and read state from any thread.
+    pub fn handle(&self) -> HubHandle {
+        HubHandle {
+            fanout: self.fanout.clone(),
+            run_id: self.publisher.run_id(),
+        }
+    }
+
+    /// This run's id.
+    pub fn run_id(&self) -> RunId {
+        self.publisher.run_id()
+    }
+
+    /// The current epoch (1 until the first switch).
+    pub fn epoch(&self) -> u64 {
+        self.publisher.epoch()
+    }
+
+    /// The last `seq_no` given out.
+    pub fn last_seq_no(&self) -> u64 {
+        self.publisher.last_seq_no()
+    }
+
+    /// The active provider (none before the first activation and while
+    /// unavailable).
+    pub fn active_provider(&self) -> Option<&ProviderId> {
+        self.active.as_ref()
+    }
+
+    /// The last published snapshot.
+    pub fn latest(&self) -> Option<&Arc<PublishedSnapshot>> {
+        self.last.as_ref()
+    }
+
+    /// The snapshot held back as a suspicious shrink, if any.
+    pub fn held_shrink(&self) -> Option<&ProviderSnapshot> {
+        self.guard.held.as_ref().map(|held| &held.snapshot)
+    }
+
+    /// When [`tick`](Self::tick) should be called next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.guard.deadline()
+    }
+
+    /// The metrics the hub records into.
+    pub fn metrics(&self) -> &ProvisioningMetrics {
+        &self.metrics
+    }
+
+    /// Whether `snapshot`, published now, would be a suspicious shrink of
+    /// the published view. The failover controller does not choose such a
+    /// candidate while another healthy one exists (decision 5).
+    pub fn is_suspicious_shrink(&self, snapshot: &ProviderSnapshot) -> bool {
+        self.last.as_ref().is_some_and(|last| {
+            let removed = removed_members(last.members(), snapshot.members());
+            self.guard
+                .is_suspicious(last.members().len(), removed, snapshot.len())
+        })
+    }
+
+    /// The first activation of the run: publishes `snapshot` (and a `join`
+    /// per member, a `blocked` per blocked id) without `provider_changed`.
+    /// Later activations are [`switch`](Self::switch)es.
+    pub fn activate(
+        &mut self,
+        provider: ProviderId,
+        snapshot: ProviderSnapshot,
+        now: Instant,
+    ) -> Result<PublishOutcome, HubError> {
+        if self.last_active.is_some() {
+            return Err(HubError::AlreadyActivated);
+        }
+        self.make_active(&provider, snapshot.len());
+        self.fill_diff(&snapshot);
+        Ok(self.publish_diffed(provider, snapshot, now))
+    }
+
+    /// A snapshot from the active provider. An unchanged hash publishes
+    /// nothing; a suspicious shrink is held; otherwise the snapshot and its
+    /// diff are published (and any held shrink is dropped).
+    pub fn publish_active(
+        &mut self,
+        provider: ProviderId,
+        snapshot: ProviderSnapshot,
+        now: Instant,
+    ) -> PublishOutcome {
+        self.metrics.set_members(&provider, snapshot.len());
+        if self.active.as_ref() != Some(&provider) {
+            return PublishOutcome::NotActive;
+        }
+        let hash = snapshot.hash();
+        if let (Some(held), Some(until)) = (&self.guard.held, self.guard.deadline())
+            && held.snapshot.hash() == hash
+        {
+            return PublishOutcome::HeldShrink { until };
+        }
+        let Some(last) = &self.last else {
+            self.fill_diff(&snapshot);
+            return self.publish_diffed(provider, snapshot, now);
+        };
+        if last.hash() == hash {
+            // Back to the published view: the shrink did not stand.
+            self.drop_held();
+            return PublishOutcome::Unchanged;
+        }
+        let published = last.members().len();
+        diff_into(last.snapshot(), &snapshot, &mut self.diff);
+        let removed = removed_in_diff(&self.diff);
+        if self.guard.is_suspicious(published, removed, snapshot.len()) {
+            self.diff.clear();
+            self.metrics.record_suppressed_shrink(&provider);
+            let since = self.guard.held.as_ref().map_or(now, |held| held.since);
+            let replaced = self.guard.held.replace(HeldShrink {
+                snapshot,
+                since,
+                arrival: now,
+            });
+            if let Some(replaced) = replaced {
+                self.fanout
+                    .retire(vec![Retired::View(Box::new(replaced.snapshot))]);
+            }
+            let until = self.guard.deadline().unwrap_or(now);
+            return PublishOutcome::HeldShrink { until };
+        }
+        self.drop_held();
+        self.publish_diffed(provider, snapshot, now)
+    }
+
+    /// A snapshot from a running provider that is not active: updates its
+    /// `members` and `disagreement` gauges, and confirms a held shrink at
+    /// once when it holds exactly the held view (a standby never vetoes one).
+    pub fn observe_standby(
+        &mut self,
+        provider: &ProviderId,
+        snapshot: &ProviderSnapshot,
+        now: Instant,
+    ) -> PublishOutcome {
+        // The hold runs on the active provider's clock; a standby only
+        // confirms. `now` stays for symmetry with the other calls.
+        let _ = now;
+        self.metrics.set_members(provider, snapshot.len());
+        if self.active.as_ref() == Some(provider) {
+            return PublishOutcome::Unchanged;
+        }
+        let hash = snapshot.hash();
+        let outcome = if self
+            .guard
+            .held
+            .as_ref()
+            .is_some_and(|held| held.snapshot.hash() == hash)
+        {
+            self.release_held()
+        } else {
+            PublishOutcome::Unchanged
+        };
+        let disagreeing = match &self.last {
+            Some(last) if last.hash() == hash => 0,
+            Some(last) => disagreement(last.members(), snapshot.members()),
+            None => snapshot.len(),
+        };
+        self.metrics.set_disagreement(provider, disagreeing);
+        outcome
+    }
+
+    /// A switch decided by the failover controller: `provider_changed`
+    /// (epoch + 1, `snapshot_hash` of `snapshot`), then `snapshot`, then its
+    /// diff from the previously published snapshot, whichever provider that
+    /// came from. Never held by the shrink guard; drops a held shrink.
+    /// `from` defaults to the last active provider (after all-down too).
+    pub fn switch(
+        &mut self,
+        from: Option<ProviderId>,
+        to: ProviderId,
+        reason: SwitchReason,
+        snapshot: ProviderSnapshot,
+        now: Instant,
+    ) -> PublishOutcome {
+        self.drop_held();
+        let from = from.or_else(|| self.last_active.clone());
+        self.metrics.record_failover(from.as_ref(), &to, reason);
+        let change = self
+            .publisher
+            .provider_changed(from, to.clone(), reason, snapshot.hash());
+        self.fanout.publish(change, Retain::Nothing, Vec::new());
+        self.make_active(&to, snapshot.len());
+        self.fill_diff(&snapshot);
+        self.publish_diffed(to, snapshot, now)
+    }
+
+    /// Publishes the held shrink if its `shrink_confirm` has passed.
+    pub fn tick(&mut self, now: Instant) -> PublishOutcome {
+        match self.guard.deadline() {
+            Some(deadline) if deadline <= now => self.release_held(),
+            Some(until) => PublishOutcome::HeldShrink { until },
+            None => PublishOutcome::Unchanged,
+        }
+    }
+
+    /// A `provider_health` line (`code` is dropped when healthy); returns
+    /// its `seq_no`. A healthy provider's retained termination is forgotten.
+    pub fn provider_health(
+        &mut self,
+        provider: ProviderId,
+        health: ProviderHealth,
+        code: Option<&str>,
+        detail: &str,
+    ) -> u64 {
+        self.metrics.set_provider_health(&provider, health);
+        let retain = match health {
+            ProviderHealth::Healthy => Retain::Recovered(provider.clone()),
+            _ => Retain::Nothing,
+        };
+        let publication = self
+            .publisher
+            .provider_health(provider, health, code, detail);
+        self.fanout.publish(publication, retain, Vec::new());
+        self.publisher.last_seq_no()
+    }
+
+    /// No provider is usable: a `provisioning_unavailable` line (retained for
+    /// late subscribers until the next snapshot); the last snapshot stays the
+    /// latest. Returns its `seq_no`.
+    pub fn unavailable(&mut self, since_ms: u64) -> u64 {
+        self.drop_held();
+        self.active = None;
+        self.unavailable = true;
+        self.metrics.set_unavailable(true);
+        self.metrics.set_active_provider(None);
+        let publication = self.publisher.unavailable(since_ms);
+        self.fanout
+            .publish(publication, Retain::Unavailable, Vec::new());
+        self.publisher.last_seq_no()
+    }
+
+    /// A provider's stream ended: a `terminated` line, retained for late
+    /// subscribers, and one stream interruption. Returns its `seq_no`.
+    pub fn terminated(&mut self, provider: ProviderId, termination: &ProviderTermination) -> u64 {
+        self.metrics.record_stream_interruption(&provider);
+        let publication = self
+            .publisher
+            .terminated(provider.clone(), termination.clone());
+        self.fanout
+            .publish(publication, Retain::Terminated(provider), Vec::new());
+        self.publisher.last_seq_no()
+    }
+
+    /// Stops every consumer and waits up to `timeout` for their threads;
+    /// event subscriptions end and the topology channel closes. Idempotent.
+    pub fn shutdown(&mut self, timeout: Duration) -> Result<(), HubError> {
+        self.fanout.shutdown(timeout)
+    }
+
+    fn make_active(&mut self, provider: &ProviderId, members: usize) {
+        self.active = Some(provider.clone());
+        self.last_active = Some(provider.clone());
+        self.metrics.set_members(provider, members);
+        self.metrics.set_active_provider(Some(provider));
+        if self.unavailable {
+            self.unavailable = false;
+            self.metrics.set_unavailable(false);
+        }
+    }
+
+    fn fill_diff(&mut self, snapshot: &ProviderSnapshot) {
+        self.diff.clear();
+        match &self.last {
+            Some(last) => diff_into(last.snapshot(), snapshot, &mut self.diff),
+            None => diff_into(&ProviderSnapshot::empty(), snapshot, &mut self.diff),
+        }
+    }
+
+    fn drop_held(&mut self) {
+        if let Some(held) = self.guard.held.take() {
+            self.fanout
+                .retire(vec![Retired::View(Box::new(held.snapshot))]);
+        }
+    }
+
+    fn release_held(&mut self) -> PublishOutcome {
+        let Some(held) = self.guard.held.take() else {
+            return PublishOutcome::Unchanged;
+        };
+        let Some(provider) = self.active.clone() else {
+            return PublishOutcome::NotActive;
+        };
+        self.fill_diff(&held.snapshot);
+        self.publish_diffed(provider, held.snapshot, held.arrival)
+    }
+
+    /// Publishes `snapshot` with the diff already in `self.diff`.
+    fn publish_diffed(
+        &mut self,
+        provider: ProviderId,
+        snapshot: ProviderSnapshot,
+        arrival: Instant,
+    ) -> PublishOutcome {
+        let (published, publication) =
+            self.publisher
+                .snapshot(provider, snapshot, &mut self.diff, arrival, &self.metrics);
+        let seq_no = published.seq_no();
+        let retired = self
+            .last
+            .replace(published)
+            .map(Retired::Snapshot)
+            .into_iter()
+            .collect();
+        self.fanout.publish(publication, Retain::Snapshot, retired);
+        PublishOutcome::Published { seq_no }
+    }
+}
+
+impl Drop for ProviderWatchHub {
+    fn drop(&mut self) {
+        self.fanout.close();
+    }
+}
+
+impl std::fmt::Debug for ProviderWatchHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderWatchHub")
+            .field("run_id", &self.publisher.run_id())
+            .field("seq_no", &self.publisher.last_seq_no())
+            .field("epoch", &self.publisher.epoch())
+            .field("active", &self.active)
+            .field("latest", &self.last)
+            .field("holding_shrink", &self.guard.held.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the watch hub: numbering and order, shrink guard,
+//! delivery to bridges and subscribers, retention, metrics, shutdown.
+
+mod hub {
+    pub(crate) mod support;
+
+    mod delivery;
+    mod lifecycle;
+    mod metrics;
+    mod numbering;
+    mod ordering;
+    mod shrink;
+}

@@ -1,0 +1,209 @@
+//! Delivery to bridges: slow and panicking bridges are isolated, bridges may
+//! call back into the service, default adapters deduplicate.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use provisioning_watch_hub::{
+    ChangeEnvelope, DedupBridge, HubConfig, HubHandle, PlacementSupervisorBridge, ProviderWatchHub,
+    PublishOutcome, SnapshotEnvelope,
+};
+
+use super::support::{Call, RecordingBridge, numbered, pid, wait_until};
+
+#[test]
+fn a_slow_bridge_does_not_delay_the_others_and_receives_a_resync() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new().with_queue_capacity(4)).expect("hub");
+    let handle = hub.handle();
+    let slow = Arc::new(RecordingBridge::slow(Duration::from_millis(40)));
+    let fast = Arc::new(RecordingBridge::new());
+    let remoting = Arc::new(RecordingBridge::new());
+    handle
+        .attach_placement("slow", slow.clone())
+        .expect("attach");
+    handle
+        .attach_partition("fast", fast.clone())
+        .expect("attach");
+    handle
+        .attach_remoting("remoting", remoting.clone())
+        .expect("attach");
+    let t0 = Instant::now();
+    hub.activate(pid("a"), numbered(20), t0).expect("activate");
+    let started = Instant::now();
+    let mut last = 0;
+    for i in 1..=30 {
+        // One member more each time: never a shrink. Paced so the fast
+        // bridges keep up while the slow one (40 ms a call) cannot.
+        std::thread::sleep(Duration::from_millis(2));
+        let call = Instant::now();
+        let outcome = hub.publish_active(pid("a"), numbered(20 + i), t0);
+        let took = call.elapsed();
+        assert!(
+            took < Duration::from_millis(20),
+            "a publication took {took:?}: the hub waited for the slow bridge"
+        );
+        let PublishOutcome::Published { seq_no } = outcome else {
+            panic!("{outcome:?}");
+        };
+        last = seq_no;
+    }
+    assert!(wait_until(Duration::from_secs(2), || fast.last_seq_no() == last));
+    let latest = hub.latest().expect("latest").clone();
+    assert!(wait_until(Duration::from_secs(2), || remoting.reached(&latest)));
+    let fast_done = started.elapsed();
+    assert!(
+        slow.last_seq_no() < last,
+        "the fast bridges finished in {fast_done:?} before the slow one"
+    );
+    let fast_calls = fast.calls();
+    assert_eq!(fast_calls.len(), 31, "the fast bridge got every snapshot");
+    assert!(fast_calls.iter().all(|c| matches!(c, Call::Snapshot(_))));
+
+    assert!(wait_until(Duration::from_secs(5), || slow.last_seq_no() == last));
+    let slow_calls = slow.calls();
+    assert!(
+        slow_calls.iter().any(|c| matches!(c, Call::Resync(_))),
+        "{slow_calls:?}"
+    );
+    let Some(Call::Resync(resent) | Call::Snapshot(resent)) = slow_calls.last() else {
+        panic!("slow bridge ends on a snapshot");
+    };
+    assert!(
+        Arc::ptr_eq(resent, hub.latest().expect("latest")),
+        "shared, not copied"
+    );
+    let stats = handle.consumers();
+    let slow_stats = stats.iter().find(|c| c.name == "slow").expect("slow stats");
+    assert!(
+        slow_stats.overflows >= 1 && slow_stats.resyncs >= 1,
+        "{slow_stats:?}"
+    );
+    hub.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+#[test]
+fn a_panicking_bridge_is_isolated_reported_and_resynced() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let handle = hub.handle();
+    let panicking = Arc::new(RecordingBridge::panicking_on(3));
+    let healthy = Arc::new(RecordingBridge::new());
+    handle
+        .attach_placement("panicking", panicking.clone())
+        .expect("attach");
+    handle
+        .attach_placement("healthy", healthy.clone())
+        .expect("attach");
+    let t0 = Instant::now();
+    hub.activate(pid("a"), numbered(1), t0).expect("activate"); // 1, 2
+    hub.publish_active(pid("a"), numbered(2), t0); // 3, 4: panics on 3
+    hub.publish_active(pid("a"), numbered(3), t0); // 5, 6
+    let last = hub.latest().expect("latest").seq_no();
+    assert!(wait_until(Duration::from_secs(2), || healthy.last_seq_no() == last));
+    assert!(wait_until(Duration::from_secs(2), || panicking
+        .last_seq_no()
+        == last));
+    let seqs: Vec<u64> = healthy.calls().iter().map(Call::seq_no).collect();
+    assert_eq!(seqs, [1, 3, 5]);
+    let calls = panicking.calls();
+    assert!(
+        calls.iter().any(|c| matches!(c, Call::Resync(_))),
+        "a panic is followed by a resync: {calls:?}"
+    );
+    let stats = handle.consumers();
+    let panics = stats
+        .iter()
+        .find(|c| c.name == "panicking")
+        .expect("stats")
+        .panics;
+    assert_eq!(panics, 1);
+    assert_eq!(
+        stats
+            .iter()
+            .find(|c| c.name == "healthy")
+            .expect("stats")
+            .panics,
+        0
+    );
+    hub.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+/// A bridge that, inside its call, uses the hub handle and asks the driver
+/// for more work, as a runtime pinning a provider would.
+struct CallingBack {
+    handle: HubHandle,
+    driver: std::sync::Mutex<mpsc::Sender<u64>>,
+    attached: std::sync::Mutex<Vec<Arc<RecordingBridge>>>,
+}
+
+impl PlacementSupervisorBridge for CallingBack {
+    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
+        assert!(self.handle.latest().is_some());
+        assert!(self.handle.history().since(0).is_ok() || envelope.seq_no() > 0);
+        let _subscription = self
+            .handle
+            .subscribe_events("nested")
+            .expect("subscribe inside a call");
+        let extra = Arc::new(RecordingBridge::new());
+        self.handle
+            .attach_placement(format!("extra-{}", envelope.seq_no()), extra.clone())
+            .expect("attach inside a call");
+        self.attached.lock().expect("attached").push(extra);
+        let _ = self.driver.lock().expect("driver").send(envelope.seq_no());
+    }
+    fn provider_changed(&self, _: &ChangeEnvelope) {}
+}
+
+#[test]
+fn a_bridge_may_call_back_into_the_service_without_deadlock() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let (tx, rx) = mpsc::channel();
+    let bridge = Arc::new(CallingBack {
+        handle: hub.handle(),
+        driver: std::sync::Mutex::new(tx),
+        attached: std::sync::Mutex::new(Vec::new()),
+    });
+    hub.handle()
+        .attach_placement("calls-back", bridge.clone())
+        .expect("attach");
+    let t0 = Instant::now();
+    hub.activate(pid("a"), numbered(1), t0).expect("activate");
+    // The driver reacts to each request by publishing again, three times.
+    for round in 2..=4 {
+        let seen = rx
+            .recv_timeout(Duration::from_secs(2))
+            .expect("bridge called back");
+        assert!(seen > 0);
+        hub.publish_active(pid("a"), numbered(round), t0);
+    }
+    rx.recv_timeout(Duration::from_secs(2))
+        .expect("last call back");
+    let attached = bridge.attached.lock().expect("attached").clone();
+    assert_eq!(attached.len(), 4);
+    let latest = hub.latest().expect("latest").seq_no();
+    assert!(wait_until(Duration::from_secs(2), || attached
+        .iter()
+        .all(|b| b.last_seq_no() == latest)));
+    hub.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+#[test]
+fn dedup_adapter_drops_duplicates_and_stale_envelopes_and_resets_on_resync() {
+    let inner = RecordingBridge::new();
+    let bridge = DedupBridge::new(inner);
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let t0 = Instant::now();
+    hub.activate(pid("a"), numbered(1), t0).expect("activate");
+    let first = hub.latest().expect("latest").clone();
+    hub.publish_active(pid("a"), numbered(2), t0);
+    let second = hub.latest().expect("latest").clone();
+    PlacementSupervisorBridge::apply_snapshot(&bridge, &second);
+    PlacementSupervisorBridge::apply_snapshot(&bridge, &second); // duplicate
+    PlacementSupervisorBridge::apply_snapshot(&bridge, &first); // stale
+    assert_eq!(bridge.dropped(), 2);
+    PlacementSupervisorBridge::resync(&bridge, &first); // resets to 1
+    PlacementSupervisorBridge::apply_snapshot(&bridge, &second);
+    let seqs: Vec<u64> = bridge.inner().calls().iter().map(Call::seq_no).collect();
+    assert_eq!(seqs, [3, 1, 3]);
+    assert_eq!(bridge.high_water_mark(), Some((hub.run_id(), 3)));
+}
