@@ -608,7 +608,11 @@ impl FailoverController {
             return;
         };
         let first_run = self.last_active.is_none() && self.all_down_since.is_none();
-        if first_run {
+        let is_pinned = self
+            .pinned()
+            .is_some_and(|pin| *pin == self.providers[to].id);
+        // The grace waits for a preferred provider; a pinned one is preferred.
+        if first_run && !is_pinned {
             let priority = self.providers[to].priority;
             let grace_over = self
                 .first_seen

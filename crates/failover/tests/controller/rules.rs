@@ -475,6 +475,14 @@ fn rule_5_start_up_waits_briefly_for_a_higher_priority_provider() {
     assert_eq!(sim.active(), None);
     sim.advance(ms(1));
     assert_eq!(sim.active().as_deref(), Some("b"));
+    // b is pinned: no reason to wait for a.
+    let mut sim = Sim::new(FailoverPolicy::default(), &[("a", 20), ("b", 10)]);
+    sim.c.pin(&id("b"), sim.now).expect("known");
+    sim.snapshot("b");
+    assert_eq!(sim.active().as_deref(), Some("b"));
+    sim.snapshot("a");
+    assert_eq!(sim.active().as_deref(), Some("b"));
+    assert!(sim.switches().is_empty());
     // a refuses at start-up: b is activated as soon as a has its verdict.
     let mut sim = Sim::new(FailoverPolicy::default(), &[("a", 20), ("b", 10)]);
     sim.snapshot("b");
