@@ -9,9 +9,11 @@ use crate::ProviderHandle;
 /// One output of the [`FailoverController`](crate::FailoverController),
 /// drained in order with [`drain`](crate::FailoverController::drain).
 ///
-/// Within one input the order is: health changes and backoffs, streams closed
-/// because they hung, the activation, switch or all-down, then the streams
-/// opened and closed to match the new running set.
+/// Decisions come in the order they were made: first what the time passing
+/// before an input decided, then what the input decided. Within each step:
+/// health changes and backoffs, streams closed because they hung, the
+/// activation, switch or all-down, then the streams opened and closed to
+/// match the new running set. Carrying them out in order is always correct.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Decision {
