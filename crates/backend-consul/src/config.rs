@@ -1,0 +1,361 @@
+//! [`ConsulConfig`]: a `consul` descriptor resolved into what the client
+//! needs — endpoints, the typed `watch` (from `provisioning-registry`),
+//! credentials as references and TLS material — with the `CONSUL_HTTP_*`
+//! variables filling the fields the descriptor leaves out.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind, SecretRef};
+use provisioning_registry::{ConsulWatch, ProvisioningError, SecretResolver};
+use reqwest::Url;
+
+/// Looks up a (non-secret) environment variable; `None` when unset or empty.
+pub(crate) type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment as an [`EnvLookup`].
+pub(crate) fn process_env() -> EnvLookup {
+    Arc::new(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+/// How requests authenticate. Only references are kept; values are
+/// resolved on every request, so a rotated token or file is picked up on
+/// the next reconnect without a restart.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Credentials {
+    /// No token: Consul's anonymous token applies.
+    None,
+    /// `X-Consul-Token` from this reference.
+    Token(SecretRef),
+    /// HTTP basic authentication (a proxy in front of Consul).
+    Basic(SecretRef, SecretRef),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // References are not secrets; showing them helps operators.
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Token(r) => write!(f, "Token({r})"),
+            Self::Basic(u, p) => write!(f, "Basic({u}, {p})"),
+        }
+    }
+}
+
+/// TLS material read when the provider is built.
+#[derive(Clone, Default)]
+pub(crate) struct TlsMaterial {
+    /// PEM bundle to trust in addition to the built-in roots.
+    pub(crate) ca_pem: Option<Vec<u8>>,
+    /// Client certificate chain and key, concatenated PEM.
+    pub(crate) identity_pem: Option<Vec<u8>>,
+    /// Verify the server certificate.
+    pub(crate) verify: bool,
+}
+
+impl fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsMaterial")
+            .field("ca", &self.ca_pem.as_ref().map(|_| "[pem]"))
+            .field(
+                "identity",
+                &self.identity_pem.as_ref().map(|_| "[redacted]"),
+            )
+            .field("verify", &self.verify)
+            .finish()
+    }
+}
+
+/// A `consul` descriptor, resolved.
+#[derive(Clone, Debug)]
+pub(crate) struct ConsulConfig {
+    pub(crate) provider: ProviderId,
+    /// Agent or server base URLs, tried in order on connection errors.
+    pub(crate) endpoints: Vec<Url>,
+    pub(crate) watch: ConsulWatch,
+    pub(crate) credentials: Credentials,
+    pub(crate) tls: TlsMaterial,
+}
+
+impl ConsulConfig {
+    /// Resolves `descriptor`. Relative TLS paths are relative to the
+    /// resolver's base directory (the store's directory).
+    pub(crate) fn resolve(
+        descriptor: &ProviderDescriptor,
+        secrets: &SecretResolver,
+        env: &EnvLookup,
+    ) -> Result<Self, ProvisioningError> {
+        let id = &descriptor.id;
+        let invalid = |field: &str, message: String| {
+            ProvisioningError::invalid(Some(id), Some(field.to_owned()), message)
+        };
+        if descriptor.kind != ProviderKind::Consul {
+            return Err(invalid(
+                "kind",
+                format!("is {:?}, expected \"consul\"", descriptor.kind.as_str()),
+            ));
+        }
+        let watch = ConsulWatch::from_descriptor(descriptor)?;
+
+        let ssl = env("CONSUL_HTTP_SSL").is_some_and(|v| parse_bool(&v) == Some(true));
+        let raw: Vec<(String, String)> = if descriptor.endpoints.is_empty() {
+            match env("CONSUL_HTTP_ADDR") {
+                Some(addr) => vec![("CONSUL_HTTP_ADDR".to_owned(), with_scheme(&addr, ssl))],
+                None => {
+                    return Err(invalid(
+                        "endpoints",
+                        "required (or set CONSUL_HTTP_ADDR)".to_owned(),
+                    ));
+                }
+            }
+        } else {
+            descriptor
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (format!("endpoints[{i}]"), e.clone()))
+                .collect()
+        };
+        let mut endpoints = Vec::with_capacity(raw.len());
+        for (field, text) in raw {
+            let url = Url::parse(&text).map_err(|e| invalid(&field, format!("not a URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+                return Err(invalid(&field, "must be an http or https URL".to_owned()));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                // Credentials in a URL would end up in logs and errors.
+                return Err(ProvisioningError::InlineSecret {
+                    provider: Some(id.clone()),
+                    field,
+                });
+            }
+            endpoints.push(url);
+        }
+
+        let credentials = match &descriptor.auth {
+            Some(auth) => {
+                auth.check_shape()
+                    .map_err(|(field, message)| invalid(field, message.to_owned()))?;
+                match (&auth.token, &auth.username, &auth.password) {
+                    (Some(token), _, _) => Credentials::Token(token.clone()),
+                    (None, Some(u), Some(p)) => Credentials::Basic(u.clone(), p.clone()),
+                    _ => Credentials::None,
+                }
+            }
+            // The Consul CLI's order: a token file, else the token variable.
+            None => match env("CONSUL_HTTP_TOKEN_FILE") {
+                Some(path) => {
+                    Credentials::Token(SecretRef::parse(&format!("file:{path}")).map_err(|e| {
+                        invalid("auth.token", format!("CONSUL_HTTP_TOKEN_FILE: {e}"))
+                    })?)
+                }
+                None if env("CONSUL_HTTP_TOKEN").is_some() => {
+                    Credentials::Token(SecretRef::Env("CONSUL_HTTP_TOKEN".into()))
+                }
+                None => Credentials::None,
+            },
+        };
+
+        let tls = descriptor.tls.clone();
+        let ca = tls
+            .as_ref()
+            .and_then(|t| t.ca.clone())
+            .or_else(|| env("CONSUL_CACERT"));
+        let cert = tls
+            .as_ref()
+            .and_then(|t| t.cert.clone())
+            .or_else(|| env("CONSUL_CLIENT_CERT"));
+        let key = match tls.as_ref().and_then(|t| t.key.clone()) {
+            Some(key) => Some(key),
+            None => match env("CONSUL_CLIENT_KEY") {
+                Some(path) => Some(
+                    SecretRef::parse(&format!("file:{path}"))
+                        .map_err(|e| invalid("tls.key", format!("CONSUL_CLIENT_KEY: {e}")))?,
+                ),
+                None => None,
+            },
+        };
+        let verify = match &tls {
+            Some(t) => t.verify,
+            None => match env("CONSUL_HTTP_SSL_VERIFY") {
+                Some(v) => parse_bool(&v).ok_or_else(|| {
+                    invalid(
+                        "tls.verify",
+                        format!("CONSUL_HTTP_SSL_VERIFY={v:?} is not a bool"),
+                    )
+                })?,
+                None => true,
+            },
+        };
+        let read = |field: &str, path: &str| {
+            let path = secrets.path_of(path);
+            std::fs::read(&path)
+                .map_err(|e| invalid(field, format!("cannot read {}: {e}", path.display())))
+        };
+        let ca_pem = ca.as_deref().map(|p| read("tls.ca", p)).transpose()?;
+        let identity_pem = match (cert, key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let mut pem = read("tls.cert", &cert)?;
+                pem.push(b'\n');
+                pem.extend_from_slice(secrets.resolve(&key)?.expose().as_bytes());
+                Some(pem)
+            }
+            (Some(_), None) => return Err(invalid("tls.key", "`cert` needs `key`".to_owned())),
+            (None, Some(_)) => return Err(invalid("tls.cert", "`key` needs `cert`".to_owned())),
+        };
+
+        Ok(Self {
+            provider: id.clone(),
+            endpoints,
+            watch,
+            credentials,
+            tls: TlsMaterial {
+                ca_pem,
+                identity_pem,
+                verify,
+            },
+        })
+    }
+
+    /// How long a healthy blocking query may stay silent: `wait × 17/16`.
+    pub(crate) fn quiet_period(&self) -> Duration {
+        self.watch.quiet_period()
+    }
+}
+
+/// Go's `strconv.ParseBool`, which the Consul CLI uses for its variables.
+fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `CONSUL_HTTP_ADDR` may omit the scheme (`127.0.0.1:8500`).
+fn with_scheme(addr: &str, ssl: bool) -> String {
+    if addr.contains("://") {
+        addr.to_owned()
+    } else if ssl {
+        format!("https://{addr}")
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> EnvLookup {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Arc::new(move |name| map.get(name).cloned())
+    }
+
+    fn descriptor(json: &str) -> ProviderDescriptor {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn resolver() -> SecretResolver {
+        SecretResolver::new(std::env::temp_dir())
+    }
+
+    #[test]
+    fn descriptor_fields_win_over_variables() {
+        let d = descriptor(
+            r#"{"id":"c","kind":"consul","priority":1,"endpoints":["http://10.0.0.1:8500"],
+                "auth":{"token":"env:MY_TOKEN"},"watch":{"service":"app","wait":"2s"}}"#,
+        );
+        let env = env_of(&[
+            ("CONSUL_HTTP_ADDR", "10.9.9.9:8500"),
+            ("CONSUL_HTTP_TOKEN", "x"),
+        ]);
+        let c = ConsulConfig::resolve(&d, &resolver(), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.endpoints[0].as_str(), "http://10.0.0.1:8500/");
+        assert_eq!(
+            c.credentials,
+            Credentials::Token(SecretRef::Env("MY_TOKEN".into()))
+        );
+        assert_eq!(c.quiet_period(), Duration::from_millis(2125));
+        assert!(c.tls.verify);
+    }
+
+    #[test]
+    fn variables_fill_what_the_descriptor_leaves_out() {
+        let d = descriptor(r#"{"id":"c","kind":"consul","priority":1,"watch":{"service":"app"}}"#);
+        let env = env_of(&[
+            ("CONSUL_HTTP_ADDR", "127.0.0.1:8501"),
+            ("CONSUL_HTTP_SSL", "true"),
+            ("CONSUL_HTTP_TOKEN", "s3cr3t"),
+            ("CONSUL_HTTP_SSL_VERIFY", "false"),
+        ]);
+        let c = ConsulConfig::resolve(&d, &resolver(), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.endpoints[0].as_str(), "https://127.0.0.1:8501/");
+        assert_eq!(
+            c.credentials,
+            Credentials::Token(SecretRef::Env("CONSUL_HTTP_TOKEN".into()))
+        );
+        assert!(!c.tls.verify);
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+
+        let env = env_of(&[
+            ("CONSUL_HTTP_ADDR", "http://h:8500"),
+            ("CONSUL_HTTP_TOKEN_FILE", "/run/consul/token"),
+            ("CONSUL_HTTP_TOKEN", "ignored"),
+        ]);
+        let c = ConsulConfig::resolve(&d, &resolver(), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.credentials,
+            Credentials::Token(SecretRef::File("/run/consul/token".into()))
+        );
+    }
+
+    #[test]
+    fn rejections_name_the_field() {
+        let env = env_of(&[]);
+        for (json, field, code) in [
+            (
+                r#"{"id":"c","kind":"consul","priority":1,"watch":{"service":"app"}}"#,
+                "endpoints",
+                "invalid_config",
+            ),
+            (
+                r#"{"id":"c","kind":"consul","priority":1,"endpoints":["ftp://h"],"watch":{"service":"app"}}"#,
+                "endpoints[0]",
+                "invalid_config",
+            ),
+            (
+                r#"{"id":"c","kind":"consul","priority":1,"endpoints":["http://u:p@h:8500"],"watch":{"service":"app"}}"#,
+                "endpoints[0]",
+                "inline_secret",
+            ),
+            (
+                r#"{"id":"c","kind":"consul","priority":1,"endpoints":["http://h"],"watch":{"service":"app","wiat":"1s"}}"#,
+                "watch.wiat",
+                "invalid_config",
+            ),
+            (
+                r#"{"id":"c","kind":"etcd","priority":1,"endpoints":["http://h"],"watch":{"service":"app"}}"#,
+                "kind",
+                "invalid_config",
+            ),
+            (
+                r#"{"id":"c","kind":"consul","priority":1,"endpoints":["http://h"],"tls":{"ca":"/surely/not/here.pem"},"watch":{"service":"app"}}"#,
+                "tls.ca",
+                "invalid_config",
+            ),
+        ] {
+            let e = ConsulConfig::resolve(&descriptor(json), &resolver(), &env)
+                .err()
+                .unwrap_or_else(|| panic!("accepted {json}"));
+            assert_eq!(e.code(), code, "{json}: {e}");
+            assert_eq!(e.field(), Some(field), "{json}: {e}");
+        }
+    }
+}

@@ -1,0 +1,646 @@
+//! The fake's HTTP side: routing and Consul's answer semantics.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
+
+use super::Inner;
+use super::filter::Filter;
+use super::state::{FakeFailure, FakeInstance, LoggedRequest, RedactedToken, TtlCheck};
+
+/// Consul's cap on `wait`, and its default when `index` comes without one.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+
+type Answer = Response<Full<Bytes>>;
+
+fn text(status: StatusCode, body: &str) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "Content-Type",
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn json_answer(value: &Value) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(value.to_string())));
+    r.headers_mut().insert(
+        "Content-Type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Percent-decoding of a query component (`+` is a space).
+fn decode_component(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-decoding of a path (`+` stays).
+fn decode_path(s: &str) -> String {
+    decode_component(&s.replace('+', "%2B"))
+}
+
+fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) => (decode_component(k), decode_component(v)),
+            None => (decode_component(pair), String::new()),
+        })
+        .collect()
+}
+
+/// Go's `time.ParseDuration` for the forms Consul users send.
+pub(super) fn parse_go_duration(text: &str) -> Option<Duration> {
+    if text.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += number * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+fn param<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn flag(query: &[(String, String)], key: &str) -> bool {
+    match param(query, key) {
+        None => false,
+        Some(v) => !matches!(v, "false" | "0" | "f" | "F" | "FALSE" | "False"),
+    }
+}
+
+pub(super) async fn handle(
+    inner: Arc<Inner>,
+    request: Request<Incoming>,
+) -> Result<Answer, Infallible> {
+    let method = request.method().clone();
+    let path = decode_path(request.uri().path());
+    let query = parse_query(request.uri().query());
+    let token = request
+        .headers()
+        .get("X-Consul-Token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| param(&query, "token").map(str::to_owned));
+    let slot = inner.with_state(|s| {
+        s.log.push(LoggedRequest {
+            received: Instant::now(),
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            token: token.as_deref().map(RedactedToken::new),
+            status: None,
+        });
+        s.log.len() - 1
+    });
+    let body = match request.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let answer = route(&inner, &method, &path, &query, token.as_deref(), &body).await;
+    inner.with_state(|s| {
+        if let Some(entry) = s.log.get_mut(slot) {
+            entry.status = Some(answer.status().as_u16());
+        }
+    });
+    Ok(answer)
+}
+
+async fn route(
+    inner: &Arc<Inner>,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    token: Option<&str>,
+    body: &Bytes,
+) -> Answer {
+    // A switched-on failure answers every route the same way.
+    loop {
+        let failure = inner.with_state(|s| s.failure);
+        match failure {
+            FakeFailure::ServerError => {
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "No cluster leader");
+            }
+            FakeFailure::TooManyRequests => {
+                return text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Your IP is issuing too many concurrent connections, please rate limit your calls\n",
+                );
+            }
+            FakeFailure::Forbidden => return text(StatusCode::FORBIDDEN, "Permission denied"),
+            FakeFailure::Hang => {
+                let mut changes = inner.changes.subscribe();
+                changes.borrow_and_update();
+                if inner.with_state(|s| s.failure) == FakeFailure::Hang {
+                    let _ = changes.changed().await;
+                }
+            }
+            FakeFailure::None | FakeFailure::TruncatedJson => break,
+        }
+    }
+    let Ok(policy) = inner.with_state(|s| s.policy(token)) else {
+        return text(StatusCode::FORBIDDEN, "ACL not found");
+    };
+    let segments: Vec<&str> = path.trim_start_matches('/').splitn(4, '/').collect();
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["v1", "status", "leader"]) => {
+            json_answer(&Value::String(inner.with_state(|s| s.leader.clone())))
+        }
+        (&Method::GET, ["v1", "catalog", "services"]) => {
+            if let Some(dc) = param(query, "dc").filter(|dc| *dc != "dc1") {
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("No path to datacenter {dc:?}"),
+                );
+            }
+            let services = inner.with_state(|s| {
+                let mut map = serde_json::Map::new();
+                for (name, svc) in &s.services {
+                    if svc.instances.is_empty() || !policy.may_read(name) {
+                        continue;
+                    }
+                    let mut tags: Vec<String> = svc
+                        .instances
+                        .values()
+                        .flat_map(|i| i.tags.iter().cloned())
+                        .collect();
+                    tags.sort();
+                    tags.dedup();
+                    map.insert(name.clone(), json!(tags));
+                }
+                Value::Object(map)
+            });
+            json_answer(&services)
+        }
+        (&Method::GET, ["v1", "health", "service", service]) => {
+            health(inner, service, query, policy.may_read(service)).await
+        }
+        (&Method::PUT, ["v1", "agent", "service", rest]) => {
+            if !policy.agent_write {
+                return text(StatusCode::FORBIDDEN, "Permission denied");
+            }
+            if *rest == "register" {
+                register(inner, body)
+            } else if let Some(id) = rest.strip_prefix("deregister/") {
+                deregister(inner, id)
+            } else {
+                text(StatusCode::NOT_FOUND, "404 page not found")
+            }
+        }
+        (&Method::PUT, ["v1", "agent", "check", rest]) => {
+            if !policy.agent_write {
+                return text(StatusCode::FORBIDDEN, "Permission denied");
+            }
+            match rest.strip_prefix("pass/") {
+                Some(check) => pass(inner, check),
+                None => text(StatusCode::NOT_FOUND, "404 page not found"),
+            }
+        }
+        (_, ["v1", ..]) if method != Method::GET && method != Method::PUT => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("method {method} not allowed"),
+        ),
+        _ => text(StatusCode::NOT_FOUND, "404 page not found"),
+    }
+}
+
+async fn health(
+    inner: &Arc<Inner>,
+    service: &str,
+    query: &[(String, String)],
+    may_read: bool,
+) -> Answer {
+    let stale = param(query, "stale").is_some();
+    let consistent = param(query, "consistent").is_some();
+    if stale && consistent {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Cannot specify ?stale with ?consistent, conflicting semantics.",
+        );
+    }
+    if let Some(dc) = param(query, "dc").filter(|dc| *dc != "dc1") {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("No path to datacenter {dc:?}"),
+        );
+    }
+    let index = match param(query, "index") {
+        None => 0,
+        Some(v) => match v.parse::<u64>() {
+            Ok(i) => i,
+            Err(_) => return text(StatusCode::BAD_REQUEST, "Invalid index"),
+        },
+    };
+    let wait = match param(query, "wait") {
+        None => DEFAULT_WAIT,
+        Some(v) => match parse_go_duration(v) {
+            Some(w) => w.min(MAX_WAIT),
+            None => return text(StatusCode::BAD_REQUEST, "Invalid wait time"),
+        },
+    };
+    let filter = match param(query, "filter") {
+        None => None,
+        Some(f) => match Filter::parse(f) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Failed to create boolean expression evaluator: {e}"),
+                );
+            }
+        },
+    };
+    let passing = flag(query, "passing");
+    let tags: Vec<String> = query
+        .iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| v.to_lowercase())
+        .collect();
+
+    // Blocking: hold while the service index has not passed `index`, up to
+    // `wait` plus up to wait/16 of jitter (Consul spreads wake-ups).
+    if index > 0 {
+        let jitter = wait.mul_f64(rand::random::<f64>() / 16.0);
+        let deadline = Instant::now() + wait + jitter;
+        let mut changes = inner.changes.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if inner.with_state(|s| s.service_index(service)) > index {
+                break;
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                () = sleep_until(deadline) => break,
+            }
+        }
+    }
+
+    let (entries, meta) = inner.with_state(|s| {
+        let idx = if s.index_zero {
+            0
+        } else {
+            s.service_index(service)
+        };
+        let entries: Vec<Value> = s
+            .services
+            .get(service)
+            .map(|svc| {
+                svc.instances
+                    .values()
+                    .filter(|i| !passing || i.all_passing())
+                    .filter(|i| {
+                        tags.iter()
+                            .all(|t| i.tags.iter().any(|x| x.to_lowercase() == *t))
+                    })
+                    .filter(|i| filter.as_ref().is_none_or(|f| f.matches(i)))
+                    .map(entry_json)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let meta = (
+            idx,
+            s.leader_headers,
+            s.last_contact,
+            s.failure == FakeFailure::TruncatedJson,
+        );
+        (entries, meta)
+    });
+    let (idx, leader_headers, last_contact, truncate) = meta;
+    let filtered = !may_read && !entries.is_empty();
+    let entries = if may_read { entries } else { Vec::new() };
+    let mut body = Value::Array(entries).to_string().into_bytes();
+    if truncate {
+        body.truncate(body.len() / 2);
+    }
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let h = r.headers_mut();
+    let value = |v: String| {
+        hyper::header::HeaderValue::from_str(&v)
+            .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("0"))
+    };
+    h.insert(
+        "Content-Type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    h.insert("X-Consul-Index", value(idx.to_string()));
+    h.insert(
+        "X-Consul-Effective-Consistency",
+        hyper::header::HeaderValue::from_static(if stale {
+            "stale"
+        } else if consistent {
+            "consistent"
+        } else {
+            "leader"
+        }),
+    );
+    if leader_headers {
+        h.insert(
+            "X-Consul-KnownLeader",
+            hyper::header::HeaderValue::from_static("true"),
+        );
+        h.insert(
+            "X-Consul-LastContact",
+            value(last_contact.as_millis().to_string()),
+        );
+    }
+    if filtered {
+        h.insert(
+            "X-Consul-Results-Filtered-By-ACLs",
+            hyper::header::HeaderValue::from_static("true"),
+        );
+    }
+    r
+}
+
+fn entry_json(i: &FakeInstance) -> Value {
+    let mut checks = vec![json!({
+        "Node": i.node, "CheckID": "serfHealth", "Name": "Serf Health Status",
+        "Status": i.node_check.as_str(), "Notes": "", "Output": "Agent alive and reachable",
+        "ServiceID": "", "ServiceName": "", "ServiceTags": [], "Type": "",
+        "CreateIndex": 1, "ModifyIndex": 1
+    })];
+    for (id, status) in &i.checks {
+        checks.push(json!({
+            "Node": i.node, "CheckID": id, "Name": format!("Service '{}' check", i.service),
+            "Status": status.as_str(), "Notes": "", "Output": "",
+            "ServiceID": i.id, "ServiceName": i.service, "ServiceTags": i.tags, "Type": "ttl",
+            "CreateIndex": 1, "ModifyIndex": 1
+        }));
+    }
+    json!({
+        "Node": {
+            "ID": "", "Node": i.node, "Address": i.node_address, "Datacenter": "dc1",
+            "TaggedAddresses": {"lan": i.node_address, "wan": i.node_address},
+            "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1
+        },
+        "Service": {
+            "ID": i.id, "Service": i.service, "Tags": i.tags, "Address": i.address,
+            "Meta": i.meta, "Port": i.port, "Weights": {"Passing": 1, "Warning": 1},
+            "EnableTagOverride": false, "Proxy": {}, "Connect": {},
+            "CreateIndex": 1, "ModifyIndex": 1
+        },
+        "Checks": checks
+    })
+}
+
+fn register(inner: &Arc<Inner>, body: &Bytes) -> Answer {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return text(StatusCode::BAD_REQUEST, "Request decode failed");
+    };
+    let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let name = s("Name");
+    if name.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "Missing service name");
+    }
+    let id = Some(s("ID"))
+        .filter(|i| !i.is_empty())
+        .unwrap_or(name.clone());
+    let port = v.get("Port").and_then(Value::as_u64).unwrap_or(0);
+    let Ok(port) = u16::try_from(port) else {
+        return text(StatusCode::BAD_REQUEST, "Invalid port");
+    };
+    let mut instance =
+        FakeInstance::new(&name, &id, &s("Address"), port).with_node("fake-agent", "127.0.0.1");
+    instance.checks.clear();
+    if let Some(tags) = v.get("Tags").and_then(Value::as_array) {
+        instance.tags = tags
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
+    }
+    if let Some(meta) = v.get("Meta").and_then(Value::as_object) {
+        for (k, val) in meta {
+            if let Some(val) = val.as_str() {
+                instance.meta.insert(k.clone(), val.to_owned());
+            }
+        }
+    }
+    let mut ttl_check = None;
+    if let Some(check) = v.get("Check").filter(|c| c.is_object()) {
+        let check_id = check
+            .get("CheckID")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map_or_else(|| format!("service:{id}"), str::to_owned);
+        let ttl = check
+            .get("TTL")
+            .and_then(Value::as_str)
+            .and_then(parse_go_duration);
+        let status = match check.get("Status").and_then(Value::as_str) {
+            Some("passing") => super::CheckStatus::Passing,
+            Some("warning") => super::CheckStatus::Warning,
+            // Consul starts a TTL check critical unless told otherwise.
+            _ => super::CheckStatus::Critical,
+        };
+        instance.checks.insert(check_id.clone(), status);
+        if let Some(ttl) = ttl {
+            ttl_check = Some((check_id, ttl));
+        }
+    }
+    inner.with_state(|st| {
+        if let Some((check_id, ttl)) = ttl_check {
+            st.ttl_checks.insert(
+                check_id,
+                TtlCheck {
+                    service: name.clone(),
+                    instance: id.clone(),
+                    ttl,
+                    generation: 0,
+                },
+            );
+        }
+        st.services
+            .entry(name.clone())
+            .or_default()
+            .instances
+            .insert(id.clone(), instance);
+        st.bump(&name);
+    });
+    inner.changed();
+    text(StatusCode::OK, "")
+}
+
+fn deregister(inner: &Arc<Inner>, id: &str) -> Answer {
+    let found = inner.with_state(|st| {
+        let service = st
+            .services
+            .iter()
+            .find(|(_, svc)| svc.instances.contains_key(id))
+            .map(|(name, _)| name.clone());
+        match service {
+            Some(name) => {
+                if let Some(svc) = st.services.get_mut(&name) {
+                    svc.instances.remove(id);
+                }
+                st.ttl_checks.retain(|_, c| c.instance != id);
+                st.bump(&name);
+                true
+            }
+            None => false,
+        }
+    });
+    if !found {
+        return text(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."
+            ),
+        );
+    }
+    inner.changed();
+    text(StatusCode::OK, "")
+}
+
+fn pass(inner: &Arc<Inner>, check_id: &str) -> Answer {
+    let armed = inner.with_state(|st| {
+        let check = st.ttl_checks.get_mut(check_id)?;
+        check.generation += 1;
+        let (service, instance, ttl, generation) = (
+            check.service.clone(),
+            check.instance.clone(),
+            check.ttl,
+            check.generation,
+        );
+        let changed = st
+            .services
+            .get_mut(&service)
+            .and_then(|s| s.instances.get_mut(&instance))
+            .and_then(|i| i.checks.get_mut(check_id))
+            .map(|status| std::mem::replace(status, super::CheckStatus::Passing))
+            .is_some_and(|old| old != super::CheckStatus::Passing);
+        if changed {
+            st.bump(&service);
+        }
+        Some((ttl, generation, changed))
+    });
+    let Some((ttl, generation, changed)) = armed else {
+        return text(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "Unknown check ID {check_id:?}. Ensure that the check ID is passed, not the check name."
+            ),
+        );
+    };
+    if changed {
+        inner.changed();
+    }
+    // The TTL expires unless passed again in time.
+    let inner2 = inner.clone();
+    let check_id = check_id.to_owned();
+    tokio::spawn(async move {
+        tokio::time::sleep(ttl).await;
+        let expired = inner2.with_state(|st| {
+            let check = st.ttl_checks.get(&check_id)?;
+            if check.generation != generation {
+                return None;
+            }
+            let service = check.service.clone();
+            let instance = check.instance.clone();
+            let status = st
+                .services
+                .get_mut(&service)?
+                .instances
+                .get_mut(&instance)?
+                .checks
+                .get_mut(&check_id)?;
+            *status = super::CheckStatus::Critical;
+            st.bump(&service);
+            Some(())
+        });
+        if expired.is_some() {
+            inner2.changed();
+        }
+    });
+    text(StatusCode::OK, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("4s"), Some(Duration::from_secs(4)));
+        assert_eq!(
+            parse_go_duration("1500ms"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("4"), None);
+        assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn queries_decode() {
+        let q = parse_query(Some("passing&tag=a+b&filter=x%20%3D%3D%20%22y%22"));
+        assert_eq!(q[0], ("passing".into(), String::new()));
+        assert_eq!(q[1], ("tag".into(), "a b".into()));
+        assert_eq!(q[2], ("filter".into(), "x == \"y\"".into()));
+        assert_eq!(
+            decode_path("/v1/health/service/my%20app"),
+            "/v1/health/service/my app"
+        );
+    }
+}
