@@ -34,6 +34,10 @@ pub(crate) struct State {
     pub(crate) mode: Mode,
     /// The last snapshot any stream of this provider emitted.
     pub(crate) last_seen: Option<ProviderSnapshot>,
+    /// Bumped by every change; `view` is valid while it matches.
+    version: u64,
+    /// The current view built once per version (clones are cheap).
+    view: Option<(u64, ProviderSnapshot)>,
     streams: Vec<mpsc::UnboundedSender<Control>>,
 }
 
@@ -61,6 +65,8 @@ impl Shared {
                 blocked,
                 mode: Mode::Normal,
                 last_seen: None,
+                version: 0,
+                view: None,
                 streams: Vec::new(),
             }),
             version: watch::channel(0).0,
@@ -78,7 +84,11 @@ impl Shared {
 
     /// Applies `change` and wakes the streams.
     pub(crate) fn update(&self, change: impl FnOnce(&mut State)) {
-        change(&mut self.lock());
+        {
+            let mut state = self.lock();
+            change(&mut state);
+            state.version = state.version.wrapping_add(1);
+        }
         self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
@@ -97,13 +107,21 @@ impl Shared {
         state.streams.len()
     }
 
-    /// The current view as a snapshot.
+    /// The current view as a snapshot, built once per change.
     pub(crate) fn snapshot(&self) -> ProviderSnapshot {
-        let state = self.lock();
+        let mut state = self.lock();
+        if let Some((version, view)) = &state.view
+            && *version == state.version
+        {
+            return view.clone();
+        }
         let members = state.members.values().cloned().collect();
         let blocked = state.blocked.iter().cloned().collect();
         // Keys of a map are unique and non-empty ids are enforced on insert,
         // so this cannot fail; fall back to an empty view rather than panic.
-        ProviderSnapshot::new(members, blocked).unwrap_or_else(|_| ProviderSnapshot::empty())
+        let view =
+            ProviderSnapshot::new(members, blocked).unwrap_or_else(|_| ProviderSnapshot::empty());
+        state.view = Some((state.version, view.clone()));
+        view
     }
 }

@@ -1,6 +1,36 @@
-//! ClusterProvisioningService: runs providers, failover and the watch hub for a cluster runtime.
-//!
-//! Status: not implemented yet; this crate is a placeholder in the workspace
-//! layout and exports nothing.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod command;
+mod driver;
+mod event_sink;
+mod provider_factory;
+mod provider_view;
+mod provisioning_handle;
+mod service;
+
+pub use event_sink::EventSink;
+pub use provider_factory::{FactoryContext, ProviderFactories, ProviderFactory};
+pub use provider_view::ProviderView;
+pub use provisioning_handle::ProvisioningHandle;
+pub(crate) use service::policy_check;
+pub use service::{ClusterProvisioningService, MIGRATION_PROVIDER_ID};
+
+/// The in-memory provider and the topology-stream adapter.
+pub use provisioning_backend_memory as memory;
+/// Failover policy and controller.
+pub use provisioning_failover as failover;
+/// The contract types (`ClusterNode`, `ProviderSnapshot`, ...).
+pub use provisioning_provider_api as api;
+/// Registry, validation, errors and secrets.
+pub use provisioning_registry as registry;
+/// The watch hub: bridges, events, metrics.
+pub use provisioning_watch_hub as hub;
+
+pub use provisioning_failover::FailoverPolicy;
+pub use provisioning_registry::{ProviderRegistry, ProvisioningError};
+pub use provisioning_watch_hub::{
+    PartitionManagerBridge, PlacementSupervisorBridge, ProvisioningEvent, ProvisioningMetrics,
+    PublishedSnapshot, RemotingBridge,
+};

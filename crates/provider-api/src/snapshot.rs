@@ -1,6 +1,7 @@
 //! [`ProviderSnapshot`]: one complete view of the members from one provider.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,21 +51,14 @@ impl HashCell {
     }
 }
 
-impl Clone for HashCell {
-    fn clone(&self) -> Self {
-        let cell = Self::default();
-        if let Some(hash) = self.get() {
-            cell.set(hash);
-        }
-        cell
-    }
-}
-
 /// One complete view of the members from one provider.
 ///
 /// Invariants kept by construction: members sorted by id with no duplicate or
 /// empty id; `blocked` sorted without duplicates (it may name non-members).
 /// The content hash of CONTRACTS §6 is computed on first use and cached.
+/// Members and block list are shared, so a clone is a reference-count bump
+/// whatever the size (the hub, the failover path and every consumer pass
+/// views around without copying them).
 ///
 /// ```
 /// use provisioning_provider_api::{ClusterNode, ProviderSnapshot};
@@ -74,12 +68,27 @@ impl Clone for HashCell {
 /// ```
 #[derive(Clone)]
 pub struct ProviderSnapshot {
-    members: Vec<ClusterNode>,
-    blocked: Vec<NodeId>,
+    content: Arc<Content>,
     health: ProviderHealth,
     revision: Option<String>,
     last_contact: Option<Duration>,
+}
+
+/// What the hash covers, shared by every clone of a snapshot.
+struct Content {
+    members: Vec<ClusterNode>,
+    blocked: Vec<NodeId>,
     hash: HashCell,
+}
+
+impl Content {
+    fn new(members: Vec<ClusterNode>, blocked: Vec<NodeId>) -> Arc<Self> {
+        Arc::new(Self {
+            members,
+            blocked,
+            hash: HashCell::default(),
+        })
+    }
 }
 
 impl ProviderSnapshot {
@@ -102,12 +111,10 @@ impl ProviderSnapshot {
             blocked.dedup();
         }
         Ok(Self {
-            members,
-            blocked,
+            content: Content::new(members, blocked),
             health: ProviderHealth::Healthy,
             revision: None,
             last_contact: None,
-            hash: HashCell::default(),
         })
     }
 
@@ -131,12 +138,10 @@ impl ProviderSnapshot {
     /// A snapshot with no members and nothing blocked.
     pub fn empty() -> Self {
         Self {
-            members: Vec::new(),
-            blocked: Vec::new(),
+            content: Content::new(Vec::new(), Vec::new()),
             health: ProviderHealth::Healthy,
             revision: None,
             last_contact: None,
-            hash: HashCell::default(),
         }
     }
 
@@ -161,37 +166,39 @@ impl ProviderSnapshot {
 
     /// Members, sorted by id.
     pub fn members(&self) -> &[ClusterNode] {
-        &self.members
+        &self.content.members
     }
 
     /// Blocked ids, sorted.
     pub fn blocked(&self) -> &[NodeId] {
-        &self.blocked
+        &self.content.blocked
     }
 
     /// The member with this id.
     pub fn member(&self, id: &str) -> Option<&ClusterNode> {
-        self.members
+        self.content
+            .members
             .binary_search_by(|m| m.id.as_str().cmp(id))
             .ok()
-            .map(|i| &self.members[i])
+            .map(|i| &self.content.members[i])
     }
 
     /// Whether `id` is on the block list.
     pub fn is_blocked(&self, id: &str) -> bool {
-        self.blocked
+        self.content
+            .blocked
             .binary_search_by(|b| b.as_str().cmp(id))
             .is_ok()
     }
 
     /// Number of members.
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.content.members.len()
     }
 
     /// Whether there are no members.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.content.members.is_empty()
     }
 
     /// Health reported with this view.
@@ -211,31 +218,40 @@ impl ProviderSnapshot {
 
     /// The content hash of CONTRACTS §6 (computed once, then cached).
     pub fn hash(&self) -> u64 {
-        if let Some(hash) = self.hash.get() {
+        let content = &self.content;
+        if let Some(hash) = content.hash.get() {
             return hash;
         }
-        let hash = snapshot_hash(&self.members, &self.blocked);
-        self.hash.set(hash);
+        let hash = snapshot_hash(&content.members, &content.blocked);
+        content.hash.set(hash);
         hash
     }
 
     /// Whether the hash has been computed already.
     pub fn is_hashed(&self) -> bool {
-        self.hash.get().is_some()
+        self.content.hash.get().is_some()
     }
 
     /// Whether both views hold the same members and block list (health,
     /// revision and staleness ignored).
     pub fn same_content(&self, other: &Self) -> bool {
-        match (self.hash.get(), other.hash.get()) {
-            (Some(a), Some(b)) if a != b => false,
-            _ => self.members == other.members && self.blocked == other.blocked,
+        let (a, b) = (&self.content, &other.content);
+        if Arc::ptr_eq(a, b) {
+            return true;
+        }
+        match (a.hash.get(), b.hash.get()) {
+            (Some(x), Some(y)) if x != y => false,
+            _ => a.members == b.members && a.blocked == b.blocked,
         }
     }
 
-    /// Takes the snapshot apart.
+    /// Takes the snapshot apart (copies the lists only if a clone still
+    /// shares them).
     pub fn into_parts(self) -> (Vec<ClusterNode>, Vec<NodeId>) {
-        (self.members, self.blocked)
+        match Arc::try_unwrap(self.content) {
+            Ok(content) => (content.members, content.blocked),
+            Err(shared) => (shared.members.clone(), shared.blocked.clone()),
+        }
     }
 }
 
@@ -253,8 +269,8 @@ impl Eq for ProviderSnapshot {}
 impl fmt::Debug for ProviderSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderSnapshot")
-            .field("members", &self.members)
-            .field("blocked", &self.blocked)
+            .field("members", &self.content.members)
+            .field("blocked", &self.content.blocked)
             .field("health", &self.health)
             .field("revision", &self.revision)
             .field("last_contact", &self.last_contact)
@@ -288,13 +304,15 @@ mod tests {
     }
 
     #[test]
-    fn hash_cached_and_cloned() {
+    fn hash_cached_and_shared_by_clones() {
         let s =
             ProviderSnapshot::new(vec![ClusterNode::new("n1", "127.0.0.1", 4000)], vec![]).unwrap();
         assert!(!s.is_hashed());
+        let clone = s.clone();
         let h = s.hash();
         assert!(s.is_hashed());
-        assert_eq!(s.clone().hash(), h);
-        assert!(s.clone().is_hashed());
+        // A clone made before hashing shares the computed hash.
+        assert!(clone.is_hashed());
+        assert_eq!(clone.hash(), h);
     }
 }

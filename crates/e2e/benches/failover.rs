@@ -1,0 +1,205 @@
+//! `failover/warm_switch/{1000,100000}` and `failover/cold_switch/1000`: the
+//! decisive fault injected through the in-memory handle, timed until every
+//! bridge (placement, partition, remoting) holds the new provider's snapshot
+//! hash.
+//!
+//! Warm: two providers watching the same cluster with a 1 % different view;
+//! each iteration kills the active one with a permanent fault, so the other
+//! (running, fresh) takes over at once; the killed one recovers with its next
+//! heartbeat and is the target of the next iteration. Cold: `standby: 0`, a
+//! fresh service per iteration, the lower-priority provider's stream is only
+//! opened when the primary dies.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cluster_provisioning::{
+    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
+};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
+use provisioning_provider_api::{ClusterNode, FaultKind, ProviderFault, ProviderId};
+use provisioning_watch_hub::{
+    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
+    SnapshotEnvelope, TopologyEnvelope,
+};
+
+/// Remembers the hash of the last snapshot it was handed.
+#[derive(Default)]
+struct HashBridge(AtomicU64);
+
+impl PlacementSupervisorBridge for HashBridge {
+    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
+        self.0.store(envelope.hash(), Ordering::Release);
+    }
+    fn provider_changed(&self, _: &ChangeEnvelope) {}
+}
+
+impl PartitionManagerBridge for HashBridge {
+    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
+        self.0.store(envelope.hash(), Ordering::Release);
+    }
+    fn provider_changed(&self, _: &ChangeEnvelope) {}
+}
+
+impl RemotingBridge for HashBridge {
+    fn publish_remote_topology(&self, envelope: &TopologyEnvelope) {
+        self.0.store(envelope.snapshot_hash(), Ordering::Release);
+    }
+    fn resync(&self, envelope: &SnapshotEnvelope) {
+        self.0.store(envelope.hash(), Ordering::Release);
+    }
+}
+
+struct Setup {
+    service: ProvisioningHandle,
+    providers: [(InMemoryHandle, u64); 2],
+    bridges: [Arc<HashBridge>; 3],
+}
+
+fn members(n: usize, variant: u16) -> Vec<ClusterNode> {
+    (0..n)
+        .map(|i| {
+            // 1 % of the members sit on another port in the second view.
+            let port = if variant == 1 && i % 100 == 0 {
+                5000
+            } else {
+                4000
+            };
+            ClusterNode::new(
+                format!("node-{i:06}"),
+                format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+                port,
+            )
+        })
+        .collect()
+}
+
+fn setup(n: usize, policy: FailoverPolicy) -> Setup {
+    let mut providers = Vec::new();
+    let mut service =
+        ClusterProvisioningService::build(ProviderRegistry::new()).with_failover(policy);
+    for (variant, (id, priority)) in [("primary", 20), ("standby", 10)].into_iter().enumerate() {
+        let provider = InMemoryProvider::new(ProviderId::new(id).expect("valid id"), priority);
+        let handle = provider.handle();
+        for node in members(n, variant as u16) {
+            handle.add(node).expect("valid member");
+        }
+        providers.push((handle.clone(), handle.snapshot().hash()));
+        service = service.with_provider(Arc::new(provider));
+    }
+    let bridges = [
+        Arc::new(HashBridge::default()),
+        Arc::new(HashBridge::default()),
+        Arc::new(HashBridge::default()),
+    ];
+    let service = service
+        .with_bridges(bridges[0].clone(), bridges[1].clone(), bridges[2].clone())
+        .start()
+        .expect("service starts");
+    let providers = [providers.remove(0), providers.remove(0)];
+    Setup {
+        service,
+        providers,
+        bridges,
+    }
+}
+
+fn wait_all(bridges: &[Arc<HashBridge>; 3], hash: u64, limit: Duration) -> bool {
+    let started = Instant::now();
+    while bridges.iter().any(|b| b.0.load(Ordering::Acquire) != hash) {
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::hint::spin_loop();
+        std::thread::yield_now();
+    }
+    true
+}
+
+fn kill() -> ProviderFault {
+    ProviderFault::permanent(FaultKind::PermissionDenied, "bench: permission revoked")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn warm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("failover/warm_switch");
+    for n in [1_000usize, 100_000] {
+        if n == 100_000 {
+            group.sample_size(10);
+        }
+        let rt = runtime();
+        let s = rt.block_on(async {
+            setup(
+                n,
+                FailoverPolicy::tight().with_cooldown(Duration::from_secs(60)),
+            )
+        });
+        assert!(
+            wait_all(&s.bridges, s.providers[0].1, Duration::from_secs(30)),
+            "first snapshot never arrived"
+        );
+        let mut active = 0usize;
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (victim, target) = (active, 1 - active);
+                    // The target must be warm and healthy again (its recovery
+                    // heartbeat follows its own fault at once).
+                    std::thread::sleep(Duration::from_millis(2));
+                    let started = Instant::now();
+                    s.providers[victim].0.inject_fault(kill());
+                    assert!(
+                        wait_all(&s.bridges, s.providers[target].1, Duration::from_secs(30)),
+                        "switch did not happen"
+                    );
+                    total += started.elapsed();
+                    active = target;
+                }
+                total
+            });
+        });
+        rt.block_on(s.service.shutdown()).expect("shutdown");
+    }
+    group.finish();
+}
+
+fn cold(c: &mut Criterion) {
+    let mut group = c.benchmark_group("failover/cold_switch");
+    group.sample_size(10);
+    let rt = runtime();
+    group.bench_with_input(BenchmarkId::from_parameter(1000), &1000usize, |b, &n| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let s = rt.block_on(async { setup(n, FailoverPolicy::tight().with_standby(0)) });
+                assert!(
+                    wait_all(&s.bridges, s.providers[0].1, Duration::from_secs(30)),
+                    "first snapshot never arrived"
+                );
+                let started = Instant::now();
+                s.providers[0].0.fail(kill());
+                assert!(
+                    wait_all(&s.bridges, s.providers[1].1, Duration::from_secs(30)),
+                    "switch did not happen"
+                );
+                total += started.elapsed();
+                rt.block_on(s.service.shutdown()).expect("shutdown");
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, warm, cold);
+criterion_main!(benches);

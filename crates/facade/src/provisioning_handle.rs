@@ -1,0 +1,186 @@
+//! [`ProvisioningHandle`]: the running service.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use provisioning_provider_api::{ProviderDescriptor, ProviderId};
+use provisioning_registry::{ProviderRegistry, ProvisioningError};
+use provisioning_watch_hub::{
+    EventSubscription, HubHandle, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot, RunId,
+    TopologyReceiver,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::ProviderView;
+use crate::command::Command;
+
+/// A cheap, cloneable handle to a running service.
+///
+/// Reads (`topology`, `subscribe`, `events`, `metrics`) never wait for the
+/// service; requests (`pin`, `add_provider`, ...) are carried out in order by
+/// its driver task and answer when they took effect. Safe to call from a
+/// bridge, inside a bridge call included.
+#[derive(Clone)]
+pub struct ProvisioningHandle {
+    commands: mpsc::Sender<Command>,
+    hub: HubHandle,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for ProvisioningHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningHandle")
+            .field("run_id", &self.hub.run_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProvisioningHandle {
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        hub: HubHandle,
+        driver: JoinHandle<()>,
+        sinks: Vec<JoinHandle<()>>,
+    ) -> Self {
+        let mut tasks = vec![driver];
+        tasks.extend(sinks);
+        Self {
+            commands,
+            hub,
+            tasks: Arc::new(Mutex::new(tasks)),
+        }
+    }
+
+    /// This run's id (new on every start).
+    pub fn run_id(&self) -> RunId {
+        self.hub.run_id()
+    }
+
+    /// The latest published snapshot, if any was published.
+    pub fn topology(&self) -> Option<Arc<PublishedSnapshot>> {
+        self.hub.latest()
+    }
+
+    /// A latest-topology receiver (only the newest snapshot is kept).
+    pub fn subscribe(&self) -> TopologyReceiver {
+        self.hub.subscribe_topology()
+    }
+
+    /// A bounded stream of every event line (CONTRACTS §3), starting with
+    /// the retained lines, `resync` and the current snapshot. A subscriber
+    /// that falls behind gets `resync` and the current snapshot.
+    pub fn events(&self) -> Result<EventSubscription, ProvisioningError> {
+        self.hub
+            .subscribe_events("events")
+            .map_err(crate::service::hub_error)
+    }
+
+    /// Lines retained for late subscribers (last termination per provider,
+    /// `provisioning_unavailable` while it lasts).
+    pub fn retained(&self) -> Vec<Arc<ProvisioningEvent>> {
+        self.hub.retained()
+    }
+
+    /// Whether no provider is usable right now.
+    pub fn is_unavailable(&self) -> bool {
+        self.hub.is_unavailable()
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> ProvisioningMetrics {
+        self.hub.metrics()
+    }
+
+    /// The watch hub's handle (history for `since` replay, consumer stats).
+    pub fn hub(&self) -> &HubHandle {
+        &self.hub
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ProvisioningError>>) -> Command,
+    ) -> Result<T, ProvisioningError> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || ProvisioningError::ProvisioningUnavailable {
+            detail: "the provisioning service has stopped".into(),
+        };
+        self.commands.send(make(tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Pins `id` (`manual_override`): it becomes active at once and stays
+    /// active while alive (ARCHITECTURE "Failover rules" 8).
+    pub async fn pin(&self, id: &ProviderId) -> Result<(), ProvisioningError> {
+        self.request(|tx| Command::Pin(id.clone(), tx)).await
+    }
+
+    /// Returns to the rules, cooldown included.
+    pub async fn unpin(&self) -> Result<(), ProvisioningError> {
+        self.request(Command::Unpin).await
+    }
+
+    /// Validates, persists (atomically, through the registry's store) and
+    /// starts a provider.
+    pub async fn add_provider(
+        &self,
+        descriptor: ProviderDescriptor,
+    ) -> Result<(), ProvisioningError> {
+        self.request(|tx| Command::Add(Box::new(descriptor), tx))
+            .await
+    }
+
+    /// Stops, removes and persists; removing the active provider switches at
+    /// once (reason `removed`).
+    pub async fn remove_provider(&self, id: &str) -> Result<ProviderDescriptor, ProvisioningError> {
+        self.request(|tx| Command::Remove(id.to_owned(), tx)).await
+    }
+
+    /// Enables a provider (persisted).
+    pub async fn enable(&self, id: &str) -> Result<(), ProvisioningError> {
+        self.request(|tx| Command::SetEnabled(id.to_owned(), true, tx))
+            .await
+    }
+
+    /// Disables a provider (persisted); disabling the active one switches at
+    /// once (reason `removed`).
+    pub async fn disable(&self, id: &str) -> Result<(), ProvisioningError> {
+        self.request(|tx| Command::SetEnabled(id.to_owned(), false, tx))
+            .await
+    }
+
+    /// Replaces the running provider set with `registry`'s, atomically: if
+    /// any provider of the new set cannot be built or the policy conflicts
+    /// with it, nothing changes and the error is returned.
+    pub async fn reload(&self, registry: ProviderRegistry) -> Result<(), ProvisioningError> {
+        self.request(|tx| Command::Reload(registry, tx)).await
+    }
+
+    /// Every registered provider with its live state, highest priority
+    /// first.
+    pub async fn providers(&self) -> Result<Vec<ProviderView>, ProvisioningError> {
+        self.request(Command::Providers).await
+    }
+
+    /// Stops every stream, consumer thread and task of the service and waits
+    /// for them. Idempotent.
+    pub async fn shutdown(&self) -> Result<(), ProvisioningError> {
+        let _ = self.request(Command::Shutdown).await;
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks {
+            // Sink forwarders end when the hub closes their subscriptions.
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        Ok(())
+    }
+
+    /// Whether every task of the service has finished.
+    pub fn is_stopped(&self) -> bool {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .all(JoinHandle::is_finished)
+            && self.hub.is_shut_down()
+    }
+}
