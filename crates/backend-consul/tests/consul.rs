@@ -28,16 +28,24 @@ use provisioning_testkit::fake_consul::{FakeConsul, FakeInstance};
 /// The watched service.
 pub(crate) const SERVICE: &str = "app";
 
-/// A `consul` descriptor for the fake with extra `watch` keys (JSON object
-/// members, without braces).
+/// A `consul` descriptor for the fake with extra `watch` keys and extra
+/// top-level keys (JSON object members, without braces). `wait` is 1 s
+/// unless `watch_extra` sets it.
 pub(crate) fn descriptor(
     consul: &FakeConsul,
     watch_extra: &str,
     top_extra: &str,
 ) -> ProviderDescriptor {
-    let comma = if watch_extra.is_empty() { "" } else { "," };
+    let mut watch = format!(r#""service":"{SERVICE}""#);
+    if !watch_extra.contains(r#""wait""#) {
+        watch.push_str(r#","wait":"1s""#);
+    }
+    if !watch_extra.is_empty() {
+        watch.push(',');
+        watch.push_str(watch_extra);
+    }
     let json = format!(
-        r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["{}"]{top_extra},"watch":{{"service":"{SERVICE}","wait":"1s"{comma}{watch_extra}}}}}"#,
+        r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["{}"]{top_extra},"watch":{{{watch}}}}}"#,
         consul.url()
     );
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"))

@@ -176,6 +176,9 @@ impl FakeConsul {
         self.write(service, |s| {
             let svc = s.services.entry(service.to_owned()).or_default();
             svc.instances = instances.into_iter().map(|i| (i.id.clone(), i)).collect();
+            let kept: Vec<String> = svc.instances.keys().cloned().collect();
+            s.ttl_checks
+                .retain(|_, c| c.service != service || kept.contains(&c.instance));
             true
         });
     }
@@ -193,12 +196,19 @@ impl FakeConsul {
         });
     }
 
-    /// Removes an instance; `false` when there was none.
+    /// Removes an instance with its checks (as an agent that lost it);
+    /// `false` when there was none.
     pub fn remove(&self, service: &str, id: &str) -> bool {
         self.write(service, |s| {
-            s.services
+            let removed = s
+                .services
                 .get_mut(service)
-                .is_some_and(|svc| svc.instances.remove(id).is_some())
+                .is_some_and(|svc| svc.instances.remove(id).is_some());
+            if removed {
+                s.ttl_checks
+                    .retain(|_, c| !(c.service == service && c.instance == id));
+            }
+            removed
         })
     }
 
