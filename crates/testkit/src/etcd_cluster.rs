@@ -1,3 +1,589 @@
-//! Real etcd members on loopback ports for testing the etcd provider.
+//! Real etcd members on loopback ports, for testing the etcd provider
+//! against the real server: [`EtcdCluster`].
 //!
-//! Status: not implemented yet; it arrives with the etcd backend.
+//! - 1 or 3 members (any number works) on free `127.0.0.1` ports, with
+//!   throw-away data directories (on `/dev/shm` when it exists, so fsync is
+//!   cheap; `ETCD_TEST_DIR` overrides), heartbeat 100 ms and election timeout
+//!   1 s (the floors for these 2-core machines are 100 ms / 500 ms).
+//! - [`kill`](EtcdCluster::kill) is a SIGKILL, [`restart`](EtcdCluster::restart)
+//!   starts the member again on the same data directory,
+//!   [`compact`](EtcdCluster::compact) compacts the key space,
+//!   [`recreate`](EtcdCluster::recreate) replaces the whole cluster by a new
+//!   one (new cluster id) on the same ports.
+//! - Nothing is left behind: dropping the handle kills every member and
+//!   removes the directories, also while a test panics. Each member runs
+//!   under a tiny `sh` watchdog that SIGKILLs it when the test process goes
+//!   away without dropping the handle (killed, aborted): it waits on a pipe
+//!   from this process and acts on its end-of-file.
+//!
+//! The binary is `$ETCD_BIN`, else `/usr/bin/etcd` (Debian's `etcd-server`);
+//! when neither exists, [`EtcdCluster::start`] fails with a one-line message
+//! saying so. Tests must never skip silently.
+//!
+//! Cluster operations use etcd's JSON gateway (`/v3/...` on the client
+//! port) over a minimal HTTP/1.0 client, so this module needs no gRPC stack
+//! (and no `protoc`) and third-party providers can use it as is.
+//!
+//! Tests that use it must run serially (one process-wide lock in the test
+//! binary): they share the machine's two cores and timing matters.
+
+use std::fmt;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Heartbeat interval of every member, in milliseconds.
+pub const HEARTBEAT_MS: u64 = 100;
+/// Election timeout of every member, in milliseconds.
+pub const ELECTION_TIMEOUT_MS: u64 = 1000;
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+static NEXT_CLUSTER: AtomicU64 = AtomicU64::new(0);
+
+/// Why the harness could not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdClusterError(pub String);
+
+impl fmt::Display for EtcdClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "etcd harness: {}", self.0)
+    }
+}
+
+impl std::error::Error for EtcdClusterError {}
+
+fn err(message: impl Into<String>) -> EtcdClusterError {
+    EtcdClusterError(message.into())
+}
+
+/// One member's fixed identity and its running process, if any.
+#[derive(Debug)]
+struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: PathBuf,
+    log: PathBuf,
+    process: Option<Running>,
+}
+
+/// A running member: the watchdog shell, and the pipe whose end makes it
+/// SIGKILL etcd.
+#[derive(Debug)]
+struct Running {
+    watchdog: Child,
+    lifeline: Option<ChildStdin>,
+}
+
+impl Running {
+    /// SIGKILLs etcd through the watchdog and reaps the watchdog.
+    fn kill(mut self) {
+        drop(self.lifeline.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.watchdog.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) if Instant::now() >= deadline => {
+                    // Last resort, only if `sh` misbehaves: end the
+                    // watchdog itself.
+                    let _ = self.watchdog.kill();
+                    let _ = self.watchdog.wait();
+                    return;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+}
+
+/// Real etcd members on loopback, killed and removed on drop.
+#[derive(Debug)]
+pub struct EtcdCluster {
+    bin: PathBuf,
+    root: PathBuf,
+    token: String,
+    generation: u32,
+    members: Vec<Member>,
+}
+
+/// The etcd binary: `$ETCD_BIN`, else `/usr/bin/etcd`.
+pub fn etcd_binary() -> Result<PathBuf, EtcdClusterError> {
+    let bin = std::env::var_os("ETCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(err(format!(
+            "etcd binary not found at {} (set ETCD_BIN, or `apt-get install etcd-server`)",
+            bin.display()
+        )))
+    }
+}
+
+fn scratch_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ETCD_TEST_DIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// `count` distinct free loopback ports (bound together, then released).
+fn free_ports(count: usize) -> Result<Vec<u16>, EtcdClusterError> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("cannot bind a loopback port: {e}")))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("cannot read a bound port: {e}")))
+}
+
+impl EtcdCluster {
+    /// Starts `members` members and waits until the cluster has a leader.
+    pub async fn start(members: usize) -> Result<Self, EtcdClusterError> {
+        if members == 0 {
+            return Err(err("a cluster needs at least one member"));
+        }
+        let bin = etcd_binary()?;
+        // A port taken between probing and binding is retried with new ones.
+        let mut last = None;
+        for _ in 0..3 {
+            let mut cluster = Self::prepare(bin.clone(), members)?;
+            match cluster.launch_all().await {
+                Ok(()) => return Ok(cluster),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| err("could not start")))
+    }
+
+    fn prepare(bin: PathBuf, members: usize) -> Result<Self, EtcdClusterError> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let n = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
+        let root = scratch_root().join(format!("etcd-test-{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir_all(&root)
+            .map_err(|e| err(format!("cannot create {}: {e}", root.display())))?;
+        let ports = free_ports(members * 2)?;
+        let members = (0..members)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client_port: ports[2 * i],
+                peer_port: ports[2 * i + 1],
+                data_dir: root.join(format!("m{i}.etcd")),
+                log: root.join(format!("m{i}.log")),
+                process: None,
+            })
+            .collect();
+        Ok(Self {
+            bin,
+            token: format!("cp-test-{}-{n}-{nanos}", std::process::id()),
+            root,
+            generation: 0,
+            members,
+        })
+    }
+
+    async fn launch_all(&mut self) -> Result<(), EtcdClusterError> {
+        for i in 0..self.members.len() {
+            self.spawn(i)?;
+        }
+        for i in 0..self.members.len() {
+            self.wait_port(i).await?;
+        }
+        self.wait_healthy(START_TIMEOUT).await
+    }
+
+    fn initial_cluster(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn spawn(&mut self, i: usize) -> Result<(), EtcdClusterError> {
+        let initial_cluster = self.initial_cluster();
+        let token = format!("{}-g{}", self.token, self.generation);
+        let bin = self.bin.clone();
+        let member = self.member_mut(i)?;
+        if member.process.is_some() {
+            return Err(err(format!("member {i} is already running")));
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&member.log)
+            .map_err(|e| err(format!("cannot open {}: {e}", member.log.display())))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| err(format!("cannot clone a log handle: {e}")))?;
+        let client = format!("http://127.0.0.1:{}", member.client_port);
+        let peer = format!("http://127.0.0.1:{}", member.peer_port);
+        // The watchdog: run etcd in the background, wait for end-of-file on
+        // stdin (this process closed the pipe, or died), then SIGKILL it.
+        let script = r#"bin="$1"; shift; "$bin" "$@" </dev/null & pid=$!; read -r _; kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0"#;
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(script)
+            .arg("etcd-watchdog")
+            .arg(&bin)
+            .args(["--name", &member.name])
+            .arg("--data-dir")
+            .arg(&member.data_dir)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &initial_cluster])
+            .args(["--initial-cluster-state", "new"])
+            .args(["--initial-cluster-token", &token])
+            .args(["--heartbeat-interval", &HEARTBEAT_MS.to_string()])
+            .args(["--election-timeout", &ELECTION_TIMEOUT_MS.to_string()])
+            .args([
+                "--logger",
+                "zap",
+                "--log-outputs",
+                "stderr",
+                "--log-level",
+                "warn",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
+        let mut watchdog = command
+            .spawn()
+            .map_err(|e| err(format!("cannot start {}: {e}", bin.display())))?;
+        let lifeline = watchdog.stdin.take();
+        member.process = Some(Running { watchdog, lifeline });
+        Ok(())
+    }
+
+    fn member(&self, i: usize) -> Result<&Member, EtcdClusterError> {
+        self.members
+            .get(i)
+            .ok_or_else(|| err(format!("no member {i}")))
+    }
+
+    fn member_mut(&mut self, i: usize) -> Result<&mut Member, EtcdClusterError> {
+        self.members
+            .get_mut(i)
+            .ok_or_else(|| err(format!("no member {i}")))
+    }
+
+    /// Waits until member `i`'s client port accepts connections (or its
+    /// process died: then the log tail is in the error).
+    async fn wait_port(&mut self, i: usize) -> Result<(), EtcdClusterError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let member = self.member_mut(i)?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], member.client_port));
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Ok(());
+            }
+            if let Some(running) = member.process.as_mut()
+                && let Ok(Some(status)) = running.watchdog.try_wait()
+            {
+                member.process = None;
+                return Err(err(format!(
+                    "member {i} exited ({status}) while starting: {}",
+                    self.log_tail(i)
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(err(format!(
+                    "member {i} did not open its client port: {}",
+                    self.log_tail(i)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The last lines of member `i`'s log, for error messages.
+    pub fn log_tail(&self, i: usize) -> String {
+        let Ok(member) = self.member(i) else {
+            return String::new();
+        };
+        let text = fs::read_to_string(&member.log).unwrap_or_default();
+        let lines: Vec<_> = text.lines().rev().take(5).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the cluster has no members (never, once started).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Client URL of member `i` (`http://127.0.0.1:PORT`).
+    pub fn endpoint(&self, i: usize) -> String {
+        self.members
+            .get(i)
+            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .unwrap_or_default()
+    }
+
+    /// Client URLs of every member, in member order.
+    pub fn endpoints(&self) -> Vec<String> {
+        (0..self.members.len()).map(|i| self.endpoint(i)).collect()
+    }
+
+    /// Whether member `i` runs.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.members.get(i).is_some_and(|m| m.process.is_some())
+    }
+
+    /// SIGKILLs member `i` and waits until it is gone.
+    pub fn kill(&mut self, i: usize) -> Result<(), EtcdClusterError> {
+        let running = self
+            .member_mut(i)?
+            .process
+            .take()
+            .ok_or_else(|| err(format!("member {i} is not running")))?;
+        running.kill();
+        Ok(())
+    }
+
+    /// Starts member `i` again on its data directory and waits until its
+    /// client port accepts connections (not for a leader: a lone member of
+    /// a 3-member cluster has none).
+    pub async fn restart(&mut self, i: usize) -> Result<(), EtcdClusterError> {
+        self.spawn(i)?;
+        self.wait_port(i).await
+    }
+
+    /// Replaces the cluster by a brand-new one on the same ports: every
+    /// member is killed, the data is wiped, and the members start with a new
+    /// cluster token, hence a new cluster id and revisions from 1.
+    pub async fn recreate(&mut self) -> Result<(), EtcdClusterError> {
+        for i in 0..self.members.len() {
+            if let Some(running) = self.members[i].process.take() {
+                running.kill();
+            }
+            let dir = &self.members[i].data_dir;
+            if dir.exists() {
+                fs::remove_dir_all(dir)
+                    .map_err(|e| err(format!("cannot remove {}: {e}", dir.display())))?;
+            }
+        }
+        self.generation += 1;
+        self.launch_all().await
+    }
+
+    /// Waits until every running member reports itself healthy (it has a
+    /// leader and answers).
+    pub async fn wait_healthy(&self, timeout: Duration) -> Result<(), EtcdClusterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for (i, m) in self.members.iter().enumerate() {
+                if m.process.is_none() {
+                    continue;
+                }
+                let healthy = http(m.client_port, "GET", "/health", "")
+                    .await
+                    .is_ok_and(|(status, body)| status == 200 && body.contains("\"true\""));
+                if !healthy {
+                    all = false;
+                    if Instant::now() >= deadline {
+                        return Err(err(format!(
+                            "member {i} not healthy within {timeout:?}: {}",
+                            self.log_tail(i)
+                        )));
+                    }
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `(member_id, leader_id, revision)` as member `i` reports them.
+    async fn status(&self, i: usize) -> Result<(String, String, i64), EtcdClusterError> {
+        let member = self.member(i)?;
+        let (status, body) =
+            http(member.client_port, "POST", "/v3/maintenance/status", "{}").await?;
+        if status != 200 {
+            return Err(err(format!("status of member {i}: HTTP {status}: {body}")));
+        }
+        let field = |name: &str| {
+            json_scalar(&body, name)
+                .ok_or_else(|| err(format!("status of member {i}: no {name}: {body}")))
+        };
+        let revision = field("revision")?
+            .parse()
+            .map_err(|_| err(format!("status of member {i}: bad revision: {body}")))?;
+        Ok((field("member_id")?, field("leader")?, revision))
+    }
+
+    /// The index of the current leader, as the running members see it.
+    pub async fn leader_index(&self) -> Option<usize> {
+        let mut ids = Vec::new();
+        let mut leader = None;
+        for i in 0..self.members.len() {
+            if !self.is_running(i) {
+                ids.push(None);
+                continue;
+            }
+            match self.status(i).await {
+                Ok((id, lead, _)) => {
+                    if lead != "0" {
+                        leader = Some(lead);
+                    }
+                    ids.push(Some(id));
+                }
+                Err(_) => ids.push(None),
+            }
+        }
+        let leader = leader?;
+        ids.iter()
+            .position(|id| id.as_deref() == Some(leader.as_str()))
+    }
+
+    /// The current revision, from the first running member that answers.
+    pub async fn revision(&self) -> Result<i64, EtcdClusterError> {
+        let mut last = err("no running member");
+        for i in 0..self.members.len() {
+            if self.is_running(i) {
+                match self.status(i).await {
+                    Ok((_, _, revision)) => return Ok(revision),
+                    Err(e) => last = e,
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Compacts the key space up to `revision` (physically), through the
+    /// first running member that accepts it.
+    pub async fn compact(&self, revision: i64) -> Result<(), EtcdClusterError> {
+        let body = format!("{{\"revision\":\"{revision}\",\"physical\":true}}");
+        let mut last = err("no running member");
+        for (i, m) in self.members.iter().enumerate() {
+            if m.process.is_none() {
+                continue;
+            }
+            match http(m.client_port, "POST", "/v3/kv/compaction", &body).await {
+                Ok((200, _)) => return Ok(()),
+                Ok((status, text)) => {
+                    last = err(format!("compact via member {i}: HTTP {status}: {text}"))
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            if let Some(running) = member.process.take() {
+                running.kill();
+            }
+        }
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// One HTTP/1.0 request to the member's gateway (HTTP/1.0 so the answer is
+/// not chunked), run off the async threads.
+async fn http(
+    port: u16,
+    method: &'static str,
+    path: &'static str,
+    body: &str,
+) -> Result<(u16, String), EtcdClusterError> {
+    let body = body.to_owned();
+    tokio::task::spawn_blocking(move || http_blocking(port, method, path, &body))
+        .await
+        .map_err(|e| err(format!("http task: {e}")))?
+}
+
+fn http_blocking(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), EtcdClusterError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let io = |e: std::io::Error| err(format!("{method} {path} on port {port}: {e}"));
+    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).map_err(io)?;
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(io)?;
+    stream.set_write_timeout(Some(HTTP_TIMEOUT)).map_err(io)?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(io)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(io)?;
+    let (head, text) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| err(format!("{method} {path}: malformed HTTP response")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| err(format!("{method} {path}: no HTTP status in {head:?}")))?;
+    Ok((status, text.to_owned()))
+}
+
+/// The first scalar `"name": "value"` or `"name": 123` in a JSON text. The
+/// gateway's answers are flat enough for this; it avoids a JSON dependency.
+fn json_scalar(json: &str, name: &str) -> Option<String> {
+    let needle = format!("\"{name}\":");
+    let start = json.find(&needle)? + needle.len();
+    let rest = json[start..].trim_start();
+    if let Some(quoted) = rest.strip_prefix('"') {
+        quoted.split('"').next().map(str::to_owned)
+    } else {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .unwrap_or(rest.len());
+        (end > 0).then(|| rest[..end].to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_from_gateway_json() {
+        let body = r#"{"header":{"cluster_id":"14841639068965178418","member_id":"10276657743932975437","revision":"7","raft_term":"2"},"version":"3.4.23","leader":"10276657743932975437"}"#;
+        assert_eq!(json_scalar(body, "revision").as_deref(), Some("7"));
+        assert_eq!(
+            json_scalar(body, "leader").as_deref(),
+            Some("10276657743932975437")
+        );
+        assert_eq!(json_scalar(r#"{"a": 12}"#, "a").as_deref(), Some("12"));
+        assert_eq!(json_scalar(r#"{"a": x}"#, "a"), None);
+        assert_eq!(json_scalar("{}", "a"), None);
+    }
+}

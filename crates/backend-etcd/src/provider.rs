@@ -1,0 +1,208 @@
+//! [`EtcdProvider`]: the `ClusterProvider` over an etcd key prefix.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use provisioning_provider_api::{
+    ClusterProvider, ProviderDescriptor, ProviderSnapshot, ProviderStream, StreamOptions,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::EtcdError;
+use crate::client::Session;
+use crate::config::{EtcdConfig, SecretSource};
+use crate::registration::{self, RegistrationStatus};
+
+/// How long [`EtcdProvider::shutdown`] waits for the lease revoke.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Deadline of each probe request.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// State shared by the provider, its streams and its registration task.
+pub(crate) struct Inner {
+    pub(crate) config: EtcdConfig,
+    pub(crate) secrets: Arc<dyn SecretSource>,
+    /// `true` once the provider is shut down or dropped.
+    pub(crate) stop: watch::Sender<bool>,
+    last_seen: Mutex<Option<ProviderSnapshot>>,
+    /// Index of the endpoint the next connection goes to.
+    cursor: AtomicUsize,
+    registration: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) registration_status: Mutex<RegistrationStatus>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded values stay consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Inner {
+    pub(crate) fn current_endpoint(&self) -> String {
+        let endpoints = &self.config.endpoints;
+        let i = self.cursor.load(Ordering::Relaxed) % endpoints.len().max(1);
+        endpoints.get(i).cloned().unwrap_or_default()
+    }
+
+    /// Moves the next connection to the next endpoint (round robin).
+    pub(crate) fn rotate_endpoint(&self) {
+        self.cursor.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remember(&self, snapshot: &ProviderSnapshot) {
+        *lock(&self.last_seen) = Some(snapshot.clone());
+    }
+
+    pub(crate) fn set_registration_status(&self, update: impl FnOnce(&mut RegistrationStatus)) {
+        update(&mut lock(&self.registration_status));
+    }
+}
+
+/// A cluster provider whose members are the JSON values (CONTRACTS §1
+/// member schema) of the keys under an etcd prefix, optionally registering
+/// this node under the prefix with a lease kept alive.
+///
+/// Built with [`from_descriptor`](Self::from_descriptor); streams are opened
+/// by the service through [`ClusterProvider::stream`]. Dropping the provider
+/// (or calling [`shutdown`](Self::shutdown)) ends its streams with
+/// `Terminated(Ended)` and revokes the registration lease.
+pub struct EtcdProvider {
+    descriptor: ProviderDescriptor,
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EtcdProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdProvider")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdProvider {
+    /// Builds the provider from an `etcd` descriptor. Nothing connects yet;
+    /// `secrets` resolves the `auth` and `tls.key` references at every
+    /// connect.
+    pub fn from_descriptor(
+        descriptor: ProviderDescriptor,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<Self, EtcdError> {
+        let config = EtcdConfig::from_descriptor(&descriptor)?;
+        // Spread providers over the endpoints; each then sticks to its
+        // endpoint until a connection-level failure moves it on.
+        let start = rand::random_range(0..config.endpoints.len().max(1));
+        let (stop, _) = watch::channel(false);
+        Ok(Self {
+            descriptor,
+            inner: Arc::new(Inner {
+                config,
+                secrets,
+                stop,
+                last_seen: Mutex::new(None),
+                cursor: AtomicUsize::new(start),
+                registration: Mutex::new(None),
+                registration_status: Mutex::new(RegistrationStatus::default()),
+            }),
+        })
+    }
+
+    /// The checked configuration.
+    pub fn config(&self) -> &EtcdConfig {
+        &self.inner.config
+    }
+
+    /// The endpoint the next connection of this provider goes to.
+    pub fn current_endpoint(&self) -> String {
+        self.inner.current_endpoint()
+    }
+
+    /// Starts the self-registration of `watch.register`, if configured and
+    /// not started yet. Opening the first stream does this too. Must be
+    /// called inside a tokio runtime.
+    pub fn start_registration(&self) {
+        ensure_registration(&self.inner);
+    }
+
+    /// The state of the self-registration, if `watch.register` is set.
+    pub fn registration_status(&self) -> Option<RegistrationStatus> {
+        self.inner.config.register.as_ref()?;
+        Some(lock(&self.inner.registration_status).clone())
+    }
+
+    /// Ends every open stream with `Terminated(Ended)` and revokes the
+    /// registration lease (waiting up to 5 s for it).
+    pub async fn shutdown(&self) {
+        self.inner.stop.send_replace(true);
+        let task = lock(&self.inner.registration).take();
+        if let Some(task) = task {
+            // The task revokes its lease on stop; past the grace period the
+            // lease simply expires after its TTL.
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                tracing::warn!(provider = %self.inner.config.id, "registration revoke timed out");
+            }
+        }
+    }
+
+    /// Preflight: the prefix can be read through one of the endpoints —
+    /// reachable, credentials accepted, read permission on the prefix.
+    pub async fn probe(
+        descriptor: &ProviderDescriptor,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<(), EtcdError> {
+        let config = EtcdConfig::from_descriptor(descriptor)?;
+        let mut last = None;
+        for endpoint in &config.endpoints {
+            let attempt = async {
+                let mut session =
+                    Session::connect(&config, &secrets, endpoint, PROBE_TIMEOUT).await?;
+                session.check().await
+            };
+            match attempt.await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_connection_level() => last = Some(e),
+                // Credentials or permissions: every endpoint answers alike.
+                Err(e) => return Err(e.into_public(&config.id)),
+            }
+        }
+        Err(match last {
+            Some(e) => e.into_public(&config.id),
+            None => EtcdError::invalid(&config.id, "endpoints", "no endpoint"),
+        })
+    }
+}
+
+fn ensure_registration(inner: &Arc<Inner>) {
+    let Some(register) = inner.config.register.clone() else {
+        return;
+    };
+    let mut slot = lock(&inner.registration);
+    if slot.is_some() || *inner.stop.borrow() {
+        return;
+    }
+    *slot = Some(tokio::spawn(registration::run(inner.clone(), register)));
+}
+
+impl ClusterProvider for EtcdProvider {
+    fn descriptor(&self) -> &ProviderDescriptor {
+        &self.descriptor
+    }
+
+    fn initial_snapshot(&self) -> Option<ProviderSnapshot> {
+        lock(&self.inner.last_seen).clone()
+    }
+
+    fn stream(&self, options: StreamOptions) -> ProviderStream {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            ensure_registration(&self.inner);
+        }
+        crate::stream::open(self.inner.clone(), options)
+    }
+}
+
+impl Drop for EtcdProvider {
+    fn drop(&mut self) {
+        // Streams end; the registration task revokes its lease and exits.
+        self.inner.stop.send_replace(true);
+    }
+}

@@ -1,0 +1,160 @@
+//! Self-registration: this node's member value under `prefix + id`,
+//! attached to a lease kept alive; on lease loss a new lease is granted and
+//! the value put again; on shutdown the lease is revoked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use provisioning_provider_api::StreamOptions;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::client::Session;
+use crate::config::Registration;
+use crate::error::ClientError;
+use crate::provider::Inner;
+
+/// Where the self-registration stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegistrationStatus {
+    /// Whether the member value is in place under a live lease.
+    pub registered: bool,
+    /// The current lease.
+    pub lease_id: Option<i64>,
+    /// Leases granted so far (1 after the first registration; each lease
+    /// loss adds one).
+    pub grants: u64,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Why one lease's life ended.
+enum LeaseEnd {
+    /// The provider stops: revoke and exit.
+    Stop,
+    /// The server says the lease is gone (expired or revoked): re-grant now.
+    Lost,
+    /// Talking to etcd failed: retry after a delay.
+    Failed(ClientError),
+}
+
+pub(crate) async fn run(inner: Arc<Inner>, register: Registration) {
+    let mut stop = inner.stop.subscribe();
+    let key = inner.config.member_key(&register.id);
+    let value = match serde_json::to_vec(&register.member()) {
+        Ok(value) => value,
+        Err(e) => {
+            inner.set_registration_status(|s| s.last_error = Some(e.to_string()));
+            return;
+        }
+    };
+    // Retry spacing as the streams use it: at once, 100 ms, then backoff.
+    let schedule = StreamOptions::new(register.ttl);
+    let op_timeout = (register.ttl / 3).max(Duration::from_millis(500));
+    let mut failures = 0u32;
+    while !*stop.borrow() {
+        let endpoint = inner.current_endpoint();
+        let end = match Session::connect(&inner.config, &inner.secrets, &endpoint, op_timeout).await
+        {
+            Ok(session) => hold_lease(&inner, session, &register, &key, &value, &mut stop).await,
+            Err(e) => LeaseEnd::Failed(e),
+        };
+        inner.set_registration_status(|s| s.registered = false);
+        match end {
+            LeaseEnd::Stop => break,
+            LeaseEnd::Lost => {
+                failures = 0;
+                tracing::info!(provider = %inner.config.id, key, "registration lease lost; granting a new one");
+            }
+            LeaseEnd::Failed(e) => {
+                if e.is_connection_level() {
+                    inner.rotate_endpoint();
+                }
+                tracing::debug!(provider = %inner.config.id, error = %e, "registration attempt failed");
+                inner.set_registration_status(|s| s.last_error = Some(e.to_string()));
+                failures = failures.saturating_add(1);
+                let at = Instant::now() + schedule.retry_delay_jittered(failures, rand::random());
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = sleep_until(at) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Grants a lease, puts the value, keeps the lease alive until it is lost,
+/// a request fails, or the provider stops (then revokes it).
+async fn hold_lease(
+    inner: &Inner,
+    mut session: Session,
+    register: &Registration,
+    key: &str,
+    value: &[u8],
+    stop: &mut watch::Receiver<bool>,
+) -> LeaseEnd {
+    let lease = match session.grant(register.ttl).await {
+        Ok(lease) => lease,
+        Err(e) => return LeaseEnd::Failed(e),
+    };
+    if let Err(e) = session.put_with_lease(key, value.to_vec(), lease).await {
+        revoke(&mut session, lease).await;
+        return LeaseEnd::Failed(e);
+    }
+    let (mut keeper, mut responses) = match session.keep_alive(lease).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            revoke(&mut session, lease).await;
+            return LeaseEnd::Failed(e);
+        }
+    };
+    inner.set_registration_status(|s| {
+        s.registered = true;
+        s.lease_id = Some(lease);
+        s.grants += 1;
+        s.last_error = None;
+    });
+    // Renew three times per TTL: one lost renewal never loses the lease.
+    let every = register.ttl / 3;
+    let mut next = Instant::now() + every;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => {
+                revoke(&mut session, lease).await;
+                inner.set_registration_status(|s| s.lease_id = None);
+                return LeaseEnd::Stop;
+            }
+            () = sleep_until(next) => {}
+        }
+        next = Instant::now() + every;
+        if let Err(e) = keeper.keep_alive().await {
+            return LeaseEnd::Failed(session.error("lease keep-alive", e));
+        }
+        match timeout(every, responses.message()).await {
+            Ok(Ok(Some(response))) if response.ttl() > 0 => {}
+            Ok(Ok(Some(_))) => return LeaseEnd::Lost,
+            Ok(Ok(None)) => {
+                return LeaseEnd::Failed(session.error(
+                    "lease keep-alive",
+                    etcd_client::Error::LeaseKeepAliveError("stream closed".into()),
+                ));
+            }
+            Ok(Err(e)) => return LeaseEnd::Failed(session.error("lease keep-alive", e)),
+            Err(_) => {
+                return LeaseEnd::Failed(ClientError::Timeout {
+                    op: "lease keep-alive",
+                    endpoint: session.endpoint().to_owned(),
+                    timeout_ms: every.as_millis(),
+                });
+            }
+        }
+    }
+}
+
+async fn revoke(session: &mut Session, lease: i64) {
+    if let Err(e) = session.revoke(lease).await {
+        tracing::debug!(error = %e, lease, "lease revoke failed; it expires after its TTL");
+    }
+}

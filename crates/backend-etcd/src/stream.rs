@@ -1,0 +1,348 @@
+//! The event stream of an etcd provider: a private state machine unfolded
+//! into a `Stream` (kube-runtime's watcher model).
+//!
+//! Cycle: connect → list the prefix → snapshot (or heartbeat when unchanged)
+//! → watch from the list's revision + 1. Every interruption (error, closed
+//! or cancelled watch, compaction, stalled progress) drops the watch and
+//! starts the cycle again with a fresh list; the stream never resumes from a
+//! remembered revision (ARCHITECTURE.md "Backend notes — etcd").
+//!
+//! Liveness: every `heartbeat_interval / 2` the stream sends a watch
+//! progress request and a count-only read of the prefix (needs a leader,
+//! read permission and the same cluster). The progress notification is
+//! yielded as a heartbeat and never used as a resume point.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use provisioning_provider_api::{
+    ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream, ProviderTermination,
+    StreamOptions,
+};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use crate::client::{Session, SessionWatch, WatchMessage};
+use crate::error::ClientError;
+use crate::provider::Inner;
+use crate::view::PrefixView;
+
+/// Floor of the liveness tick, whatever interval the service asks for.
+const MIN_TICK: Duration = Duration::from_millis(50);
+/// Bounds of the deadline of one unary request.
+const MIN_OP_TIMEOUT: Duration = Duration::from_millis(500);
+const MAX_OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) fn open(inner: Arc<Inner>, options: StreamOptions) -> ProviderStream {
+    let state = WatchLoop::new(inner, options);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |mut state| async move {
+            let event = state.next_event().await?;
+            Some((event, state))
+        },
+    ))
+}
+
+/// What woke the watching step.
+enum Wake {
+    Stop,
+    Message(Result<WatchMessage, ClientError>),
+    Tick,
+    ProgressDeadline,
+}
+
+struct WatchLoop {
+    inner: Arc<Inner>,
+    options: StreamOptions,
+    stop: watch::Receiver<bool>,
+    /// Liveness tick: progress request + check.
+    tick: Duration,
+    /// Deadline of one unary request.
+    op_timeout: Duration,
+    session: Option<Session>,
+    watch: Option<SessionWatch>,
+    view: PrefixView,
+    /// The cluster this stream has been reading (first list).
+    cluster_id: Option<u64>,
+    /// The content last yielded on this stream.
+    last: Option<ProviderSnapshot>,
+    pending: VecDeque<ProviderEvent>,
+    /// Consecutive failed attempts, and when the next one is due.
+    failures: u32,
+    retry_at: Option<Instant>,
+    next_tick: Instant,
+    /// Set while a progress request is unanswered.
+    progress_deadline: Option<Instant>,
+    /// Whether the watch delivered anything since the progress request.
+    seen_since_request: bool,
+    done: bool,
+}
+
+impl WatchLoop {
+    fn new(inner: Arc<Inner>, options: StreamOptions) -> Self {
+        let tick = (options.heartbeat_interval / 2).max(MIN_TICK);
+        let op_timeout = options
+            .heartbeat_interval
+            .clamp(MIN_OP_TIMEOUT, MAX_OP_TIMEOUT);
+        let stop = inner.stop.subscribe();
+        Self {
+            inner,
+            options,
+            stop,
+            tick,
+            op_timeout,
+            session: None,
+            watch: None,
+            view: PrefixView::default(),
+            cluster_id: None,
+            last: None,
+            pending: VecDeque::new(),
+            failures: 0,
+            retry_at: None,
+            next_tick: Instant::now() + tick,
+            progress_deadline: None,
+            seen_since_request: false,
+            done: false,
+        }
+    }
+
+    async fn next_event(&mut self) -> Option<ProviderEvent> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.done {
+                return None;
+            }
+            if *self.stop.borrow() {
+                self.finish(ProviderTermination::Ended);
+                continue;
+            }
+            if self.watch.is_some() {
+                self.step_watch().await;
+            } else if let Some(at) = self.retry_at {
+                tokio::select! {
+                    biased;
+                    _ = self.stop.changed() => {}
+                    () = sleep_until(at) => self.retry_at = None,
+                }
+            } else {
+                self.resync().await;
+            }
+        }
+    }
+
+    /// Connect if needed, list, yield the view, watch from the list's
+    /// revision + 1.
+    async fn resync(&mut self) {
+        if self.session.is_none() {
+            let endpoint = self.inner.current_endpoint();
+            match Session::connect(
+                &self.inner.config,
+                &self.inner.secrets,
+                &endpoint,
+                self.op_timeout,
+            )
+            .await
+            {
+                Ok(session) => self.session = Some(session),
+                Err(e) => return self.fail(e),
+            }
+        }
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let listing = match session.list().await {
+            Ok(listing) => listing,
+            Err(e) => return self.fail(e),
+        };
+        if !self.same_cluster(listing.cluster_id) {
+            return;
+        }
+        if listing.revision < self.view.revision() {
+            self.pending
+                .push_back(ProviderEvent::Fault(ProviderFault::resync(format!(
+                    "etcd revision went back from {} to {} (restored from a backup?)",
+                    self.view.revision(),
+                    listing.revision
+                ))));
+        }
+        let revision = listing.revision;
+        self.view.replace(listing.entries, revision);
+        self.emit_view(true);
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        match session.watch(revision + 1).await {
+            Ok(watch) => {
+                self.watch = Some(watch);
+                self.failures = 0;
+                self.next_tick = Instant::now() + self.tick;
+                self.progress_deadline = None;
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    async fn step_watch(&mut self) {
+        let Some(watch) = self.watch.as_mut() else {
+            return;
+        };
+        let deadline = self.progress_deadline;
+        let wake = tokio::select! {
+            biased;
+            _ = self.stop.changed() => Wake::Stop,
+            () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                Wake::ProgressDeadline
+            }
+            message = watch.next() => Wake::Message(message),
+            () = sleep_until(self.next_tick) => Wake::Tick,
+        };
+        match wake {
+            Wake::Stop => {}
+            Wake::Message(Ok(message)) => self.on_message(message),
+            Wake::Message(Err(e)) => self.fail(e),
+            Wake::Tick => self.on_tick().await,
+            Wake::ProgressDeadline => {
+                self.progress_deadline = None;
+                if self.seen_since_request {
+                    // Events arrived (the server answers progress requests
+                    // only when every watcher is synced): alive.
+                    self.pending.push_back(ProviderEvent::heartbeat());
+                } else {
+                    let endpoint = self
+                        .session
+                        .as_ref()
+                        .map(|s| s.endpoint().to_owned())
+                        .unwrap_or_default();
+                    self.fail(ClientError::WatchStalled {
+                        endpoint,
+                        timeout_ms: self.tick.as_millis(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: WatchMessage) {
+        self.seen_since_request = true;
+        match message {
+            WatchMessage::Created => {}
+            WatchMessage::Progress => {
+                self.progress_deadline = None;
+                self.pending.push_back(ProviderEvent::heartbeat());
+            }
+            WatchMessage::Changes { changes, revision } => {
+                let faults = self.view.apply(changes, revision);
+                self.emit_view(false);
+                self.pending
+                    .extend(faults.into_iter().map(ProviderEvent::Fault));
+            }
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        self.next_tick = Instant::now() + self.tick;
+        if let Some(watch) = self.watch.as_mut() {
+            if let Err(e) = watch.request_progress().await {
+                return self.fail(e);
+            }
+            if self.progress_deadline.is_none() {
+                self.progress_deadline = Some(Instant::now() + self.tick);
+                self.seen_since_request = false;
+            }
+        }
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        match session.check().await {
+            Ok((cluster_id, _)) => {
+                self.same_cluster(cluster_id);
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Yields the view: a snapshot when its content changed, else a
+    /// heartbeat if asked; then a fault per newly seen bad key.
+    fn emit_view(&mut self, heartbeat_if_unchanged: bool) {
+        let (snapshot, faults) = self.view.snapshot();
+        if let Some(snapshot) = snapshot {
+            let changed = self
+                .last
+                .as_ref()
+                .is_none_or(|last| !last.same_content(&snapshot));
+            if changed {
+                self.inner.remember(&snapshot);
+                self.last = Some(snapshot.clone());
+                self.pending.push_back(ProviderEvent::Snapshot(snapshot));
+            } else if heartbeat_if_unchanged {
+                self.pending.push_back(ProviderEvent::heartbeat());
+            }
+        }
+        self.pending
+            .extend(faults.into_iter().map(ProviderEvent::Fault));
+    }
+
+    /// Whether `cluster_id` is the cluster this stream reads; if not, the
+    /// endpoints now serve another cluster whose revisions are not
+    /// comparable with what this stream published, and the stream ends.
+    fn same_cluster(&mut self, cluster_id: u64) -> bool {
+        match self.cluster_id {
+            None => {
+                self.cluster_id = Some(cluster_id);
+                true
+            }
+            Some(known) if known == cluster_id => true,
+            Some(known) => {
+                self.finish(ProviderTermination::Errored {
+                    reason: format!(
+                        "the endpoints now serve another etcd cluster (id {known:016x}, now \
+                         {cluster_id:016x}); revisions are not comparable"
+                    ),
+                    permanent: false,
+                });
+                false
+            }
+        }
+    }
+
+    /// Reports `error` and schedules the next attempt: at once, after
+    /// 100 ms, then the policy backoff (StreamOptions); a permanent fault
+    /// goes straight to the backoff. A compaction relists at once.
+    fn fail(&mut self, error: ClientError) {
+        let fault = error.to_fault();
+        self.watch = None;
+        self.progress_deadline = None;
+        if fault.is_resync() {
+            self.pending.push_back(ProviderEvent::Fault(fault));
+            self.retry_at = None;
+            return;
+        }
+        tracing::debug!(provider = %self.inner.config.id, %fault, "etcd stream fault");
+        if error.is_connection_level() {
+            self.inner.rotate_endpoint();
+        }
+        // A reconnect re-reads secrets and may pick another endpoint.
+        self.session = None;
+        self.failures = self.failures.saturating_add(1);
+        if fault.permanent {
+            self.failures = self.failures.max(self.options.max_errors);
+        }
+        let delay = self
+            .options
+            .retry_delay_jittered(self.failures, rand::random::<f64>());
+        self.retry_at = Some(Instant::now() + delay);
+        self.pending.push_back(ProviderEvent::Fault(fault));
+    }
+
+    fn finish(&mut self, termination: ProviderTermination) {
+        self.watch = None;
+        self.session = None;
+        self.done = true;
+        self.pending
+            .push_back(ProviderEvent::Terminated(termination));
+    }
+}

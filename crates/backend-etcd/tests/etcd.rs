@@ -1,0 +1,15 @@
+//! The etcd provider against real etcd servers on loopback (Debian's
+//! `etcd-server`; `ETCD_BIN` overrides the binary). Every test that starts
+//! etcd holds [`serial`] for its whole run: they share two cores and their
+//! timing matters.
+
+#[path = "etcd/cluster.rs"]
+mod cluster;
+#[path = "etcd/conformance.rs"]
+mod conformance;
+#[path = "etcd/driver.rs"]
+mod driver;
+#[path = "etcd/faults.rs"]
+mod faults;
+#[path = "etcd/support.rs"]
+mod support;
