@@ -1,6 +1,15 @@
-//! Kubernetes Pods / EndpointSlices provider on kube-runtime's watcher.
-//!
-//! Status: not implemented yet; this crate is a placeholder in the workspace
-//! layout and exports nothing.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod error;
+mod mapping;
+mod provider;
+mod stream;
+mod watch_guard;
+
+pub use config::{DEFAULT_IDLE_TIMEOUT, KubeResource, KubeWatchConfig, LIST_PAGE_SIZE};
+pub use error::KubeError;
+pub use mapping::{MappedMember, MemberMapping, ObjectMembers, pod_members, slice_members};
+pub use provider::KubeProvider;

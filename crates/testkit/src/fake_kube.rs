@@ -1,4 +1,541 @@
-//! A fake Kubernetes API server on loopback for testing the Kubernetes
-//! provider.
+//! A fake Kubernetes API server on loopback HTTP, faithful enough that the
+//! unmodified kube client and kube-runtime watcher run against it.
 //!
-//! Status: not implemented yet; it arrives with the Kubernetes backend.
+//! It serves Pods (`/api/v1/namespaces/{ns}/pods`) and EndpointSlices
+//! (`/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices`):
+//!
+//! - **list** with `labelSelector` (server-side: `=`, `==`, `!=`, exists,
+//!   `!`, `in`, `notin`), `limit` and `continue` pagination over a snapshot
+//!   taken at the first page, `metadata.resourceVersion` on the list;
+//! - **watch** (`watch=true&resourceVersion=N`): every change after `N` as
+//!   one-line JSON events (`ADDED`, `MODIFIED`, `DELETED`; an object moving
+//!   out of the selector is `DELETED`, into it `ADDED`), `BOOKMARK`s with
+//!   `apiVersion` / `kind` when `allowWatchBookmarks=true`, held open until
+//!   `timeoutSeconds`; an expired `N` gets an `ERROR` event with code 410
+//!   inside a 200 response (or an HTTP 410, by switch);
+//! - `GET /version` and `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`
+//!   (answered from the fake's RBAC denials);
+//! - a request log ([`FakeKube::requests`]) and switches: expire resource
+//!   versions, end or refuse watches, refuse connections, go down, answer a
+//!   fixed status (500 / 429 / 403 ...), deny RBAC verbs, answer 404 for the
+//!   resources, stall.
+//!
+//! [`KubeDriver`] drives the conformance suite through it.
+
+mod driver;
+mod objects;
+mod selector;
+mod server;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
+
+pub use driver::{
+    DRIVER_BLOCKED_ANNOTATION, DRIVER_PORT_NAME, DRIVER_SELECTOR, DRIVER_SERVICE, KubeDriver,
+    KubeDriverMode,
+};
+pub use objects::{EndpointSpec, ObjectKind, PodBuilder, SliceBuilder, endpoint_slice, pod};
+pub use selector::LabelSelector;
+
+/// What a logged request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestKind {
+    /// A list request without `continue` (the start of a list).
+    List(ObjectKind),
+    /// A list request with `continue` (a further page).
+    ListPage(ObjectKind),
+    /// A watch request.
+    Watch(ObjectKind),
+    /// `GET /version`.
+    Version,
+    /// `POST .../selfsubjectaccessreviews`.
+    AccessReview,
+    /// Anything else (answered 404).
+    Other,
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// Time since the fake started.
+    pub at: Duration,
+    /// HTTP method.
+    pub method: String,
+    /// Path without query.
+    pub path: String,
+    /// Decoded query parameters.
+    pub query: BTreeMap<String, String>,
+    /// What it was.
+    pub kind: RequestKind,
+    /// The status answered (200 for watches, even when they carry an
+    /// `ERROR` event).
+    pub status: u16,
+    /// The `Authorization` header sent, if any (the fake accepts any).
+    pub authorization: Option<String>,
+}
+
+/// One stored change, for watches to replay.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    pub(crate) rv: u64,
+    pub(crate) kind: ObjectKind,
+    pub(crate) namespace: String,
+    pub(crate) old: Option<Value>,
+    pub(crate) new: Option<Value>,
+}
+
+/// A list in progress (`continue`).
+#[derive(Debug, Clone)]
+pub(crate) struct Continue {
+    pub(crate) rv: u64,
+    pub(crate) remaining: VecDeque<Value>,
+}
+
+/// The fault switches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Switches {
+    pub(crate) status: Option<u16>,
+    pub(crate) watch_status: Option<u16>,
+    pub(crate) denied: BTreeSet<(ObjectKind, String)>,
+    pub(crate) not_found: bool,
+    pub(crate) refuse: bool,
+    pub(crate) stall: bool,
+    pub(crate) close_watches: bool,
+    pub(crate) gone_http: bool,
+}
+
+pub(crate) struct State {
+    pub(crate) rv: u64,
+    pub(crate) objects: BTreeMap<(ObjectKind, String, String), Value>,
+    pub(crate) history: VecDeque<Change>,
+    /// Resource versions at or below this are expired.
+    pub(crate) compacted: u64,
+    pub(crate) continues: HashMap<String, Continue>,
+    pub(crate) next_continue: u64,
+    pub(crate) switches: Switches,
+    pub(crate) log: Vec<RequestRecord>,
+    /// Bumped to end every open watch; `kill_gone` makes them end with a
+    /// 410 `ERROR` event.
+    pub(crate) kill_gen: u64,
+    pub(crate) kill_gone: bool,
+    pub(crate) connections: Vec<AbortHandle>,
+    pub(crate) open_watches: usize,
+}
+
+/// Most changes kept for watches to replay; older ones expire (410).
+const HISTORY_CAP: usize = 200_000;
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) poke: tokio::sync::watch::Sender<u64>,
+    pub(crate) started: Instant,
+    pub(crate) bookmark_interval: Duration,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every waiting watch and stalled request.
+    pub(crate) fn wake(&self) {
+        self.poke.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Builder of a [`FakeKube`].
+#[derive(Debug, Clone)]
+pub struct FakeKubeBuilder {
+    bookmark_interval: Duration,
+}
+
+impl FakeKubeBuilder {
+    /// How often open watches get a `BOOKMARK` (default 1 s; a real API
+    /// server sends one about every minute).
+    pub fn bookmark_interval(mut self, interval: Duration) -> Self {
+        self.bookmark_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Binds a loopback port and serves.
+    pub async fn start(self) -> std::io::Result<FakeKube> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (poke, _) = tokio::sync::watch::channel(0);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                rv: 1000,
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                compacted: 0,
+                continues: HashMap::new(),
+                next_continue: 0,
+                switches: Switches::default(),
+                log: Vec::new(),
+                kill_gen: 0,
+                kill_gone: false,
+                connections: Vec::new(),
+                open_watches: 0,
+            }),
+            poke,
+            started: Instant::now(),
+            bookmark_interval: self.bookmark_interval,
+        });
+        let accept = tokio::spawn(server::accept_loop(listener, shared.clone()));
+        Ok(FakeKube {
+            shared,
+            addr,
+            accept: Mutex::new(Some(accept)),
+        })
+    }
+}
+
+/// The fake API server. Dropping it stops it.
+pub struct FakeKube {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for FakeKube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeKube")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A set of object changes applied at once (one wake-up for the watches).
+pub struct Batch<'a> {
+    state: &'a mut State,
+}
+
+impl Batch<'_> {
+    /// Creates or replaces an object; sets its `resourceVersion`, `uid` and
+    /// `namespace`. Returns the new resource version.
+    pub fn upsert(&mut self, kind: ObjectKind, namespace: &str, object: Value) -> u64 {
+        upsert(self.state, kind, namespace, object)
+    }
+
+    /// Deletes an object; `false` when there was none.
+    pub fn delete(&mut self, kind: ObjectKind, namespace: &str, name: &str) -> bool {
+        delete(self.state, kind, namespace, name)
+    }
+
+    /// Names of the objects of `kind` in `namespace`.
+    pub fn names(&self, kind: ObjectKind, namespace: &str) -> Vec<String> {
+        names(self.state, kind, namespace)
+    }
+
+    /// The stored object.
+    pub fn get(&self, kind: ObjectKind, namespace: &str, name: &str) -> Option<Value> {
+        self.state
+            .objects
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
+fn record(state: &mut State, change: Change) {
+    state.history.push_back(change);
+    while state.history.len() > HISTORY_CAP {
+        if let Some(old) = state.history.pop_front() {
+            state.compacted = state.compacted.max(old.rv);
+        }
+    }
+}
+
+fn upsert(state: &mut State, kind: ObjectKind, namespace: &str, mut object: Value) -> u64 {
+    state.rv += 1;
+    let rv = state.rv;
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let key = (kind, namespace.to_string(), name.clone());
+    let old = state.objects.get(&key).cloned();
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("namespace".into(), Value::String(namespace.into()));
+        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        let uid = old
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/uid").cloned())
+            .unwrap_or_else(|| Value::String(format!("uid-{name}-{rv}")));
+        meta.insert("uid".into(), uid);
+        meta.entry("creationTimestamp")
+            .or_insert_with(|| Value::String("2026-01-01T00:00:00Z".into()));
+    }
+    state.objects.insert(key, object.clone());
+    record(
+        state,
+        Change {
+            rv,
+            kind,
+            namespace: namespace.into(),
+            old,
+            new: Some(object),
+        },
+    );
+    rv
+}
+
+fn delete(state: &mut State, kind: ObjectKind, namespace: &str, name: &str) -> bool {
+    let Some(old) = state
+        .objects
+        .remove(&(kind, namespace.to_string(), name.to_string()))
+    else {
+        return false;
+    };
+    state.rv += 1;
+    let rv = state.rv;
+    record(
+        state,
+        Change {
+            rv,
+            kind,
+            namespace: namespace.into(),
+            old: Some(old),
+            new: None,
+        },
+    );
+    true
+}
+
+fn names(state: &State, kind: ObjectKind, namespace: &str) -> Vec<String> {
+    state
+        .objects
+        .keys()
+        .filter(|(k, ns, _)| *k == kind && ns == namespace)
+        .map(|(_, _, name)| name.clone())
+        .collect()
+}
+
+impl FakeKube {
+    /// A builder with the default bookmark interval.
+    pub fn builder() -> FakeKubeBuilder {
+        FakeKubeBuilder {
+            bookmark_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Starts a fake with the defaults.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn change<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.shared.lock());
+        self.shared.wake();
+        out
+    }
+
+    /// Applies several changes under one lock, then wakes the watches once.
+    pub fn batch<T>(&self, f: impl FnOnce(&mut Batch<'_>) -> T) -> T {
+        self.change(|state| f(&mut Batch { state }))
+    }
+
+    /// Creates or replaces an object. Returns its resource version.
+    pub fn upsert(&self, kind: ObjectKind, namespace: &str, object: Value) -> u64 {
+        self.change(|s| upsert(s, kind, namespace, object))
+    }
+
+    /// Creates or replaces a pod.
+    pub fn upsert_pod(&self, namespace: &str, pod: &PodBuilder) -> u64 {
+        self.upsert(ObjectKind::Pod, namespace, pod.build())
+    }
+
+    /// Creates or replaces an EndpointSlice.
+    pub fn upsert_slice(&self, namespace: &str, slice: &SliceBuilder) -> u64 {
+        self.upsert(ObjectKind::EndpointSlice, namespace, slice.build())
+    }
+
+    /// Deletes an object; `false` when there was none.
+    pub fn delete(&self, kind: ObjectKind, namespace: &str, name: &str) -> bool {
+        self.change(|s| delete(s, kind, namespace, name))
+    }
+
+    /// The stored object.
+    pub fn get(&self, kind: ObjectKind, namespace: &str, name: &str) -> Option<Value> {
+        self.shared
+            .lock()
+            .objects
+            .get(&(kind, namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Names of the stored objects of `kind` in `namespace`, sorted.
+    pub fn names(&self, kind: ObjectKind, namespace: &str) -> Vec<String> {
+        names(&self.shared.lock(), kind, namespace)
+    }
+
+    /// The current resource version.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock().rv
+    }
+
+    fn switch(&self, f: impl FnOnce(&mut Switches)) {
+        self.change(|s| f(&mut s.switches));
+    }
+
+    /// Answers every request with `status` and a `Status` body (500, 503,
+    /// 429 with `Retry-After`, 403, 401...), or normally with `None`.
+    pub fn set_status(&self, status: Option<u16>) {
+        self.switch(|s| s.status = status);
+    }
+
+    /// Answers every watch request (only) with `status`, e.g. an HTTP
+    /// 410 forever; `None` answers normally.
+    pub fn set_watch_status(&self, status: Option<u16>) {
+        self.switch(|s| s.watch_status = status);
+    }
+
+    /// Denies `verb` (`list`, `watch`, ...) on the resource: 403 naming
+    /// the verb, resource, group and namespace, as RBAC answers; and
+    /// access reviews answer `allowed: false`.
+    pub fn deny(&self, kind: ObjectKind, verb: &str) {
+        self.switch(|s| {
+            s.denied.insert((kind, verb.to_string()));
+        });
+    }
+
+    /// Answers 404 for the resources (the API or resource is not served).
+    pub fn set_not_found(&self, on: bool) {
+        self.switch(|s| s.not_found = on);
+    }
+
+    /// Accepts connections and closes them at once, before reading.
+    pub fn set_refuse(&self, on: bool) {
+        self.switch(|s| s.refuse = on);
+    }
+
+    /// Holds every new request unanswered, and every open watch silent,
+    /// until switched off.
+    pub fn set_stall(&self, on: bool) {
+        self.switch(|s| s.stall = on);
+    }
+
+    /// Answers every watch with 200 and an at once ended, empty body.
+    pub fn set_close_watches(&self, on: bool) {
+        self.switch(|s| s.close_watches = on);
+    }
+
+    /// Answers an expired resource version with HTTP 410 instead of an
+    /// `ERROR` event inside a 200 response.
+    pub fn set_gone_http(&self, on: bool) {
+        self.switch(|s| s.gone_http = on);
+    }
+
+    /// Expires every resource version handed out so far (as a compaction
+    /// does): resuming a watch from one, or continuing a list begun before,
+    /// gets 410. Open watches end: with a 410 `ERROR` event inside their
+    /// 200 response, or — after [`set_gone_http`](Self::set_gone_http) —
+    /// cleanly, so that the client's re-watch gets an HTTP 410.
+    pub fn expire_resource_versions(&self) {
+        self.change(|s| {
+            s.rv += 1;
+            s.compacted = s.rv;
+            s.continues.clear();
+            s.kill_gen += 1;
+            s.kill_gone = !s.switches.gone_http;
+        });
+    }
+
+    /// Ends every open watch cleanly (as their timeout would).
+    pub fn end_watches(&self) {
+        self.change(|s| {
+            s.kill_gen += 1;
+            s.kill_gone = false;
+        });
+    }
+
+    /// Clears every switch (status, denials, 404, refuse, stall, close,
+    /// HTTP 410).
+    pub fn heal(&self) {
+        self.switch(|s| *s = Switches::default());
+    }
+
+    /// Number of watches currently open.
+    pub fn open_watches(&self) -> usize {
+        self.shared.lock().open_watches
+    }
+
+    /// Stops listening and drops every connection: clients get "connection
+    /// refused" until [`up`](Self::up).
+    pub fn down(&self) {
+        if let Some(accept) = self
+            .accept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            accept.abort();
+        }
+        let connections = std::mem::take(&mut self.shared.lock().connections);
+        for c in connections {
+            c.abort();
+        }
+    }
+
+    /// Listens again on the same address after [`down`](Self::down).
+    pub async fn up(&self) -> std::io::Result<()> {
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let accept = tokio::spawn(server::accept_loop(listener, self.shared.clone()));
+        *self.accept.lock().unwrap_or_else(PoisonError::into_inner) = Some(accept);
+        Ok(())
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared.lock().log.clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        self.shared.lock().log.clear();
+    }
+
+    /// Requests of `kind` so far.
+    pub fn count(&self, kind: RequestKind) -> usize {
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .filter(|r| r.kind == kind)
+            .count()
+    }
+}
+
+impl Drop for FakeKube {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

@@ -1,0 +1,237 @@
+//! Client construction: kubeconfig, in-cluster configuration, or the
+//! descriptor's `endpoints` with a bearer token that is re-read on every
+//! (re)connect.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use http::header::AUTHORIZATION;
+use kube::Client;
+use kube::client::ClientBuilder;
+use provisioning_provider_api::{ProviderDescriptor, SecretRef};
+
+use crate::watch_guard::WatchGuard;
+use crate::{KubeError, KubeWatchConfig};
+
+/// Where in-cluster pods find their namespace.
+const IN_CLUSTER_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// How long establishing a TCP/TLS connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Extra time a response may stay silent beyond the watch timeout before the
+/// connection is dropped (a watch ends after its `timeoutSeconds`; a list or
+/// a re-watch that hangs must not hang forever).
+const READ_SLACK: Duration = Duration::from_secs(10);
+
+/// Resolves a secret reference to its value (`env:` / `file:`), at every
+/// connect. Errors name the reference, never a value.
+pub(crate) type SecretLookup = Arc<dyn Fn(&SecretRef) -> Result<String, String> + Send + Sync>;
+
+/// The default lookup: `env:NAME` reads the environment, `file:PATH` reads
+/// the file (relative to the working directory) without its trailing
+/// newline.
+pub(crate) fn default_secret_lookup() -> SecretLookup {
+    Arc::new(|reference| {
+        let value = match reference {
+            SecretRef::Env(name) => std::env::var(&**name)
+                .map_err(|e| format!("secret {reference}: environment variable: {e}"))?,
+            SecretRef::File(path) => {
+                let mut text = std::fs::read_to_string(&**path)
+                    .map_err(|e| format!("secret {reference}: cannot read: {e}"))?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                text
+            }
+        };
+        if value.is_empty() {
+            return Err(format!("secret {reference}: the value is empty"));
+        }
+        Ok(value)
+    })
+}
+
+/// An explicit API server from the descriptor.
+#[derive(Clone)]
+struct Endpoint {
+    url: http::Uri,
+    token: Option<SecretRef>,
+    ca: Option<PathBuf>,
+    verify: bool,
+}
+
+/// Builds clients for one provider. Every call to [`connect`](Self::connect)
+/// reads the configuration and secrets again, so rotated tokens and
+/// refreshed kubeconfigs are picked up on reconnect.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    endpoint: Option<Endpoint>,
+    namespace: Option<String>,
+    read_timeout: Duration,
+    secrets: SecretLookup,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map(|e| e.url.to_string()),
+            )
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connected client and the namespace it watches.
+pub(crate) struct Connection {
+    pub(crate) client: Client,
+    pub(crate) namespace: String,
+}
+
+impl Connector {
+    /// Checks the descriptor's `endpoints`, `auth` and `tls`.
+    pub(crate) fn new(
+        descriptor: &ProviderDescriptor,
+        watch: &KubeWatchConfig,
+        secrets: SecretLookup,
+    ) -> Result<Self, KubeError> {
+        let id = descriptor.id.to_string();
+        let bad = |field: &str, message: &str| KubeError::InvalidConfig {
+            id: id.clone(),
+            field: field.into(),
+            message: message.into(),
+        };
+        let endpoint = match descriptor.endpoints.as_slice() {
+            [] => {
+                if descriptor.auth.is_some() {
+                    return Err(bad(
+                        "auth",
+                        "needs `endpoints` (kubeconfig and in-cluster configuration bring their own credentials)",
+                    ));
+                }
+                if descriptor.tls.is_some() {
+                    return Err(bad("tls", "needs `endpoints`"));
+                }
+                None
+            }
+            [url] => {
+                let uri: http::Uri = url
+                    .parse()
+                    .map_err(|e| bad("endpoints[0]", &format!("not a URL: {e}")))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(bad(
+                        "endpoints[0]",
+                        "must be an http or https URL with a host",
+                    ));
+                }
+                let token = match &descriptor.auth {
+                    None => None,
+                    Some(auth) if auth.token.is_some() && auth.username.is_none() => {
+                        auth.token.clone()
+                    }
+                    Some(_) => {
+                        return Err(bad(
+                            "auth",
+                            "only `token` is supported (API servers no longer accept basic auth)",
+                        ));
+                    }
+                };
+                let (ca, verify) = match &descriptor.tls {
+                    None => (None, true),
+                    Some(tls) => {
+                        if tls.cert.is_some() || tls.key.is_some() {
+                            return Err(bad(
+                                "tls.cert",
+                                "client certificates are not supported; use a token (or a kubeconfig)",
+                            ));
+                        }
+                        (tls.ca.clone().map(PathBuf::from), tls.verify)
+                    }
+                };
+                Some(Endpoint {
+                    url: uri,
+                    token,
+                    ca,
+                    verify,
+                })
+            }
+            _ => {
+                return Err(bad(
+                    "endpoints",
+                    "takes one URL: the API server or its load balancer",
+                ));
+            }
+        };
+        let watch_timeout = Duration::from_secs(u64::from(watch.watch_timeout_secs()));
+        Ok(Self {
+            endpoint,
+            namespace: watch.namespace.clone(),
+            read_timeout: watch_timeout + READ_SLACK,
+            secrets,
+        })
+    }
+
+    /// Replaces the secret lookup.
+    pub(crate) fn with_secrets(mut self, secrets: SecretLookup) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// Reads the configuration and secrets now and builds a client, with the
+    /// watch guard under it when given.
+    pub(crate) async fn connect(&self, guard: Option<WatchGuard>) -> Result<Connection, KubeError> {
+        let mut config = match &self.endpoint {
+            None => kube::Config::infer().await.map_err(|e| KubeError::Config {
+                message: format!("no kubeconfig and no in-cluster configuration: {e}"),
+            })?,
+            Some(endpoint) => {
+                let mut config = kube::Config::new(endpoint.url.clone());
+                config.default_namespace = std::fs::read_to_string(IN_CLUSTER_NAMESPACE)
+                    .ok()
+                    .map(|ns| ns.trim().to_string())
+                    .filter(|ns| !ns.is_empty())
+                    .unwrap_or_else(|| "default".into());
+                if let Some(reference) = &endpoint.token {
+                    let token = (self.secrets)(reference)
+                        .map_err(|message| KubeError::Config { message })?;
+                    let mut value =
+                        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                            KubeError::Config {
+                                message: format!("secret {reference}: not a valid header value"),
+                            }
+                        })?;
+                    value.set_sensitive(true);
+                    config.headers.push((AUTHORIZATION, value));
+                }
+                config.root_cert_file = endpoint.ca.clone();
+                config.accept_invalid_certs = !endpoint.verify;
+                config
+            }
+        };
+        // Our own backoff spaces retries; kube's retry layer would hide
+        // 429/503 from it.
+        config.default_retry = false;
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        config.read_timeout = Some(self.read_timeout);
+        config.reset_reader_on_write = true;
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let builder = ClientBuilder::try_from(config).map_err(|e| KubeError::Config {
+            message: format!("cannot build the client: {e}"),
+        })?;
+        let client = match guard {
+            Some(guard) => builder.with_layer(&guard).build(),
+            None => builder.build(),
+        };
+        Ok(Connection { client, namespace })
+    }
+}

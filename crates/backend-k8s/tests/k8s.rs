@@ -1,0 +1,13 @@
+//! The Kubernetes provider against the fake API server: the unmodified
+//! kube client and kube-runtime watcher over loopback HTTP.
+
+#[path = "k8s/churn.rs"]
+mod churn;
+#[path = "k8s/conformance.rs"]
+mod conformance;
+#[path = "k8s/faults.rs"]
+mod faults;
+#[path = "k8s/probe.rs"]
+mod probe;
+#[path = "k8s/support.rs"]
+mod support;

@@ -1,0 +1,1 @@
+//! The 5,000-pod churn run.
