@@ -187,9 +187,9 @@ fn demo() -> Result<(), String> {
             "run",
             "--quiet",
             "--package",
-            "provisioning-backend-memory",
+            "cluster-provisioning",
             "--example",
-            "demo",
+            "quickstart",
         ]),
     )
 }
