@@ -367,6 +367,9 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(config: ConsulConfig, secrets: SecretResolver) -> Result<Self, Error> {
+        if config.endpoints.is_empty() {
+            return Err(Error::Malformed("no endpoint to connect to".into()));
+        }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -404,10 +407,11 @@ impl Client {
         &self.config
     }
 
+    /// The endpoint in use (`ConsulConfig::resolve` guarantees one).
     fn base(&self) -> &Url {
-        let n = self.config.endpoints.len().max(1);
-        let i = self.current.load(Ordering::Relaxed) % n;
-        &self.config.endpoints[i.min(self.config.endpoints.len().saturating_sub(1))]
+        let endpoints = &self.config.endpoints;
+        let i = self.current.load(Ordering::Relaxed) % endpoints.len().max(1);
+        &endpoints[i]
     }
 
     /// Moves to the next endpoint after a connection failure.
@@ -729,6 +733,38 @@ mod tests {
             health_url(&prefixed, &watch, 0, watch.wait).path(),
             "/consul/v1/health/service/my%20app%2Fx"
         );
+    }
+
+    proptest::proptest! {
+        /// The decoder is total: any status, header bytes and body give a
+        /// value or an error, never a panic.
+        #[test]
+        fn decoder_never_panics(
+            status in 0u16..1000,
+            index in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            contact in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&index) {
+                h.insert("X-Consul-Index", v);
+            }
+            if let Ok(v) = HeaderValue::from_bytes(&contact) {
+                h.insert("X-Consul-LastContact", v);
+            }
+            let _ = decode_health(status, &h, &body);
+        }
+
+        /// Every prefix of a valid answer decodes or fails cleanly, and only
+        /// the whole body decodes to the whole answer.
+        #[test]
+        fn truncated_bodies_fail_cleanly(cut in 0usize..BODY.len()) {
+            let h = headers(&[("X-Consul-Index", "9")]);
+            let whole = decode_health(200, &h, BODY).map(|a| a.entries.len());
+            proptest::prop_assert_eq!(whole, Ok(2));
+            let part = decode_health(200, &h, &BODY[..cut]);
+            proptest::prop_assert!(part.is_err() || cut == BODY.len());
+        }
     }
 
     #[test]

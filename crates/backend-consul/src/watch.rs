@@ -218,7 +218,7 @@ impl WatchState {
         let meta = answer.meta;
         let provider = &self.shared.client.config().provider;
         if meta.known_leader == Some(false) {
-            tracing::warn!(%provider, "consul reports no known leader");
+            tracing::debug!(%provider, "consul reports no known leader");
         }
         let index = meta.index.max(1);
         if self.index > 0 && index < self.index {

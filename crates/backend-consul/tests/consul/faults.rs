@@ -369,3 +369,33 @@ async fn close_ends_open_streams_once_and_new_streams_work() {
     assert!(futures::StreamExt::next(&mut stream).await.is_none());
     let _again = opened(&provider).await;
 }
+
+#[tokio::test]
+async fn a_refusing_endpoint_fails_over_to_the_next_one() {
+    let (up, _) = setup("").await;
+    let down = provisioning_testkit::fake_consul::FakeConsul::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    down.refuse_connections(true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let json = format!(
+        r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["{}","{}"],"watch":{{"service":"{SERVICE}","wait":"1s"}}}}"#,
+        down.url(),
+        up.url()
+    );
+    let provider = crate::provider(
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}")),
+        provisioning_registry::SecretResolver::new(std::env::temp_dir()),
+    );
+    let mut stream = provider.stream(options());
+    let first = next(&mut stream, SOON).await;
+    let fault = is_fault(&first).unwrap_or_else(|| panic!("{first:?}"));
+    assert_eq!(fault.kind, FaultKind::BackendUnavailable, "{fault}");
+    // The retry (at once) goes to the second endpoint.
+    let start = Instant::now();
+    match next(&mut stream, SOON).await {
+        ProviderEvent::Snapshot(s) => assert_eq!(s.len(), 3),
+        other => panic!("{other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_millis(500));
+}
