@@ -105,8 +105,77 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// A Debian package a test suite needs, and the binary that proves it is
+/// installed.
+struct Requirement {
+    package: &'static str,
+    binary: &'static str,
+    /// An environment variable that points at the binary instead.
+    override_var: &'static str,
+    why: &'static str,
+}
+
+/// What the test suites start or drive themselves.
+const TEST_REQUIREMENTS: &[Requirement] = &[Requirement {
+    package: "etcd-server",
+    binary: "/usr/bin/etcd",
+    override_var: "ETCD_BIN",
+    why: "the etcd backend's tests run a real etcd on loopback",
+}];
+
+/// Installs what the tests need from Debian's packages when running as root;
+/// otherwise stops with a one-line instruction. Never skips.
+fn ensure_test_requirements() -> Result<(), String> {
+    let missing: Vec<&Requirement> = TEST_REQUIREMENTS
+        .iter()
+        .filter(|r| {
+            let overridden = env::var_os(r.override_var).is_some_and(|p| Path::new(&p).exists());
+            !overridden && !Path::new(r.binary).exists()
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|r| r.package).collect();
+    for r in &missing {
+        eprintln!("xtask: {} is missing: {}", r.package, r.why);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !root {
+        return Err(format!(
+            "install the test requirements first: sudo apt-get install -y {}",
+            packages.join(" ")
+        ));
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-q"]);
+    run("apt-get update", update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&packages)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run("apt-get install", install)?;
+    // Debian's package may start a system-wide etcd on its default ports;
+    // the tests use their own members on free ports, so it is left alone.
+    for r in &missing {
+        if !Path::new(r.binary).exists() {
+            return Err(format!(
+                "{} installed but {} is still missing",
+                r.package, r.binary
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn ci() -> Result<(), String> {
     let env = Env::prepare()?;
+    ensure_test_requirements()?;
     let started = Instant::now();
     run("fmt --check", env.cargo(&["fmt", "--all", "--", "--check"]))?;
     run(
@@ -142,6 +211,7 @@ fn test() -> Result<(), String> {
 
 fn integration(rest: &[String]) -> Result<(), String> {
     let env = Env::prepare()?;
+    ensure_test_requirements()?;
     let containers = rest.iter().any(|a| a == "--containers");
     if let Some(unknown) = rest.iter().find(|a| a.as_str() != "--containers") {
         return Err(format!("integration: unknown flag {unknown:?}"));
