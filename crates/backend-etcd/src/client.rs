@@ -3,7 +3,6 @@
 //! is the prefix watch on it. Decoding of member values lives here too.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
@@ -12,7 +11,9 @@ use etcd_client::{
 };
 use provisioning_provider_api::MemberSpec;
 
-use crate::config::{EtcdConfig, SecretSource};
+use provisioning_registry::SecretResolver;
+
+use crate::config::EtcdConfig;
 use crate::error::ClientError;
 
 /// Largest response accepted (a 100k-member prefix fits).
@@ -79,7 +80,7 @@ impl Session {
     /// password shows here.
     pub(crate) async fn connect(
         config: &EtcdConfig,
-        secrets: &Arc<dyn SecretSource>,
+        secrets: &SecretResolver,
         endpoint: &str,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
@@ -92,7 +93,8 @@ impl Session {
             let resolve = |r| {
                 secrets
                     .resolve(r)
-                    .map_err(|reason| ClientError::Config(format!("secret {r}: {reason}")))
+                    .map(|secret| secret.expose().to_owned())
+                    .map_err(|e| ClientError::Config(e.to_string()))
             };
             let username = resolve(&credentials.username)?;
             let password = resolve(&credentials.password)?;
@@ -114,7 +116,7 @@ impl Session {
             kv,
             endpoint: endpoint.to_owned(),
             timeout,
-            prefix: config.prefix.as_bytes().to_vec(),
+            prefix: config.prefix().as_bytes().to_vec(),
         })
     }
 
@@ -363,10 +365,7 @@ async fn bounded<T>(
     }
 }
 
-fn tls_options(
-    config: &EtcdConfig,
-    secrets: &Arc<dyn SecretSource>,
-) -> Result<TlsOptions, ClientError> {
+fn tls_options(config: &EtcdConfig, secrets: &SecretResolver) -> Result<TlsOptions, ClientError> {
     let mut tls = TlsOptions::new();
     let read = |path: &str| {
         let path = secrets.path_of(path);
@@ -380,8 +379,8 @@ fn tls_options(
     if let Some((cert, key)) = config.tls.as_ref().and_then(|t| t.identity.as_ref()) {
         let key = secrets
             .resolve(key)
-            .map_err(|reason| ClientError::Config(format!("secret {key}: {reason}")))?;
-        tls = tls.identity(Identity::from_pem(read(cert)?, key));
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        tls = tls.identity(Identity::from_pem(read(cert)?, key.expose()));
     }
     Ok(tls)
 }

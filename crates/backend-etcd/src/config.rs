@@ -1,119 +1,13 @@
-//! [`EtcdConfig`]: what an `etcd` descriptor says, checked; and
-//! [`SecretSource`], how `auth` / `tls.key` references are read.
+//! [`EtcdConfig`]: what an `etcd` descriptor says, checked. The `watch`
+//! schema is the registry's [`EtcdWatch`]; endpoints, `auth` and `tls` are
+//! checked here.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use provisioning_provider_api::{
-    Labels, MemberSpec, NodeId, ProviderDescriptor, ProviderKind, SecretRef, WatchParams,
-    WatchValue, parse_duration,
-};
+use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind, SecretRef};
+use provisioning_registry::{EtcdRegistration, EtcdWatch};
 
 use crate::EtcdError;
-
-/// etcd's minimum lease TTL.
-const MIN_TTL: Duration = Duration::from_secs(2);
-/// Default lease TTL of `watch.register`.
-const DEFAULT_TTL: Duration = Duration::from_secs(10);
-
-/// Resolves secret references (`env:NAME`, `file:PATH`) when the provider
-/// connects, and again on every reconnect, so rotated credentials keep
-/// working. Nothing is cached.
-pub trait SecretSource: Send + Sync + 'static {
-    /// Reads the secret now. The error says why, never what the value is.
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String>;
-
-    /// The path a relative `tls.ca` / `tls.cert` / `file:` path is read from.
-    fn path_of(&self, path: &str) -> PathBuf {
-        PathBuf::from(path)
-    }
-}
-
-/// The standard [`SecretSource`]: `env:NAME` reads the environment variable,
-/// `file:PATH` reads the file without its trailing newline; relative paths
-/// are relative to `base_dir` (the store's directory).
-#[derive(Debug, Clone)]
-pub struct EnvFileSecrets {
-    base_dir: PathBuf,
-}
-
-impl EnvFileSecrets {
-    /// Relative paths resolve against `base_dir`.
-    pub fn new(base_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            base_dir: base_dir.into(),
-        }
-    }
-}
-
-impl SecretSource for EnvFileSecrets {
-    fn resolve(&self, reference: &SecretRef) -> Result<String, String> {
-        let value = match reference {
-            SecretRef::Env(name) => std::env::var(&**name).map_err(|e| match e {
-                std::env::VarError::NotPresent => "environment variable is not set".to_owned(),
-                std::env::VarError::NotUnicode(_) => {
-                    "environment variable is not valid UTF-8".to_owned()
-                }
-            })?,
-            SecretRef::File(path) => {
-                let path = self.path_of(path);
-                let mut text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                if text.ends_with('\n') {
-                    text.pop();
-                    if text.ends_with('\r') {
-                        text.pop();
-                    }
-                }
-                text
-            }
-        };
-        if value.is_empty() {
-            return Err("the value is empty".into());
-        }
-        Ok(value)
-    }
-
-    fn path_of(&self, path: &str) -> PathBuf {
-        let path = Path::new(path);
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base_dir.join(path)
-        }
-    }
-}
-
-/// `watch.register`: this node's member value, put under `prefix + id` with
-/// a lease that is kept alive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Registration {
-    /// Member id, the last key segment (no `/`).
-    pub id: String,
-    /// Advertised host.
-    pub host: String,
-    /// Advertised port (1..65535).
-    pub port: u16,
-    /// Lease TTL, at least 2 s (etcd's minimum); default 10 s.
-    pub ttl: Duration,
-    /// Member labels.
-    pub labels: Labels,
-}
-
-impl Registration {
-    /// The member value written under the key (CONTRACTS §1 schema).
-    pub fn member(&self) -> MemberSpec {
-        MemberSpec {
-            id: NodeId::from(self.id.as_str()),
-            host: self.host.clone(),
-            port: self.port,
-            labels: self.labels.clone(),
-            blocked: false,
-        }
-    }
-}
 
 /// Credentials by reference.
 #[derive(Clone, PartialEq, Eq)]
@@ -131,21 +25,17 @@ pub(crate) struct Tls {
 
 /// A checked `etcd` descriptor.
 ///
-/// | `watch` key | type | default | meaning |
-/// |---|---|---|---|
-/// | `prefix` | string | required | key prefix; starts and ends with `/` |
-/// | `register` | object | none | `{id, host, port, ttl, labels}`: self-registration |
-///
-/// `endpoints` (`http://` or `https://`, all of one scheme) are required;
-/// `auth` is `{"username": REF, "password": REF}` (etcd has no bearer
-/// tokens); `tls` needs `https` endpoints and `verify: true` (the etcd client
-/// cannot switch verification off).
+/// `watch` is [`EtcdWatch`] (`prefix`, required, starts and ends with `/`;
+/// `register`, optional: `{id, host, port, ttl ≥ 2s, labels}`). `endpoints`
+/// (`http://` or `https://`, all of one scheme) are required; `auth` is
+/// `{"username": REF, "password": REF}` (etcd has no bearer tokens); `tls`
+/// needs `https` endpoints and `verify: true` (the etcd client cannot switch
+/// verification off).
 #[derive(Clone, PartialEq, Eq)]
 pub struct EtcdConfig {
-    pub(crate) id: String,
+    pub(crate) id: ProviderId,
     pub(crate) endpoints: Vec<String>,
-    pub(crate) prefix: String,
-    pub(crate) register: Option<Registration>,
+    pub(crate) watch: EtcdWatch,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) tls: Option<Tls>,
     pub(crate) https: bool,
@@ -154,7 +44,7 @@ pub struct EtcdConfig {
 impl EtcdConfig {
     /// Checks an `etcd` descriptor. Errors name the field.
     pub fn from_descriptor(descriptor: &ProviderDescriptor) -> Result<Self, EtcdError> {
-        let id = descriptor.id.as_str();
+        let id = &descriptor.id;
         if descriptor.kind != ProviderKind::Etcd {
             return Err(EtcdError::invalid(
                 id,
@@ -163,7 +53,7 @@ impl EtcdConfig {
             ));
         }
         let (endpoints, https) = check_endpoints(id, &descriptor.endpoints)?;
-        let (prefix, register) = parse_watch(id, &descriptor.watch)?;
+        let watch = EtcdWatch::from_descriptor(descriptor).map_err(EtcdError::Config)?;
         let credentials = match &descriptor.auth {
             None => None,
             Some(auth) => match (&auth.token, &auth.username, &auth.password) {
@@ -228,10 +118,9 @@ impl EtcdConfig {
             }
         };
         Ok(Self {
-            id: id.to_owned(),
+            id: id.clone(),
             endpoints,
-            prefix,
-            register,
+            watch,
             credentials,
             tls,
             https,
@@ -239,7 +128,7 @@ impl EtcdConfig {
     }
 
     /// The provider id.
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &ProviderId {
         &self.id
     }
 
@@ -250,35 +139,38 @@ impl EtcdConfig {
 
     /// The watched key prefix.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.watch.prefix
     }
 
     /// The self-registration, if configured.
-    pub fn registration(&self) -> Option<&Registration> {
-        self.register.as_ref()
+    pub fn registration(&self) -> Option<&EtcdRegistration> {
+        self.watch.register.as_ref()
     }
 
     /// The key a member id lives under: prefix + id.
     pub fn member_key(&self, id: &str) -> String {
-        format!("{}{id}", self.prefix)
+        self.watch.member_key(id)
     }
 }
 
 impl fmt::Debug for EtcdConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // References are not secrets, but keep the output short and obvious.
+        // References are not secrets; the password reference is left out to
+        // keep the output short.
         f.debug_struct("EtcdConfig")
             .field("id", &self.id)
             .field("endpoints", &self.endpoints)
-            .field("prefix", &self.prefix)
-            .field("register", &self.register)
+            .field("watch", &self.watch)
             .field("auth", &self.credentials.as_ref().map(|c| &c.username))
             .field("tls", &self.tls)
             .finish()
     }
 }
 
-fn check_endpoints(id: &str, endpoints: &[String]) -> Result<(Vec<String>, bool), EtcdError> {
+fn check_endpoints(
+    id: &ProviderId,
+    endpoints: &[String],
+) -> Result<(Vec<String>, bool), EtcdError> {
     if endpoints.is_empty() {
         return Err(EtcdError::invalid(
             id,
@@ -327,162 +219,24 @@ fn check_endpoints(id: &str, endpoints: &[String]) -> Result<(Vec<String>, bool)
     Ok((endpoints, https.unwrap_or(false)))
 }
 
-fn parse_watch(id: &str, watch: &WatchParams) -> Result<(String, Option<Registration>), EtcdError> {
-    if let Some(key) = watch
-        .keys()
-        .find(|k| !matches!(k.as_str(), "prefix" | "register"))
-    {
-        return Err(EtcdError::invalid(
-            id,
-            format!("watch.{key}"),
-            "unknown field (known: prefix, register)",
-        ));
-    }
-    let prefix = match watch.get("prefix") {
-        None => return Err(EtcdError::invalid(id, "watch.prefix", "is required")),
-        Some(WatchValue::String(prefix)) => prefix.clone(),
-        Some(other) => {
-            return Err(EtcdError::invalid(
-                id,
-                "watch.prefix",
-                format!("expected a string, found {}", other.type_name()),
-            ));
-        }
-    };
-    if !prefix.starts_with('/') || !prefix.ends_with('/') {
-        return Err(EtcdError::invalid(
-            id,
-            "watch.prefix",
-            "must start and end with '/'",
-        ));
-    }
-    let register = match watch.get("register") {
-        None | Some(WatchValue::Null) => None,
-        Some(WatchValue::Object(map)) => Some(parse_register(id, map)?),
-        Some(other) => {
-            return Err(EtcdError::invalid(
-                id,
-                "watch.register",
-                format!("expected an object, found {}", other.type_name()),
-            ));
-        }
-    };
-    Ok((prefix, register))
-}
-
-fn parse_register(
-    id: &str,
-    map: &std::collections::BTreeMap<String, WatchValue>,
-) -> Result<Registration, EtcdError> {
-    let field = |name: &str| format!("watch.register.{name}");
-    if let Some(key) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "id" | "host" | "port" | "ttl" | "labels"))
-    {
-        return Err(EtcdError::invalid(
-            id,
-            field(key),
-            "unknown field (known: id, host, port, ttl, labels)",
-        ));
-    }
-    let string = |name: &str| -> Result<String, EtcdError> {
-        match map.get(name) {
-            None => Err(EtcdError::invalid(id, field(name), "is required")),
-            Some(WatchValue::String(s)) => Ok(s.clone()),
-            Some(other) => Err(EtcdError::invalid(
-                id,
-                field(name),
-                format!("expected a string, found {}", other.type_name()),
-            )),
-        }
-    };
-    let member_id = string("id")?;
-    if member_id.is_empty() || member_id.contains('/') {
-        return Err(EtcdError::invalid(
-            id,
-            field("id"),
-            "must be non-empty and contain no '/'",
-        ));
-    }
-    let host = string("host")?;
-    if host.trim().is_empty() {
-        return Err(EtcdError::invalid(id, field("host"), "must not be empty"));
-    }
-    let port = match map.get("port") {
-        None => return Err(EtcdError::invalid(id, field("port"), "is required")),
-        Some(WatchValue::Int(p)) => u16::try_from(*p).ok().filter(|p| *p > 0),
-        Some(_) => None,
-    }
-    .ok_or_else(|| EtcdError::invalid(id, field("port"), "must be an integer in 1..65535"))?;
-    let ttl = match map.get("ttl") {
-        None => DEFAULT_TTL,
-        Some(WatchValue::String(text)) => parse_duration(text)
-            .map_err(|e| EtcdError::invalid(id, field("ttl"), format!("{e}: {text:?}")))?,
-        Some(other) => {
-            return Err(EtcdError::invalid(
-                id,
-                field("ttl"),
-                format!("expected a duration string, found {}", other.type_name()),
-            ));
-        }
-    };
-    if ttl < MIN_TTL {
-        return Err(EtcdError::invalid(
-            id,
-            field("ttl"),
-            "must be at least 2s (etcd's minimum lease TTL)",
-        ));
-    }
-    let mut labels = Labels::new();
-    match map.get("labels") {
-        None => {}
-        Some(WatchValue::Object(entries)) => {
-            for (key, value) in entries {
-                match value {
-                    WatchValue::String(v) => {
-                        labels.insert(key.clone(), v.clone());
-                    }
-                    other => {
-                        return Err(EtcdError::invalid(
-                            id,
-                            field(&format!("labels.{key}")),
-                            format!("expected a string, found {}", other.type_name()),
-                        ));
-                    }
-                }
-            }
-        }
-        Some(other) => {
-            return Err(EtcdError::invalid(
-                id,
-                field("labels"),
-                format!("expected an object, found {}", other.type_name()),
-            ));
-        }
-    }
-    Ok(Registration {
-        id: member_id,
-        host,
-        port,
-        ttl,
-        labels,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn config(json: &str) -> Result<EtcdConfig, EtcdError> {
-        let descriptor: ProviderDescriptor = serde_json::from_str(json)
-            .map_err(|e| EtcdError::invalid("t", "json", e.to_string()))?;
+        let descriptor: ProviderDescriptor = serde_json::from_str(json).expect("descriptor json");
         EtcdConfig::from_descriptor(&descriptor)
     }
 
     fn field_of(json: &str) -> String {
         match config(json) {
-            Err(EtcdError::InvalidConfig { field, .. }) => field,
-            other => panic!("{json}: expected InvalidConfig, got {other:?}"),
+            Err(EtcdError::Config(e)) => {
+                assert_eq!(e.code(), "invalid_config", "{e}");
+                e.field().unwrap_or_default().to_owned()
+            }
+            other => panic!("{json}: expected a config error, got {other:?}"),
         }
     }
 
@@ -506,7 +260,7 @@ mod tests {
         .unwrap();
         let r = c.registration().unwrap();
         assert_eq!(r.ttl, Duration::from_secs(10));
-        assert_eq!(r.member().labels.get("zone").map(String::as_str), Some("a"));
+        assert_eq!(r.labels.get("zone").map(String::as_str), Some("a"));
     }
 
     #[test]
@@ -520,14 +274,15 @@ mod tests {
             (base("{}"), "watch.prefix"),
             (base(r#"{"prefix":"/a"}"#), "watch.prefix"),
             (base(r#"{"prefix":"a/"}"#), "watch.prefix"),
-            (base(r#"{"prefix":7}"#), "watch.prefix"),
             (base(r#"{"prefix":"/a/","prefx":1}"#), "watch.prefx"),
-            (base(r#"{"prefix":"/a/","register":{"id":"n","host":"h","port":1,"ttl":"1999ms"}}"#), "watch.register.ttl"),
-            (base(r#"{"prefix":"/a/","register":{"id":"a/b","host":"h","port":1}}"#), "watch.register.id"),
-            (base(r#"{"prefix":"/a/","register":{"id":"n","port":1}}"#), "watch.register.host"),
-            (base(r#"{"prefix":"/a/","register":{"id":"n","host":"h","port":0}}"#), "watch.register.port"),
-            (base(r#"{"prefix":"/a/","register":{"id":"n","host":"h","port":1,"labels":{"a":1}}}"#), "watch.register.labels.a"),
-            (base(r#"{"prefix":"/a/","register":{"id":"n","host":"h","port":1,"tll":"3s"}}"#), "watch.register.tll"),
+            (
+                base(r#"{"prefix":"/a/","register":{"id":"n","host":"h","port":1,"ttl":"1999ms"}}"#),
+                "watch.register.ttl",
+            ),
+            (
+                base(r#"{"prefix":"/a/","register":{"id":"a/b","host":"h","port":1}}"#),
+                "watch.register.id",
+            ),
             (
                 r#"{"id":"e","kind":"etcd","priority":1,"watch":{"prefix":"/a/"}}"#.into(),
                 "endpoints",
@@ -566,24 +321,15 @@ mod tests {
     }
 
     #[test]
-    fn secrets_from_files_drop_one_newline_and_never_show() {
-        let dir = std::env::temp_dir().join(format!("etcd-secrets-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("pw"), "s3cr3t\n").unwrap();
-        let secrets = EnvFileSecrets::new(&dir);
-        let pw = secrets
-            .resolve(&SecretRef::parse("file:pw").unwrap())
-            .unwrap();
-        assert_eq!(pw, "s3cr3t");
-        let missing = secrets
-            .resolve(&SecretRef::parse("env:SURELY_NOT_SET_ETCD_1234").unwrap())
-            .unwrap_err();
-        assert!(missing.contains("not set"), "{missing}");
+    fn debug_shows_references_only() {
         let c = config(
             r#"{"id":"e","kind":"etcd","priority":1,"endpoints":["http://h:1"],"auth":{"username":"env:U","password":"file:pw"},"watch":{"prefix":"/a/"}}"#,
         )
         .unwrap();
-        assert!(!format!("{c:?}").contains("s3cr3t"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        let text = format!("{c:?}");
+        assert!(
+            text.contains("env:U") && !text.contains("file:pw"),
+            "{text}"
+        );
     }
 }

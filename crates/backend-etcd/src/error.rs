@@ -1,56 +1,46 @@
 //! [`EtcdError`] (public) and the private [`ClientError`], mapped to a
 //! [`FaultKind`] and a permanence in one place: [`ClientError::classify`].
 
-use provisioning_provider_api::{FaultKind, ProviderFault};
+use std::time::Duration;
+
+use provisioning_provider_api::{FaultKind, ProviderFault, ProviderId};
+use provisioning_registry::ProvisioningError;
 use thiserror::Error;
 
 /// Why an etcd provider cannot be built, or why its probe failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum EtcdError {
-    /// The descriptor cannot work: wrong kind, missing or malformed field,
-    /// unknown `watch` key, unsupported TLS option.
-    #[error("provider {id}: {field}: {message}")]
-    InvalidConfig {
-        /// Provider id.
-        id: String,
-        /// The offending field (`endpoints`, `watch.prefix`, `tls.verify`, ...).
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// A secret reference could not be resolved (the value is never shown).
-    #[error("provider {id}: secret {reference}: {reason}")]
-    Secret {
-        /// Provider id.
-        id: String,
-        /// The reference (`env:NAME`, `file:PATH`).
-        reference: String,
-        /// Why it could not be read.
-        reason: String,
-    },
+    /// The descriptor cannot work (`invalid_config`): wrong kind, missing or
+    /// malformed field, unknown `watch` key, unsupported TLS option, a
+    /// secret or TLS file that cannot be read. Names the field.
+    #[error(transparent)]
+    Config(ProvisioningError),
     /// The backend could not be reached or did not answer usefully; a retry
-    /// may help.
-    #[error("provider {id}: etcd unavailable: {detail}")]
+    /// may help (`backend_unavailable`).
+    #[error("provider \"{provider}\": etcd unavailable: {detail}")]
     Unavailable {
         /// Provider id.
-        id: String,
+        provider: ProviderId,
         /// What happened.
         detail: String,
     },
-    /// The backend did not answer in time.
-    #[error("provider {id}: etcd request timed out: {detail}")]
+    /// The backend did not answer in time (`timeout`).
+    #[error("provider \"{provider}\": {operation} timed out after {after:?}")]
     Timeout {
         /// Provider id.
-        id: String,
+        provider: ProviderId,
         /// What timed out.
-        detail: String,
+        operation: String,
+        /// The limit that passed.
+        after: Duration,
     },
-    /// Credentials rejected, or no permission to read the prefix.
-    #[error("provider {id}: permission denied: {detail}")]
+    /// Credentials rejected, or no permission to read the prefix
+    /// (`permission_denied`).
+    #[error("provider \"{provider}\": permission denied: {detail}")]
     PermissionDenied {
         /// Provider id.
-        id: String,
+        provider: ProviderId,
         /// The server's message.
         detail: String,
     },
@@ -60,7 +50,7 @@ impl EtcdError {
     /// The stable error code (ARCHITECTURE.md "Error kinds").
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidConfig { .. } | Self::Secret { .. } => "invalid_config",
+            Self::Config(e) => e.code(),
             Self::Unavailable { .. } => "backend_unavailable",
             Self::Timeout { .. } => "timeout",
             Self::PermissionDenied { .. } => "permission_denied",
@@ -72,11 +62,40 @@ impl EtcdError {
         matches!(self, Self::Unavailable { .. } | Self::Timeout { .. })
     }
 
-    pub(crate) fn invalid(id: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidConfig {
-            id: id.to_owned(),
-            field: field.into(),
-            message: message.into(),
+    pub(crate) fn invalid(
+        provider: &ProviderId,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Config(ProvisioningError::invalid(
+            Some(provider),
+            Some(field.into()),
+            message,
+        ))
+    }
+}
+
+impl From<EtcdError> for ProvisioningError {
+    fn from(error: EtcdError) -> Self {
+        match error {
+            EtcdError::Config(e) => e,
+            EtcdError::Unavailable { provider, detail } => Self::BackendUnavailable {
+                provider: Some(provider),
+                detail,
+            },
+            EtcdError::Timeout {
+                provider,
+                operation,
+                after,
+            } => Self::Timeout {
+                provider: Some(provider),
+                operation,
+                after,
+            },
+            EtcdError::PermissionDenied { provider, detail } => Self::PermissionDenied {
+                provider: Some(provider),
+                detail,
+            },
         }
     }
 }
@@ -185,20 +204,32 @@ impl ClientError {
         )
     }
 
-    /// The public error for a probe or a construction step.
-    pub(crate) fn into_public(self, id: &str) -> EtcdError {
+    /// The public error for a probe; `limit` is the deadline it ran with.
+    pub(crate) fn into_public(self, provider: &ProviderId, limit: Duration) -> EtcdError {
         let (kind, _) = self.classify();
-        let detail = self.to_string();
-        let id = id.to_owned();
-        match kind {
-            FaultKind::Timeout => EtcdError::Timeout { id, detail },
-            FaultKind::PermissionDenied => EtcdError::PermissionDenied { id, detail },
-            FaultKind::InvalidConfig => EtcdError::InvalidConfig {
-                id,
-                field: "etcd".into(),
-                message: detail,
+        let provider = provider.clone();
+        match (kind, self) {
+            (FaultKind::Timeout, Self::Timeout { op, timeout_ms, .. }) => EtcdError::Timeout {
+                provider,
+                operation: op.to_owned(),
+                after: Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(u64::MAX)),
             },
-            _ => EtcdError::Unavailable { id, detail },
+            (FaultKind::Timeout, other) => EtcdError::Timeout {
+                provider,
+                operation: other.to_string(),
+                after: limit,
+            },
+            (FaultKind::PermissionDenied, other) => EtcdError::PermissionDenied {
+                provider,
+                detail: other.to_string(),
+            },
+            (FaultKind::InvalidConfig, other) => {
+                EtcdError::invalid(&provider, "etcd", other.to_string())
+            }
+            (_, other) => EtcdError::Unavailable {
+                provider,
+                detail: other.to_string(),
+            },
         }
     }
 }

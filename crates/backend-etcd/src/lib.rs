@@ -4,12 +4,14 @@
 mod client;
 mod config;
 mod error;
+mod probe;
 mod provider;
 mod registration;
 mod stream;
 mod view;
 
-pub use config::{EnvFileSecrets, EtcdConfig, Registration, SecretSource};
+pub use config::EtcdConfig;
 pub use error::EtcdError;
+pub use probe::EtcdProbe;
 pub use provider::EtcdProvider;
 pub use registration::RegistrationStatus;

@@ -7,12 +7,13 @@ use std::time::Duration;
 use provisioning_provider_api::{
     ClusterProvider, ProviderDescriptor, ProviderSnapshot, ProviderStream, StreamOptions,
 };
+use provisioning_registry::SecretResolver;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::EtcdError;
 use crate::client::Session;
-use crate::config::{EtcdConfig, SecretSource};
+use crate::config::EtcdConfig;
 use crate::registration::{self, RegistrationStatus};
 
 /// How long [`EtcdProvider::shutdown`] waits for the lease revoke.
@@ -23,7 +24,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// State shared by the provider, its streams and its registration task.
 pub(crate) struct Inner {
     pub(crate) config: EtcdConfig,
-    pub(crate) secrets: Arc<dyn SecretSource>,
+    pub(crate) secrets: SecretResolver,
     /// `true` once the provider is shut down or dropped.
     pub(crate) stop: watch::Sender<bool>,
     last_seen: Mutex<Option<ProviderSnapshot>>,
@@ -82,11 +83,11 @@ impl std::fmt::Debug for EtcdProvider {
 
 impl EtcdProvider {
     /// Builds the provider from an `etcd` descriptor. Nothing connects yet;
-    /// `secrets` resolves the `auth` and `tls.key` references at every
-    /// connect.
+    /// `secrets` resolves the `auth` and `tls.key` references (and relative
+    /// `tls` paths) at every connect, so rotated credentials are picked up.
     pub fn from_descriptor(
         descriptor: ProviderDescriptor,
-        secrets: Arc<dyn SecretSource>,
+        secrets: &SecretResolver,
     ) -> Result<Self, EtcdError> {
         let config = EtcdConfig::from_descriptor(&descriptor)?;
         // Spread providers over the endpoints; each then sticks to its
@@ -97,7 +98,7 @@ impl EtcdProvider {
             descriptor,
             inner: Arc::new(Inner {
                 config,
-                secrets,
+                secrets: secrets.clone(),
                 stop,
                 last_seen: Mutex::new(None),
                 cursor: AtomicUsize::new(start),
@@ -126,7 +127,7 @@ impl EtcdProvider {
 
     /// The state of the self-registration, if `watch.register` is set.
     pub fn registration_status(&self) -> Option<RegistrationStatus> {
-        self.inner.config.register.as_ref()?;
+        self.inner.config.registration()?;
         Some(lock(&self.inner.registration_status).clone())
     }
 
@@ -148,32 +149,32 @@ impl EtcdProvider {
     /// reachable, credentials accepted, read permission on the prefix.
     pub async fn probe(
         descriptor: &ProviderDescriptor,
-        secrets: Arc<dyn SecretSource>,
+        secrets: &SecretResolver,
     ) -> Result<(), EtcdError> {
         let config = EtcdConfig::from_descriptor(descriptor)?;
         let mut last = None;
         for endpoint in &config.endpoints {
             let attempt = async {
                 let mut session =
-                    Session::connect(&config, &secrets, endpoint, PROBE_TIMEOUT).await?;
+                    Session::connect(&config, secrets, endpoint, PROBE_TIMEOUT).await?;
                 session.check().await
             };
             match attempt.await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_connection_level() => last = Some(e),
                 // Credentials or permissions: every endpoint answers alike.
-                Err(e) => return Err(e.into_public(&config.id)),
+                Err(e) => return Err(e.into_public(&config.id, PROBE_TIMEOUT)),
             }
         }
         Err(match last {
-            Some(e) => e.into_public(&config.id),
+            Some(e) => e.into_public(&config.id, PROBE_TIMEOUT),
             None => EtcdError::invalid(&config.id, "endpoints", "no endpoint"),
         })
     }
 }
 
 fn ensure_registration(inner: &Arc<Inner>) {
-    let Some(register) = inner.config.register.clone() else {
+    let Some(register) = inner.config.registration().cloned() else {
         return;
     };
     let mut slot = lock(&inner.registration);

@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use provisioning_provider_api::StreamOptions;
+use provisioning_provider_api::{MemberSpec, NodeId, StreamOptions};
+use provisioning_registry::EtcdRegistration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::client::Session;
-use crate::config::Registration;
 use crate::error::ClientError;
 use crate::provider::Inner;
 
@@ -39,10 +39,10 @@ enum LeaseEnd {
     Failed(ClientError),
 }
 
-pub(crate) async fn run(inner: Arc<Inner>, register: Registration) {
+pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
     let mut stop = inner.stop.subscribe();
     let key = inner.config.member_key(&register.id);
-    let value = match serde_json::to_vec(&register.member()) {
+    let value = match serde_json::to_vec(&member_of(&register)) {
         Ok(value) => value,
         Err(e) => {
             inner.set_registration_status(|s| s.last_error = Some(e.to_string()));
@@ -89,7 +89,7 @@ pub(crate) async fn run(inner: Arc<Inner>, register: Registration) {
 async fn hold_lease(
     inner: &Inner,
     mut session: Session,
-    register: &Registration,
+    register: &EtcdRegistration,
     key: &str,
     value: &[u8],
     stop: &mut watch::Receiver<bool>,
@@ -150,6 +150,17 @@ async fn hold_lease(
                 });
             }
         }
+    }
+}
+
+/// The member value written under the key (CONTRACTS §1 schema).
+fn member_of(register: &EtcdRegistration) -> MemberSpec {
+    MemberSpec {
+        id: NodeId::from(register.id.as_str()),
+        host: register.host.clone(),
+        port: register.port,
+        labels: register.labels.clone(),
+        blocked: false,
     }
 }
 

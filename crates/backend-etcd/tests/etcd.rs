@@ -11,5 +11,7 @@ mod conformance;
 mod driver;
 #[path = "etcd/faults.rs"]
 mod faults;
+#[path = "etcd/registration.rs"]
+mod registration;
 #[path = "etcd/support.rs"]
 mod support;

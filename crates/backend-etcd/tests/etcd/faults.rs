@@ -1,13 +1,13 @@
 //! Fault mapping and retry timing against real etcd: refused connections,
 //! malformed values, credentials and permissions, the probe.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Client, Permission};
 use futures::StreamExt;
-use provisioning_backend_etcd::{EnvFileSecrets, EtcdError, EtcdProvider};
+use provisioning_backend_etcd::{EtcdError, EtcdProbe, EtcdProvider};
 use provisioning_provider_api::*;
+use provisioning_registry::{ProviderProbe, SecretResolver};
 use provisioning_testkit::etcd_cluster::EtcdCluster;
 use tokio::time::{Instant, timeout};
 
@@ -156,16 +156,13 @@ async fn enable_auth(endpoints: &[String]) {
     c.auth_enable().await.unwrap();
 }
 
-fn authed(
-    endpoints: &[String],
-    dir: &std::path::Path,
-) -> (ProviderDescriptor, Arc<EnvFileSecrets>) {
+fn authed(endpoints: &[String], dir: &std::path::Path) -> (ProviderDescriptor, SecretResolver) {
     let mut d = descriptor(endpoints, serde_json::json!({ "prefix": PREFIX }));
     d.auth = Some(ProviderAuth::basic(
         SecretRef::parse("file:user").unwrap(),
         SecretRef::parse("file:password").unwrap(),
     ));
-    (d, Arc::new(EnvFileSecrets::new(dir)))
+    (d, SecretResolver::new(dir))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,14 +190,14 @@ async fn credentials_and_permissions_are_checked_and_reread_on_reconnect() {
     let (d, secrets) = authed(&endpoints, &dir);
 
     // Without credentials: permission denied, permanent.
-    let anonymous = EtcdProvider::probe(&d_without_auth(&d), secrets.clone()).await;
+    let anonymous = EtcdProvider::probe(&d_without_auth(&d), &secrets).await;
     assert!(
         matches!(anonymous, Err(EtcdError::PermissionDenied { .. })),
         "{anonymous:?}"
     );
     // Wrong password.
     write("app", "wrong");
-    let probe = EtcdProvider::probe(&d, secrets.clone()).await;
+    let probe = EtcdProvider::probe(&d, &secrets).await;
     assert!(
         matches!(probe, Err(EtcdError::PermissionDenied { .. })),
         "{probe:?}"
@@ -212,21 +209,21 @@ async fn credentials_and_permissions_are_checked_and_reread_on_reconnect() {
     );
     // Authenticated but no read permission on the prefix.
     write("nobody", "nobody-pw");
-    let probe = EtcdProvider::probe(&d, secrets.clone()).await;
+    let probe = EtcdProvider::probe(&d, &secrets).await;
     assert!(
         matches!(probe, Err(EtcdError::PermissionDenied { .. })),
         "{probe:?}"
     );
     // The reader passes.
     write("app", "app-pw");
-    EtcdProvider::probe(&d, secrets.clone())
+    EtcdProvider::probe(&d, &secrets)
         .await
         .expect("reader probes fine");
 
     // A stream with a wrong password reports a permanent fault, then picks
     // up the rotated password on its next reconnect (after the backoff).
     write("app", "wrong");
-    let provider = EtcdProvider::from_descriptor(d, secrets).unwrap();
+    let provider = EtcdProvider::from_descriptor(d, &secrets).unwrap();
     let mut stream = provider.stream(StreamOptions::new(Duration::from_secs(1)));
     match timeout(Duration::from_secs(5), stream.next()).await {
         Ok(Some(ProviderEvent::Fault(f))) => {
@@ -259,8 +256,11 @@ async fn probe_reports_unreachable_endpoints() {
         serde_json::json!({ "prefix": PREFIX }),
     );
     let started = Instant::now();
-    let e = EtcdProvider::probe(&d, secrets()).await.unwrap_err();
+    let e = EtcdProvider::probe(&d, &secrets()).await.unwrap_err();
     assert_eq!(e.code(), "backend_unavailable", "{e}");
     assert!(e.is_retryable());
+    // The registry's probe trait gives the same verdict, as ProvisioningError.
+    let e = EtcdProbe.probe(&d, &secrets()).await.unwrap_err();
+    assert_eq!(e.code(), "backend_unavailable", "{e}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use etcd_client::{Client, GetOptions};
 use futures::StreamExt;
-use provisioning_backend_etcd::{EnvFileSecrets, EtcdProvider, SecretSource};
+use provisioning_backend_etcd::EtcdProvider;
 use provisioning_provider_api::*;
+use provisioning_registry::SecretResolver;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
@@ -19,8 +20,8 @@ pub(crate) async fn serial() -> MutexGuard<'static, ()> {
 
 pub(crate) const PREFIX: &str = "/cluster/app/";
 
-pub(crate) fn secrets() -> Arc<dyn SecretSource> {
-    Arc::new(EnvFileSecrets::new(std::env::temp_dir()))
+pub(crate) fn secrets() -> SecretResolver {
+    SecretResolver::new(std::env::temp_dir())
 }
 
 pub(crate) fn descriptor(endpoints: &[String], watch: serde_json::Value) -> ProviderDescriptor {
@@ -34,7 +35,7 @@ pub(crate) fn descriptor(endpoints: &[String], watch: serde_json::Value) -> Prov
 pub(crate) fn provider(endpoints: &[String]) -> EtcdProvider {
     EtcdProvider::from_descriptor(
         descriptor(endpoints, serde_json::json!({ "prefix": PREFIX })),
-        secrets(),
+        &secrets(),
     )
     .expect("valid descriptor")
 }

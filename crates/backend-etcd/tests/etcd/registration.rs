@@ -1,0 +1,110 @@
+//! Self-registration against real etcd: the member value under a lease
+//! kept alive, re-granted and re-put when the lease is lost, revoked on
+//! shutdown and on drop.
+
+use std::time::Duration;
+
+use etcd_client::Client;
+use provisioning_backend_etcd::EtcdProvider;
+use provisioning_provider_api::*;
+use provisioning_testkit::etcd_cluster::EtcdCluster;
+use tokio::time::Instant;
+
+use crate::support::*;
+
+fn registering(endpoints: &[String], id: &str) -> EtcdProvider {
+    let watch = serde_json::json!({
+        "prefix": PREFIX,
+        "register": {"id": id, "host": "10.9.9.9", "port": 7000, "ttl": "2s",
+                     "labels": {"zone": "z1"}},
+    });
+    EtcdProvider::from_descriptor(descriptor(endpoints, watch), &secrets()).expect("descriptor")
+}
+
+/// The lease of `id`'s key, if the key exists.
+async fn lease_of(c: &mut Client, id: &str) -> Option<i64> {
+    let response = c.get(format!("{PREFIX}{id}"), None).await.expect("get");
+    response.kvs().first().map(|kv| kv.lease())
+}
+
+async fn wait_key(c: &mut Client, id: &str, present: bool, timeout: Duration) -> Duration {
+    let started = Instant::now();
+    while lease_of(c, id).await.is_some() != present {
+        assert!(
+            started.elapsed() < timeout,
+            "key {id} present={present} not reached within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_is_kept_regranted_after_loss_and_revoked_on_shutdown() {
+    let _serial = serial().await;
+    let cluster = EtcdCluster::start(1).await.expect("etcd");
+    let endpoints = cluster.endpoints();
+    let mut c = client(&endpoints).await;
+    let provider = registering(&endpoints, "self");
+    let recorder = Recorder::start(provider.stream(StreamOptions::new(Duration::from_secs(1))));
+
+    // Registered, and the provider's own view shows it with its labels.
+    let (_, seen) = recorder
+        .wait_for(
+            0,
+            Duration::from_secs(5),
+            |e| matches!(e, ProviderEvent::Snapshot(s) if s.member("self").is_some()),
+        )
+        .await
+        .expect("registered member in the view");
+    let ProviderEvent::Snapshot(s) = seen.event else {
+        unreachable!()
+    };
+    let me = s.member("self").unwrap();
+    assert_eq!((me.host.as_str(), me.port), ("10.9.9.9", 7000));
+    assert_eq!(me.labels.get("zone").map(String::as_str), Some("z1"));
+    let first = provider.registration_status().expect("status");
+    assert!(first.registered && first.grants == 1, "{first:?}");
+    let lease = first.lease_id.expect("lease");
+    assert_eq!(lease_of(&mut c, "self").await, Some(lease));
+
+    // Kept alive well past its 2 s TTL.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(lease_of(&mut c, "self").await, Some(lease), "kept alive");
+
+    // Lease lost (revoked by an operator): the key goes, then comes back
+    // under a new lease.
+    let lost_at = Instant::now();
+    c.lease_revoke(lease).await.expect("revoke");
+    let gone = wait_key(&mut c, "self", false, Duration::from_secs(1)).await;
+    let back = wait_key(&mut c, "self", true, Duration::from_secs(5)).await;
+    let regranted = lost_at.elapsed();
+    let second = provider.registration_status().expect("status");
+    assert_eq!(second.grants, 2, "{second:?}");
+    assert_ne!(second.lease_id, Some(lease));
+    assert_eq!(lease_of(&mut c, "self").await, second.lease_id);
+    println!(
+        "registration: lease lost → key gone in {gone:?}, back in {back:?} more \
+         ({regranted:?} in all)"
+    );
+
+    // Shutdown revokes the lease at once and ends the stream.
+    let mark = recorder.len();
+    provider.shutdown().await;
+    assert_eq!(lease_of(&mut c, "self").await, None, "revoked on shutdown");
+    recorder
+        .wait_for(mark, Duration::from_secs(2), |e| {
+            *e == ProviderEvent::Terminated(ProviderTermination::Ended)
+        })
+        .await
+        .expect("stream ended");
+    assert!(!provider.registration_status().unwrap().registered);
+
+    // Dropping a provider revokes too.
+    let other = registering(&endpoints, "other");
+    other.start_registration();
+    wait_key(&mut c, "other", true, Duration::from_secs(5)).await;
+    drop(other);
+    let revoked = wait_key(&mut c, "other", false, Duration::from_secs(2)).await;
+    println!("registration: revoked {revoked:?} after drop");
+}
