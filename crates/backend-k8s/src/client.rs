@@ -3,7 +3,6 @@
 //! (re)connect.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -11,6 +10,7 @@ use http::header::AUTHORIZATION;
 use kube::Client;
 use kube::client::ClientBuilder;
 use provisioning_provider_api::{ProviderDescriptor, SecretRef};
+use provisioning_registry::{ProvisioningError, SecretResolver};
 
 use crate::watch_guard::WatchGuard;
 use crate::{KubeError, KubeWatchConfig};
@@ -25,37 +25,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection is dropped (a watch ends after its `timeoutSeconds`; a list or
 /// a re-watch that hangs must not hang forever).
 const READ_SLACK: Duration = Duration::from_secs(10);
-
-/// Resolves a secret reference to its value (`env:` / `file:`), at every
-/// connect. Errors name the reference, never a value.
-pub(crate) type SecretLookup = Arc<dyn Fn(&SecretRef) -> Result<String, String> + Send + Sync>;
-
-/// The default lookup: `env:NAME` reads the environment, `file:PATH` reads
-/// the file (relative to the working directory) without its trailing
-/// newline.
-pub(crate) fn default_secret_lookup() -> SecretLookup {
-    Arc::new(|reference| {
-        let value = match reference {
-            SecretRef::Env(name) => std::env::var(&**name)
-                .map_err(|e| format!("secret {reference}: environment variable: {e}"))?,
-            SecretRef::File(path) => {
-                let mut text = std::fs::read_to_string(&**path)
-                    .map_err(|e| format!("secret {reference}: cannot read: {e}"))?;
-                if text.ends_with('\n') {
-                    text.pop();
-                    if text.ends_with('\r') {
-                        text.pop();
-                    }
-                }
-                text
-            }
-        };
-        if value.is_empty() {
-            return Err(format!("secret {reference}: the value is empty"));
-        }
-        Ok(value)
-    })
-}
 
 /// An explicit API server from the descriptor.
 #[derive(Clone)]
@@ -74,7 +43,7 @@ pub(crate) struct Connector {
     endpoint: Option<Endpoint>,
     namespace: Option<String>,
     read_timeout: Duration,
-    secrets: SecretLookup,
+    secrets: SecretResolver,
 }
 
 impl std::fmt::Debug for Connector {
@@ -100,13 +69,15 @@ impl Connector {
     pub(crate) fn new(
         descriptor: &ProviderDescriptor,
         watch: &KubeWatchConfig,
-        secrets: SecretLookup,
+        secrets: SecretResolver,
     ) -> Result<Self, KubeError> {
-        let id = descriptor.id.to_string();
-        let bad = |field: &str, message: &str| KubeError::InvalidConfig {
-            id: id.clone(),
-            field: field.into(),
-            message: message.into(),
+        let id = &descriptor.id;
+        let bad = |field: &str, message: &str| {
+            KubeError::Invalid(ProvisioningError::invalid(
+                Some(id),
+                Some(field.to_string()),
+                message,
+            ))
         };
         let endpoint = match descriptor.endpoints.as_slice() {
             [] => {
@@ -178,12 +149,6 @@ impl Connector {
         })
     }
 
-    /// Replaces the secret lookup.
-    pub(crate) fn with_secrets(mut self, secrets: SecretLookup) -> Self {
-        self.secrets = secrets;
-        self
-    }
-
     /// Reads the configuration and secrets now and builds a client, with the
     /// watch guard under it when given.
     pub(crate) async fn connect(&self, guard: Option<WatchGuard>) -> Result<Connection, KubeError> {
@@ -199,13 +164,10 @@ impl Connector {
                     .filter(|ns| !ns.is_empty())
                     .unwrap_or_else(|| "default".into());
                 if let Some(reference) = &endpoint.token {
-                    let token = (self.secrets)(reference)
-                        .map_err(|message| KubeError::Config { message })?;
-                    let mut value =
-                        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                            KubeError::Config {
-                                message: format!("secret {reference}: not a valid header value"),
-                            }
+                    let token = self.secrets.resolve(reference)?;
+                    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                        .map_err(|_| KubeError::Config {
+                            message: format!("secret {reference}: not a valid header value"),
                         })?;
                     value.set_sensitive(true);
                     config.headers.push((AUTHORIZATION, value));

@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use provisioning_provider_api::{WatchParams, parse_duration};
-use serde::Deserialize;
-
-use crate::KubeError;
+use provisioning_provider_api::{ProviderId, WatchParams};
+use provisioning_registry::{K8sResource, K8sWatch, ProvisioningError};
 
 /// Watch timeout (server-side `timeoutSeconds`) when `idle_timeout` is not
 /// set. kube-runtime's own default is 290 s; a shorter watch bounds how long
@@ -20,8 +18,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const LIST_PAGE_SIZE: u32 = 500;
 
 /// The member source (`watch.resource`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum KubeResource {
     /// `pods`: Pods matching `label_selector`.
@@ -62,44 +59,32 @@ impl KubeResource {
 /// | `include_unready` | bool | `false` | also members that are not ready |
 /// | `blocked_annotation` | string | none | a pod (or slice) with this annotation set to `"true"` is blocked |
 /// | `idle_timeout` | duration | `60s` | watch timeout: each watch is replaced after this long, and a watch silent for this + 5 s is dropped |
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// The stored schema is the registry's [`K8sWatch`]; this type adds the
+/// checks only this backend makes (`port_label` only for pods, whole-second
+/// `idle_timeout`) and what the provider derives from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KubeWatchConfig {
     /// Namespace; the configuration's default namespace when absent.
-    #[serde(default)]
     pub namespace: Option<String>,
     /// The member source.
     pub resource: KubeResource,
     /// Pod label selector (`pods`).
-    #[serde(default)]
     pub label_selector: Option<String>,
     /// Service name (`endpointslices`).
-    #[serde(default)]
     pub service: Option<String>,
     /// Named port to use.
-    #[serde(default)]
     pub port_name: Option<String>,
     /// Pod label holding the port number.
-    #[serde(default)]
     pub port_label: Option<String>,
     /// Also members that are not ready.
-    #[serde(default)]
     pub include_unready: bool,
     /// Annotation that blocks a pod (or every endpoint of a slice) when
     /// `"true"`.
-    #[serde(default)]
     pub blocked_annotation: Option<String>,
     /// Watch timeout and idle bound.
-    #[serde(default, deserialize_with = "duration_option")]
     pub idle_timeout: Option<Duration>,
-}
-
-fn duration_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text)
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{e}: {text:?}")))
 }
 
 impl KubeWatchConfig {
@@ -164,32 +149,20 @@ impl KubeWatchConfig {
         self
     }
 
-    /// Parses and checks a descriptor's `watch`; errors name `watch.<key>`.
-    pub fn from_params(id: &str, params: &WatchParams) -> Result<Self, KubeError> {
-        let json = serde_json::to_value(params).map_err(|e| KubeError::InvalidWatch {
-            id: id.into(),
-            field: "watch".into(),
-            message: e.to_string(),
-        })?;
-        let config: Self = serde_json::from_value(json).map_err(|e| {
-            let message = e.to_string();
-            let field = field_of(&message).unwrap_or("watch").to_string();
-            KubeError::InvalidWatch {
-                id: id.into(),
-                field,
-                message,
-            }
-        })?;
-        config.check(id)?;
+    /// Parses and checks a descriptor's `watch` with the registry's
+    /// schema ([`K8sWatch`]) plus this backend's checks; errors name
+    /// `watch.<key>` and the provider.
+    pub fn from_params(id: &ProviderId, params: &WatchParams) -> Result<Self, ProvisioningError> {
+        let watch = K8sWatch::from_params(params).map_err(|e| e.with_provider(id))?;
+        let config = Self::from(watch);
+        config.check().map_err(|e| e.with_provider(id))?;
         Ok(config)
     }
 
     /// Checks the combination of keys.
-    pub fn check(&self, id: &str) -> Result<(), KubeError> {
-        let bad = |field: &str, message: &str| KubeError::InvalidWatch {
-            id: id.into(),
-            field: format!("watch.{field}"),
-            message: message.into(),
+    pub fn check(&self) -> Result<(), ProvisioningError> {
+        let bad = |field: &str, message: &str| {
+            ProvisioningError::invalid(None, Some(format!("watch.{field}")), message)
         };
         if let Some(ns) = &self.namespace {
             let ok = !ns.is_empty()
@@ -308,43 +281,32 @@ fn split_terms(selector: &str) -> Vec<&str> {
     terms
 }
 
-/// The field a serde message names: `unknown field `x``, `missing field `x``.
-fn field_of(message: &str) -> Option<&'static str> {
-    const KEYS: [&str; 9] = [
-        "namespace",
-        "resource",
-        "label_selector",
-        "service",
-        "port_name",
-        "port_label",
-        "include_unready",
-        "blocked_annotation",
-        "idle_timeout",
-    ];
-    if message.starts_with("unknown field") {
-        return None;
+impl From<K8sWatch> for KubeWatchConfig {
+    fn from(watch: K8sWatch) -> Self {
+        Self {
+            namespace: watch.namespace,
+            resource: match watch.resource {
+                K8sResource::Endpointslices => KubeResource::Endpointslices,
+                _ => KubeResource::Pods,
+            },
+            label_selector: watch.label_selector,
+            service: watch.service,
+            port_name: watch.port_name,
+            port_label: watch.port_label,
+            include_unready: watch.include_unready,
+            blocked_annotation: watch.blocked_annotation,
+            idle_timeout: watch.idle_timeout,
+        }
     }
-    KEYS.iter()
-        .find(|k| message.contains(&format!("`{k}`")))
-        .map(|k| match *k {
-            "namespace" => "watch.namespace",
-            "resource" => "watch.resource",
-            "label_selector" => "watch.label_selector",
-            "service" => "watch.service",
-            "port_name" => "watch.port_name",
-            "port_label" => "watch.port_label",
-            "include_unready" => "watch.include_unready",
-            "blocked_annotation" => "watch.blocked_annotation",
-            _ => "watch.idle_timeout",
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(json: &str) -> Result<KubeWatchConfig, KubeError> {
-        KubeWatchConfig::from_params("k8s", &serde_json::from_str(json).unwrap())
+    fn parse(json: &str) -> Result<KubeWatchConfig, ProvisioningError> {
+        let id = ProviderId::new("k8s").unwrap();
+        KubeWatchConfig::from_params(&id, &serde_json::from_str(json).unwrap())
     }
 
     #[test]
@@ -392,11 +354,18 @@ mod tests {
                 r#"{"resource":"pods","label_selector":" "}"#,
                 "watch.label_selector",
             ),
+            (
+                r#"{"resource":"pods","label_selector":"a","idle_timeout":"500ms"}"#,
+                "watch.idle_timeout",
+            ),
+            (
+                r#"{"resource":"endpointslices","service":"s","port_label":"p"}"#,
+                "watch.port_label",
+            ),
         ] {
-            match parse(json) {
-                Err(KubeError::InvalidWatch { field: f, .. }) => assert_eq!(f, field, "{json}"),
-                other => panic!("{json}: {other:?}"),
-            }
+            let e = parse(json).unwrap_err();
+            assert_eq!(e.field(), Some(field), "{json}: {e}");
+            assert_eq!(e.provider().map(|p| p.as_str()), Some("k8s"));
         }
         let unknown =
             parse(r#"{"resource":"pods","label_selector":"a","labelselector":"x"}"#).unwrap_err();

@@ -1,7 +1,8 @@
 //! [`KubeError`] (the public error) and the one place where every failure of
 //! the watch is turned into a fault kind and a permanence.
 
-use provisioning_provider_api::{FaultKind, ProviderFault, ProviderTermination};
+use provisioning_provider_api::{FaultKind, ProviderFault, ProviderId, ProviderTermination};
+use provisioning_registry::ProvisioningError;
 use thiserror::Error;
 
 use crate::KubeResource;
@@ -10,36 +11,13 @@ use crate::KubeResource;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum KubeError {
-    /// The descriptor is not of kind `k8s`.
-    #[error("provider {id}: kind is {kind:?}, expected \"k8s\"")]
-    WrongKind {
-        /// Provider id.
-        id: String,
-        /// The kind found.
-        kind: String,
-    },
-    /// A `watch` key is missing, unknown or invalid.
-    #[error("provider {id}: {field}: {message}")]
-    InvalidWatch {
-        /// Provider id.
-        id: String,
-        /// The offending field (`watch.<key>`).
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// Endpoints, auth or TLS settings that cannot work.
-    #[error("provider {id}: {field}: {message}")]
-    InvalidConfig {
-        /// Provider id.
-        id: String,
-        /// The offending field.
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// The descriptor fails a check (kind, `watch` schema, `endpoints`,
+    /// `auth`, `tls`), or a secret cannot be resolved: the registry's error,
+    /// naming the provider and the field.
+    #[error(transparent)]
+    Invalid(#[from] ProvisioningError),
     /// No client configuration could be found or loaded (kubeconfig,
-    /// in-cluster files), or a secret could not be read.
+    /// in-cluster files).
     #[error("kubernetes client configuration: {message}")]
     Config {
         /// What is wrong; never holds a secret.
@@ -63,10 +41,8 @@ impl KubeError {
     /// The stable error code (ARCHITECTURE.md "Error kinds").
     pub fn code(&self) -> &'static str {
         match self {
-            Self::WrongKind { .. }
-            | Self::InvalidWatch { .. }
-            | Self::InvalidConfig { .. }
-            | Self::Config { .. } => "invalid_config",
+            Self::Invalid(e) => e.code(),
+            Self::Config { .. } => "invalid_config",
             Self::Unavailable { .. } => "backend_unavailable",
             Self::PermissionDenied { .. } => "permission_denied",
         }
@@ -74,7 +50,29 @@ impl KubeError {
 
     /// Whether a retry may help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        match self {
+            Self::Invalid(e) => e.is_retryable(),
+            Self::Unavailable { .. } => true,
+            Self::Config { .. } | Self::PermissionDenied { .. } => false,
+        }
+    }
+
+    /// The registry's error for provider `id` (what the validator, the CLI
+    /// and the admin API report).
+    pub fn into_provisioning_error(self, id: &ProviderId) -> ProvisioningError {
+        let provider = Some(id.clone());
+        match self {
+            Self::Invalid(e) => e.with_provider(id),
+            Self::Config { message } => ProvisioningError::invalid(Some(id), None, message),
+            Self::Unavailable { message } => ProvisioningError::BackendUnavailable {
+                provider,
+                detail: message,
+            },
+            Self::PermissionDenied { message } => ProvisioningError::PermissionDenied {
+                provider,
+                detail: message,
+            },
+        }
     }
 }
 
@@ -151,13 +149,17 @@ pub(crate) enum Verdict {
 /// | connection refused / reset, TLS, I/O | `backend_unavailable`, retryable |
 /// | a timeout | `timeout`, retryable |
 /// | an undecodable answer | `malformed_response`, retryable |
-/// | client configuration | `invalid_config`, permanent |
+/// | client configuration, unreadable secret | `invalid_config`, permanent |
 pub(crate) fn classify(failure: &Failure, target: &Target) -> Verdict {
     let (verb, err) = match failure {
         Failure::Connect(e) => {
             let kind = match e {
                 KubeError::PermissionDenied { .. } => FaultKind::PermissionDenied,
                 KubeError::Unavailable { .. } => FaultKind::BackendUnavailable,
+                KubeError::Invalid(p) if p.code() == "permission_denied" => {
+                    FaultKind::PermissionDenied
+                }
+                KubeError::Invalid(p) if p.is_retryable() => FaultKind::BackendUnavailable,
                 _ => FaultKind::InvalidConfig,
             };
             let fault = if e.is_retryable() {

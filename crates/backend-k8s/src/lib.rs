@@ -12,4 +12,4 @@ mod watch_guard;
 pub use config::{DEFAULT_IDLE_TIMEOUT, KubeResource, KubeWatchConfig, LIST_PAGE_SIZE};
 pub use error::KubeError;
 pub use mapping::{MappedMember, MemberMapping, ObjectMembers, pod_members, slice_members};
-pub use provider::KubeProvider;
+pub use provider::{KubeProbe, KubeProvider};

@@ -9,11 +9,12 @@ use k8s_openapi::api::authorization::v1::{
 use kube::Api;
 use kube::api::PostParams;
 use provisioning_provider_api::{
-    ClusterProvider, ProviderDescriptor, ProviderKind, ProviderSnapshot, ProviderStream, SecretRef,
+    ClusterProvider, ProviderDescriptor, ProviderKind, ProviderSnapshot, ProviderStream,
     StreamOptions,
 };
+use provisioning_registry::{ProbeFuture, ProviderProbe, ProvisioningError, SecretResolver};
 
-use crate::client::{Connector, SecretLookup, default_secret_lookup};
+use crate::client::Connector;
 use crate::error::Target;
 use crate::{KubeError, KubeWatchConfig, MemberMapping};
 
@@ -51,20 +52,25 @@ impl KubeProvider {
     /// Builds the provider from a `k8s` descriptor: `watch` per
     /// [`KubeWatchConfig`]; `endpoints` (at most one URL) with an optional
     /// `auth.token` reference and `tls.ca` / `tls.verify`, or none for the
-    /// kubeconfig / in-cluster configuration. Nothing is contacted here.
-    pub fn from_descriptor(descriptor: ProviderDescriptor) -> Result<Self, KubeError> {
-        let id = descriptor.id.to_string();
+    /// kubeconfig / in-cluster configuration. Secrets are resolved through
+    /// `secrets` on every (re)connect, never here; nothing is contacted.
+    pub fn from_descriptor(
+        descriptor: ProviderDescriptor,
+        secrets: &SecretResolver,
+    ) -> Result<Self, KubeError> {
         if descriptor.kind != ProviderKind::K8s {
-            return Err(KubeError::WrongKind {
-                id,
-                kind: descriptor.kind.to_string(),
-            });
+            return Err(ProvisioningError::invalid(
+                Some(&descriptor.id),
+                Some("kind".to_string()),
+                format!("kind is {:?}, expected \"k8s\"", descriptor.kind.as_str()),
+            )
+            .into());
         }
-        let watch = KubeWatchConfig::from_params(&id, &descriptor.watch)?;
-        let connector = Connector::new(&descriptor, &watch, default_secret_lookup())?;
+        let watch = KubeWatchConfig::from_params(&descriptor.id, &descriptor.watch)?;
+        let connector = Connector::new(&descriptor, &watch, secrets.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
-                descriptor_id: id,
+                descriptor_id: descriptor.id.to_string(),
                 mapping: MemberMapping::new(&watch),
                 watch,
                 connector,
@@ -72,33 +78,6 @@ impl KubeProvider {
             }),
             descriptor,
         })
-    }
-
-    /// Replaces how `env:` / `file:` secret references are read (by
-    /// default: the process environment, and files relative to the working
-    /// directory). The lookup runs on every (re)connect.
-    pub fn with_secret_lookup(
-        self,
-        lookup: impl Fn(&SecretRef) -> Result<String, String> + Send + Sync + 'static,
-    ) -> Self {
-        let lookup: SecretLookup = Arc::new(lookup);
-        let inner = Inner {
-            descriptor_id: self.inner.descriptor_id.clone(),
-            watch: self.inner.watch.clone(),
-            mapping: self.inner.mapping.clone(),
-            connector: self.inner.connector.clone().with_secrets(lookup),
-            last_seen: Mutex::new(
-                self.inner
-                    .last_seen
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone(),
-            ),
-        };
-        Self {
-            descriptor: self.descriptor,
-            inner: Arc::new(inner),
-        }
     }
 
     /// The parsed `watch` configuration.
@@ -201,5 +180,27 @@ impl ClusterProvider for KubeProvider {
 
     fn stream(&self, options: StreamOptions) -> ProviderStream {
         crate::stream::open(self.inner.clone(), options)
+    }
+}
+
+/// The [`ProviderProbe`] of kind `k8s` for the registry's validator: builds
+/// the provider and runs [`KubeProvider::probe`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KubeProbe;
+
+impl ProviderProbe for KubeProbe {
+    fn probe<'a>(
+        &'a self,
+        descriptor: &'a ProviderDescriptor,
+        secrets: &'a SecretResolver,
+    ) -> ProbeFuture<'a> {
+        Box::pin(async move {
+            let provider = KubeProvider::from_descriptor(descriptor.clone(), secrets)
+                .map_err(|e| e.into_provisioning_error(&descriptor.id))?;
+            provider
+                .probe()
+                .await
+                .map_err(|e| e.into_provisioning_error(&descriptor.id))
+        })
     }
 }

@@ -375,12 +375,13 @@ async fn the_token_is_reread_on_reconnect() {
     std::fs::write(&token, "first\n").expect("write token");
     let driver = driver(&fake, KubeDriverMode::Pods);
     let mut descriptor = driver.descriptor("k8s", json!({})).expect("descriptor");
+    // A relative reference: resolved against the resolver's base directory.
     descriptor.auth = Some(provisioning_provider_api::ProviderAuth::token(
-        provisioning_provider_api::SecretRef::parse(&format!("file:{}", token.display()))
-            .expect("reference"),
+        provisioning_provider_api::SecretRef::parse("file:token").expect("reference"),
     ));
-    let provider =
-        provisioning_backend_k8s::KubeProvider::from_descriptor(descriptor).expect("provider");
+    let secrets = provisioning_registry::SecretResolver::new(&dir);
+    let provider = provisioning_backend_k8s::KubeProvider::from_descriptor(descriptor, &secrets)
+        .expect("provider");
     add_pods(&fake, 0..1);
     let mut stream = open(&provider);
     until(&mut stream, WAIT, "first snapshot", |e| e.is_liveness()).await;

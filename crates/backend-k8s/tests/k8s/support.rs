@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use provisioning_backend_k8s::KubeProvider;
 use provisioning_provider_api::{ClusterProvider, ProviderEvent, ProviderStream, StreamOptions};
+use provisioning_registry::SecretResolver;
 use provisioning_testkit::fake_kube::{FakeKube, KubeDriver, KubeDriverMode};
 use serde_json::Value;
 use tokio::time::{Instant, timeout_at};
@@ -22,7 +23,11 @@ pub(crate) fn driver(fake: &Arc<FakeKube>, mode: KubeDriverMode) -> KubeDriver {
 
 pub(crate) fn provider(driver: &KubeDriver, extra: Value) -> KubeProvider {
     let descriptor = driver.descriptor("k8s", extra).expect("descriptor");
-    KubeProvider::from_descriptor(descriptor).expect("provider")
+    KubeProvider::from_descriptor(descriptor, &secrets()).expect("provider")
+}
+
+pub(crate) fn secrets() -> SecretResolver {
+    SecretResolver::new(std::env::temp_dir())
 }
 
 /// Options with a 1 s heartbeat and a short backoff so fault tests finish
