@@ -30,7 +30,9 @@ const RING: usize = 64;
 /// `RING` snapshots over `n + n/100` ids: snapshot `i` leaves out the window
 /// of `n/100` ids starting at `i * n/100`, so consecutive snapshots (the
 /// last and the first too) differ by 1 % of the members leaving and 1 %
-/// joining.
+/// joining, plus one id blocked and one unblocked. Members have the shape
+/// FLOORS.md measures (two strings, a port, an empty label map), except that
+/// 1 % carry a `zone` label so the label paths run too.
 fn ring(n: usize) -> Vec<ProviderSnapshot> {
     let churn = (n / 100).max(1);
     let universe = n + churn;
@@ -40,12 +42,13 @@ fn ring(n: usize) -> Vec<ProviderSnapshot> {
             let members = (0..universe)
                 .filter(|j| !(window..window + churn).contains(j))
                 .map(|j| {
-                    ClusterNode::new(
-                        format!("node-{j:07}"),
-                        format!("10.{}.{}.{}", j >> 16, (j >> 8) & 255, j & 255),
-                        4000,
-                    )
-                    .with_label("zone", ["a", "b", "c"][j % 3])
+                    let host = format!("10.{}.{}.{}", j >> 16, (j >> 8) & 255, j & 255);
+                    let node = ClusterNode::new(format!("node-{j:07}"), host, 4000);
+                    if j % 100 == 0 {
+                        node.with_label("zone", ["a", "b", "c"][j % 3])
+                    } else {
+                        node
+                    }
                 })
                 .collect();
             let blocked = vec![NodeId::from(format!("node-{:07}", (i * 7) % universe))];
@@ -54,10 +57,21 @@ fn ring(n: usize) -> Vec<ProviderSnapshot> {
         .collect()
 }
 
-/// Records (`seq_no`, snapshot pointer) of everything it is given.
+/// A new, not yet hashed snapshot with the content of `template` (a deep
+/// copy: a clone may share the template's cached hash).
+fn fresh(template: &ProviderSnapshot) -> ProviderSnapshot {
+    let snapshot = ProviderSnapshot::new(template.members().to_vec(), template.blocked().to_vec())
+        .expect("valid");
+    assert!(!snapshot.is_hashed());
+    snapshot
+}
+
+/// Records (`seq_no`, snapshot pointer) of everything it is given, and
+/// when it first got each snapshot.
 #[derive(Default)]
 struct Recorder {
     records: Mutex<Vec<(u64, usize)>>,
+    received: Mutex<Vec<(u64, Instant)>>,
 }
 
 impl Recorder {
@@ -66,6 +80,10 @@ impl Recorder {
         let entry = (envelope.seq_no(), Arc::as_ptr(envelope) as usize);
         if records.last() != Some(&entry) {
             records.push(entry);
+            self.received
+                .lock()
+                .expect("recorder")
+                .push((envelope.seq_no(), Instant::now()));
         }
     }
 }
@@ -131,7 +149,7 @@ fn setup(first: &ProviderSnapshot) -> Setup {
         recorders.push(recorder);
     }
     let provider = ProviderId::new("bench").expect("id");
-    hub.activate(provider.clone(), first.clone(), Instant::now())
+    hub.activate(provider.clone(), fresh(first), Instant::now())
         .expect("activate");
     Setup {
         hub,
@@ -200,7 +218,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
     let next = AtomicUsize::new(0);
     group.bench_function(n.to_string(), |b| {
         b.iter_batched(
-            || snapshots[next.fetch_add(1, Ordering::Relaxed) % RING].clone(),
+            || fresh(&snapshots[next.fetch_add(1, Ordering::Relaxed) % RING]),
             // Returned, so criterion drops it outside the timed section.
             |snapshot| {
                 black_box(snapshot.hash());
@@ -223,7 +241,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
         let mut guard = hub.lock().expect("hub");
         b.iter_batched(
             || {
-                let snapshot = snapshots[next.fetch_add(1, Ordering::Relaxed) % RING].clone();
+                let snapshot = fresh(&snapshots[next.fetch_add(1, Ordering::Relaxed) % RING]);
                 (provider.clone(), snapshot)
             },
             |(provider, snapshot)| {
@@ -240,9 +258,78 @@ fn bench_size(c: &mut Criterion, n: usize) {
     check(hub.into_inner().expect("hub"));
 }
 
+/// Not a criterion target: where `publish` ends (the hand-off) and what the
+/// consumers' wake-up adds. Publications are spaced so every consumer is
+/// idle (parked) when one arrives; prints p50/p99 of the `publish_active`
+/// call and of the time from its return until the last of the 11 consumers
+/// has the snapshot.
+fn wakeup(n: usize, rounds: usize) {
+    let snapshots = ring(n);
+    let mut state = setup(&snapshots[0]);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut handoff = Vec::with_capacity(rounds);
+    let mut published = Vec::with_capacity(rounds);
+    for i in 1..=rounds {
+        let snapshot = fresh(&snapshots[i % RING]);
+        let start = Instant::now();
+        let outcome = state
+            .hub
+            .publish_active(state.provider.clone(), snapshot, Instant::now());
+        let done = Instant::now();
+        let PublishOutcome::Published { seq_no } = outcome else {
+            panic!("{outcome:?}");
+        };
+        handoff.push(done - start);
+        published.push((seq_no, done));
+        std::thread::sleep(Duration::from_millis(if n >= 10_000 { 60 } else { 3 }));
+    }
+    let last_seq = published.last().map_or(0, |p| p.0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state.recorders.iter().any(|r| {
+        r.received
+            .lock()
+            .expect("recorder")
+            .last()
+            .map_or(0, |e| e.0)
+            < last_seq
+    }) {
+        assert!(Instant::now() < deadline, "consumers stuck");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut wake = Vec::new();
+    for (seq_no, done) in &published {
+        let last = state
+            .recorders
+            .iter()
+            .filter_map(|r| {
+                let received = r.received.lock().expect("recorder");
+                received.iter().find(|e| e.0 == *seq_no).map(|e| e.1)
+            })
+            .max();
+        if let Some(last) = last {
+            wake.push(last.saturating_duration_since(*done));
+        }
+    }
+    let pct = |v: &mut Vec<Duration>, p: usize| {
+        v.sort();
+        v[(v.len() * p / 100).min(v.len() - 1)]
+    };
+    eprintln!(
+        "wakeup/{n}: publish call p50 {:?} p99 {:?}; after it returns, last of 11 consumers has it p50 {:?} p99 {:?} ({} of {rounds} seen by all)",
+        pct(&mut handoff, 50),
+        pct(&mut handoff, 99),
+        pct(&mut wake, 50),
+        pct(&mut wake, 99),
+        wake.len(),
+    );
+    check(state);
+}
+
 fn benches(c: &mut Criterion) {
     bench_size(c, 1_000);
     bench_size(c, 100_000);
+    wakeup(1_000, 300);
+    wakeup(100_000, 20);
 }
 
 criterion_group!(hub, benches);

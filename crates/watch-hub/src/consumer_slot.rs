@@ -1,7 +1,7 @@
 //! [`ConsumerSlot`]: one consumer's bounded queue, wake-up and counters.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 use std::thread::Thread;
@@ -76,6 +76,7 @@ pub(crate) struct ConsumerSlot {
     capacity: usize,
     queue: Mutex<SlotQueue>,
     wake: Wake,
+    wake_requested: AtomicBool,
     pub(crate) delivered: AtomicU64,
     pub(crate) resyncs: AtomicU64,
     overflows: AtomicU64,
@@ -99,6 +100,7 @@ impl ConsumerSlot {
                 closed: false,
             }),
             wake,
+            wake_requested: AtomicBool::new(false),
             delivered: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             overflows: AtomicU64::new(0),
@@ -129,7 +131,13 @@ impl ConsumerSlot {
         }
     }
 
-    fn wake(&self) {
+    /// Marks a wake-up as requested; false when one is pending already.
+    pub(crate) fn request_wake(&self) -> bool {
+        !self.wake_requested.swap(true, Ordering::AcqRel)
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake_requested.store(false, Ordering::Release);
         match &self.wake {
             // `unpark` is one atomic swap unless the thread is parked.
             Wake::Thread(cell) => {
@@ -141,7 +149,8 @@ impl ConsumerSlot {
         }
     }
 
-    /// Enqueues without waiting; false when the consumer is gone.
+    /// Enqueues without waiting or waking (the caller wakes once every
+    /// queue has its publication); false when the consumer is gone.
     pub(crate) fn push(&self, publication: &Arc<Publication>) -> bool {
         let mut dropped = None;
         {
@@ -158,7 +167,6 @@ impl ConsumerSlot {
             }
             queue.items.push_back(publication.clone());
         }
-        self.wake();
         if let Some(dropped) = dropped {
             for old in dropped {
                 old.ack();

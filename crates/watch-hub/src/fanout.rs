@@ -10,6 +10,7 @@ use provisioning_provider_api::ProviderId;
 use tokio::sync::watch;
 
 use crate::consumer_slot::{ConsumerSlot, ConsumerStats};
+use crate::notifier::Notifier;
 use crate::publication::Publication;
 use crate::reclaimer::{Reclaimer, Retired};
 use crate::{EventHistory, HubError, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot};
@@ -59,6 +60,7 @@ pub(crate) struct Fanout {
     pub(crate) metrics: ProvisioningMetrics,
     pub(crate) queue_capacity: usize,
     reclaimer: Reclaimer,
+    notifier: Notifier,
 }
 
 impl Fanout {
@@ -68,6 +70,7 @@ impl Fanout {
         queue_capacity: usize,
     ) -> Result<Self, HubError> {
         let reclaimer = Reclaimer::start().map_err(|source| HubError::Spawn { source })?;
+        let notifier = Notifier::start().map_err(|source| HubError::Spawn { source })?;
         Ok(Self {
             state: Mutex::new(FanoutState {
                 latest: None,
@@ -82,6 +85,7 @@ impl Fanout {
             metrics,
             queue_capacity,
             reclaimer,
+            notifier,
         })
     }
 
@@ -101,7 +105,7 @@ impl Fanout {
         let publication = Arc::new(publication);
         let first = publication.lines().first().cloned();
         let snapshot = first.as_ref().and_then(|line| line.as_snapshot()).cloned();
-        {
+        let woken = {
             let mut state = self.state();
             if let Some(line) = first {
                 match retain {
@@ -139,7 +143,9 @@ impl Fanout {
             publication.arm(state.consumers.len());
             // A closed slot acknowledges and is forgotten.
             state.consumers.retain(|slot| slot.push(&publication));
-        }
+            state.consumers.clone()
+        };
+
         if let Some(snapshot) = snapshot
             && let Some(sender) = self
                 .topology
@@ -154,6 +160,8 @@ impl Fanout {
         self.history.push(publication, &mut evicted);
         retired.extend(evicted.into_iter().map(Retired::Publication));
         self.retire(retired);
+        // Wake-ups last, and on the notifier's thread.
+        self.notifier.wake(woken);
     }
 
     pub(crate) fn retire(&self, retired: Vec<Retired>) {
@@ -278,6 +286,9 @@ impl Fanout {
         if let Some(reclaimer) = self.reclaimer.stop() {
             workers.push(("reclaimer".to_owned(), reclaimer));
         }
+        if let Some(notifier) = self.notifier.stop() {
+            workers.push(("notifier".to_owned(), notifier));
+        }
         let deadline = Instant::now() + timeout;
         let mut stuck = Vec::new();
         for (name, worker) in workers {
@@ -314,5 +325,6 @@ impl Fanout {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(self.reclaimer.stop());
+        drop(self.notifier.stop());
     }
 }

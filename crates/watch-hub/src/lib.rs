@@ -14,6 +14,7 @@ mod event_subscription;
 mod fanout;
 mod hub_config;
 mod hub_handle;
+mod notifier;
 mod provisioning_event;
 mod provisioning_metrics;
 mod publication;

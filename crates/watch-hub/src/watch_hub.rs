@@ -18,6 +18,9 @@ use crate::{
     PublishedSnapshot, RunId,
 };
 
+/// From this many members on, a snapshot is hashed and diffed in parallel.
+const PARALLEL_MEMBERS: usize = 16_384;
+
 /// What a call that may publish a snapshot did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -181,10 +184,11 @@ impl ProviderWatchHub {
         if self.active.as_ref() != Some(&provider) {
             return PublishOutcome::NotActive;
         }
-        let hash = snapshot.hash();
+        let (hash, diffed) = self.hash_and_diff(&snapshot);
         if let (Some(held), Some(until)) = (&self.guard.held, self.guard.deadline())
             && held.snapshot.hash() == hash
         {
+            self.diff.clear();
             return PublishOutcome::HeldShrink { until };
         }
         let Some(last) = &self.last else {
@@ -193,11 +197,14 @@ impl ProviderWatchHub {
         };
         if last.hash() == hash {
             // Back to the published view: the shrink did not stand.
+            self.diff.clear();
             self.drop_held();
             return PublishOutcome::Unchanged;
         }
         let published = last.members().len();
-        diff_into(last.snapshot(), &snapshot, &mut self.diff);
+        if !diffed {
+            diff_into(last.snapshot(), &snapshot, &mut self.diff);
+        }
         let removed = removed_in_diff(&self.diff);
         if self.guard.is_suspicious(published, removed, snapshot.len()) {
             self.diff.clear();
@@ -354,12 +361,43 @@ impl ProviderWatchHub {
         }
     }
 
+    /// Fills `self.diff` with the changes from the published snapshot (or
+    /// from nothing) to `snapshot`, and hashes `snapshot`.
     fn fill_diff(&mut self, snapshot: &ProviderSnapshot) {
-        self.diff.clear();
-        match &self.last {
-            Some(last) => diff_into(last.snapshot(), snapshot, &mut self.diff),
-            None => diff_into(&ProviderSnapshot::empty(), snapshot, &mut self.diff),
+        let (_, diffed) = self.hash_and_diff(snapshot);
+        if !diffed {
+            match &self.last {
+                Some(last) => diff_into(last.snapshot(), snapshot, &mut self.diff),
+                None => diff_into(&ProviderSnapshot::empty(), snapshot, &mut self.diff),
+            }
         }
+    }
+
+    /// Hashes `snapshot`; for a large one with a published predecessor, also
+    /// diffs it at the same time on a second thread (both are linear scans
+    /// over the members; together they dominate a large publication). Returns
+    /// the hash and whether `self.diff` now holds the diff.
+    fn hash_and_diff(&mut self, snapshot: &ProviderSnapshot) -> (u64, bool) {
+        self.diff.clear();
+        let Some(last) = &self.last else {
+            return (snapshot.hash(), false);
+        };
+        if snapshot.is_hashed() || snapshot.len().max(last.members().len()) < PARALLEL_MEMBERS {
+            return (snapshot.hash(), false);
+        }
+        let diff = &mut self.diff;
+        std::thread::scope(|scope| {
+            let hasher = std::thread::Builder::new()
+                .name("watch-hub-hash".into())
+                .spawn_scoped(scope, || snapshot.hash());
+            diff_into(last.snapshot(), snapshot, diff);
+            // Without a second thread (or if it failed), hash here.
+            let hash = hasher
+                .ok()
+                .and_then(|hasher| hasher.join().ok())
+                .unwrap_or_else(|| snapshot.hash());
+            (hash, true)
+        })
     }
 
     fn drop_held(&mut self) {
