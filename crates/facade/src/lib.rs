@@ -17,6 +17,18 @@ pub use provisioning_handle::ProvisioningHandle;
 pub(crate) use service::policy_check;
 pub use service::{ClusterProvisioningService, MIGRATION_PROVIDER_ID};
 
+/// The Consul backend.
+#[cfg(feature = "consul")]
+#[cfg_attr(docsrs, doc(cfg(feature = "consul")))]
+pub use provisioning_backend_consul as consul;
+/// The etcd backend.
+#[cfg(feature = "etcd")]
+#[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
+pub use provisioning_backend_etcd as etcd;
+/// The Kubernetes backend.
+#[cfg(feature = "k8s")]
+#[cfg_attr(docsrs, doc(cfg(feature = "k8s")))]
+pub use provisioning_backend_k8s as k8s;
 /// The in-memory provider and the topology-stream adapter.
 pub use provisioning_backend_memory as memory;
 /// Failover policy and controller.

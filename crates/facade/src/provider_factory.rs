@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_provider_api::{ClusterProvider, ProviderDescriptor, ProviderKind};
-use provisioning_registry::{ProvisioningError, SecretResolver};
+use provisioning_registry::{ProviderProbe, ProvisioningError, SecretResolver};
 
 /// What a factory may use besides the descriptor.
 #[derive(Debug, Clone)]
@@ -47,10 +47,11 @@ where
     }
 }
 
-/// The factories by kind.
+/// The factories (and preflight probes) by kind.
 #[derive(Clone)]
 pub struct ProviderFactories {
     by_kind: BTreeMap<String, Arc<dyn ProviderFactory>>,
+    probes: BTreeMap<String, Arc<dyn ProviderProbe>>,
 }
 
 impl fmt::Debug for ProviderFactories {
@@ -70,11 +71,53 @@ impl ProviderFactories {
     /// `consul`, `k8s`, `etcd` with their cargo features.
     pub fn builtin() -> Self {
         let mut by_kind: BTreeMap<String, Arc<dyn ProviderFactory>> = BTreeMap::new();
+        #[cfg_attr(
+            not(any(feature = "consul", feature = "k8s", feature = "etcd")),
+            expect(unused_mut, reason = "only network backends have probes")
+        )]
+        let mut probes: BTreeMap<String, Arc<dyn ProviderProbe>> = BTreeMap::new();
         by_kind.insert(
             ProviderKind::InMemory.as_str().into(),
             Arc::new(build_in_memory),
         );
-        Self { by_kind }
+        #[cfg(feature = "consul")]
+        {
+            by_kind.insert(ProviderKind::Consul.as_str().into(), Arc::new(build_consul));
+            probes.insert(
+                ProviderKind::Consul.as_str().into(),
+                Arc::new(provisioning_backend_consul::ConsulProbe),
+            );
+        }
+        #[cfg(feature = "k8s")]
+        {
+            by_kind.insert(ProviderKind::K8s.as_str().into(), Arc::new(build_k8s));
+            probes.insert(
+                ProviderKind::K8s.as_str().into(),
+                Arc::new(provisioning_backend_k8s::KubeProbe),
+            );
+        }
+        #[cfg(feature = "etcd")]
+        {
+            by_kind.insert(ProviderKind::Etcd.as_str().into(), Arc::new(build_etcd));
+            probes.insert(
+                ProviderKind::Etcd.as_str().into(),
+                Arc::new(provisioning_backend_etcd::EtcdProbe),
+            );
+        }
+        Self { by_kind, probes }
+    }
+
+    /// Registers (or replaces) the preflight probe of `kind`.
+    pub fn register_probe(&mut self, kind: impl Into<String>, probe: Arc<dyn ProviderProbe>) {
+        self.probes.insert(kind.into(), probe);
+    }
+
+    /// The preflight probes by kind (reachability, credentials,
+    /// permissions), for `ProviderValidator::with_probe`.
+    pub fn probes(&self) -> impl Iterator<Item = (ProviderKind, Arc<dyn ProviderProbe>)> + '_ {
+        self.probes
+            .iter()
+            .map(|(kind, probe)| (ProviderKind::from(kind.as_str()), probe.clone()))
     }
 
     /// Registers (or replaces) the factory of `kind`.
@@ -126,4 +169,37 @@ fn build_in_memory(
                 e.to_string(),
             )
         })
+}
+
+#[cfg(feature = "consul")]
+fn build_consul(
+    descriptor: &ProviderDescriptor,
+    context: &FactoryContext,
+) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
+    provisioning_backend_consul::ConsulProvider::from_descriptor(
+        descriptor.clone(),
+        &context.secrets,
+    )
+    .map(|p| Arc::new(p) as Arc<dyn ClusterProvider>)
+    .map_err(|e| ProvisioningError::from(e).with_provider(&descriptor.id))
+}
+
+#[cfg(feature = "k8s")]
+fn build_k8s(
+    descriptor: &ProviderDescriptor,
+    context: &FactoryContext,
+) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
+    provisioning_backend_k8s::KubeProvider::from_descriptor(descriptor.clone(), &context.secrets)
+        .map(|p| Arc::new(p) as Arc<dyn ClusterProvider>)
+        .map_err(|e| e.into_provisioning_error(&descriptor.id))
+}
+
+#[cfg(feature = "etcd")]
+fn build_etcd(
+    descriptor: &ProviderDescriptor,
+    context: &FactoryContext,
+) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
+    provisioning_backend_etcd::EtcdProvider::from_descriptor(descriptor.clone(), &context.secrets)
+        .map(|p| Arc::new(p) as Arc<dyn ClusterProvider>)
+        .map_err(|e| ProvisioningError::from(e).with_provider(&descriptor.id))
 }
