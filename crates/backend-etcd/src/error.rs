@@ -261,3 +261,145 @@ fn classify_status(code: tonic::Code, message: &str) -> (FaultKind, bool) {
         _ => (FaultKind::BackendUnavailable, false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::{Code, Status};
+
+    fn status(code: Code, message: &str) -> ClientError {
+        ClientError::Request {
+            op: "list",
+            endpoint: "http://127.0.0.1:2379".into(),
+            source: etcd_client::Error::GRpcStatus(Status::new(code, message)),
+        }
+    }
+
+    #[test]
+    fn etcd_errors_map_to_kinds_and_permanence() {
+        for (error, kind, permanent) in [
+            (
+                status(Code::Unavailable, "etcdserver: no leader"),
+                FaultKind::BackendUnavailable,
+                false,
+            ),
+            (
+                status(Code::Unavailable, "tcp connect error"),
+                FaultKind::BackendUnavailable,
+                false,
+            ),
+            (
+                status(Code::Unknown, "h2 protocol error"),
+                FaultKind::BackendUnavailable,
+                false,
+            ),
+            (
+                status(Code::DeadlineExceeded, "context deadline exceeded"),
+                FaultKind::Timeout,
+                false,
+            ),
+            (
+                status(Code::PermissionDenied, "etcdserver: permission denied"),
+                FaultKind::PermissionDenied,
+                true,
+            ),
+            (
+                status(Code::InvalidArgument, "etcdserver: user name is empty"),
+                FaultKind::PermissionDenied,
+                true,
+            ),
+            (
+                status(
+                    Code::InvalidArgument,
+                    "etcdserver: authentication failed, invalid user ID or password",
+                ),
+                FaultKind::PermissionDenied,
+                true,
+            ),
+            (
+                status(Code::Unauthenticated, "etcdserver: invalid auth token"),
+                FaultKind::PermissionDenied,
+                true,
+            ),
+            (
+                status(
+                    Code::OutOfRange,
+                    "etcdserver: mvcc: required revision has been compacted",
+                ),
+                FaultKind::IndexRollback,
+                false,
+            ),
+            (
+                status(
+                    Code::FailedPrecondition,
+                    "etcdserver: authentication is not enabled",
+                ),
+                FaultKind::InvalidConfig,
+                true,
+            ),
+            (
+                ClientError::Compacted {
+                    endpoint: "e".into(),
+                    compact_revision: 9,
+                },
+                FaultKind::IndexRollback,
+                false,
+            ),
+            (
+                ClientError::WatchCanceled {
+                    endpoint: "e".into(),
+                    reason: "etcdserver: permission denied".into(),
+                },
+                FaultKind::PermissionDenied,
+                true,
+            ),
+            (
+                ClientError::WatchStalled {
+                    endpoint: "e".into(),
+                    timeout_ms: 500,
+                },
+                FaultKind::Timeout,
+                false,
+            ),
+            (
+                ClientError::WatchClosed {
+                    endpoint: "e".into(),
+                },
+                FaultKind::BackendUnavailable,
+                false,
+            ),
+            (
+                ClientError::Config("secret env:X: not set".into()),
+                FaultKind::InvalidConfig,
+                true,
+            ),
+        ] {
+            assert_eq!(error.classify(), (kind, permanent), "{error}");
+            let fault = error.to_fault();
+            assert_eq!((fault.kind, fault.permanent), (kind, permanent), "{error}");
+            assert_eq!(fault.is_resync(), kind == FaultKind::IndexRollback);
+        }
+    }
+
+    #[test]
+    fn public_errors_keep_codes_and_convert_to_the_registry() {
+        let id = ProviderId::new("etcd-a").unwrap();
+        let limit = Duration::from_secs(5);
+        let e = status(Code::Unavailable, "refused").into_public(&id, limit);
+        assert_eq!((e.code(), e.is_retryable()), ("backend_unavailable", true));
+        let e = status(Code::PermissionDenied, "denied").into_public(&id, limit);
+        assert_eq!((e.code(), e.is_retryable()), ("permission_denied", false));
+        assert_eq!(ProvisioningError::from(e).code(), "permission_denied");
+        let e = ClientError::Timeout {
+            op: "check",
+            endpoint: "e".into(),
+            timeout_ms: 1500,
+        }
+        .into_public(&id, limit);
+        assert!(
+            matches!(&e, EtcdError::Timeout { after, .. } if *after == Duration::from_millis(1500)),
+            "{e:?}"
+        );
+        assert_eq!(ProvisioningError::from(e).code(), "timeout");
+    }
+}

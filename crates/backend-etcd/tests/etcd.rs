@@ -11,6 +11,8 @@ mod conformance;
 mod driver;
 #[path = "etcd/faults.rs"]
 mod faults;
+#[path = "etcd/harness.rs"]
+mod harness;
 #[path = "etcd/registration.rs"]
 mod registration;
 #[path = "etcd/support.rs"]

@@ -13,8 +13,8 @@
 //! - Nothing is left behind: dropping the handle kills every member and
 //!   removes the directories, also while a test panics. Each member runs
 //!   under a tiny `sh` watchdog that SIGKILLs it when the test process goes
-//!   away without dropping the handle (killed, aborted): it waits on a pipe
-//!   from this process and acts on its end-of-file.
+//!   away without dropping the handle (killed, aborted) and removes its
+//!   data: it waits on a pipe from this process and acts on its end-of-file.
 //!
 //! The binary is `$ETCD_BIN`, else `/usr/bin/etcd` (Debian's `etcd-server`);
 //! when neither exists, [`EtcdCluster::start`] fails with a one-line message
@@ -82,9 +82,14 @@ struct Running {
 }
 
 impl Running {
-    /// SIGKILLs etcd through the watchdog and reaps the watchdog.
+    /// SIGKILLs etcd through the watchdog (keeping its data) and reaps the
+    /// watchdog.
     fn kill(mut self) {
-        drop(self.lifeline.take());
+        if let Some(mut lifeline) = self.lifeline.take() {
+            // Ignored on error: the watchdog then sees end-of-file, which
+            // also kills etcd (and removes the data, which Drop does anyway).
+            let _ = lifeline.write_all(b"keep\n");
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match self.watchdog.try_wait() {
@@ -117,6 +122,10 @@ pub fn etcd_binary() -> Result<PathBuf, EtcdClusterError> {
     let bin = std::env::var_os("ETCD_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/etcd"));
+    checked_binary(bin)
+}
+
+fn checked_binary(bin: PathBuf) -> Result<PathBuf, EtcdClusterError> {
     if bin.is_file() {
         Ok(bin)
     } else {
@@ -153,12 +162,18 @@ fn free_ports(count: usize) -> Result<Vec<u16>, EtcdClusterError> {
 }
 
 impl EtcdCluster {
-    /// Starts `members` members and waits until the cluster has a leader.
+    /// Starts `members` members of [`etcd_binary`] and waits until the
+    /// cluster has a leader.
     pub async fn start(members: usize) -> Result<Self, EtcdClusterError> {
+        Self::start_with(etcd_binary()?, members).await
+    }
+
+    /// [`start`](Self::start) with an explicit etcd binary.
+    pub async fn start_with(bin: PathBuf, members: usize) -> Result<Self, EtcdClusterError> {
         if members == 0 {
             return Err(err("a cluster needs at least one member"));
         }
-        let bin = etcd_binary()?;
+        let bin = checked_binary(bin)?;
         // A port taken between probing and binding is retried with new ones.
         let mut last = None;
         for _ in 0..3 {
@@ -222,6 +237,7 @@ impl EtcdCluster {
         let initial_cluster = self.initial_cluster();
         let token = format!("{}-g{}", self.token, self.generation);
         let bin = self.bin.clone();
+        let root = self.root.clone();
         let member = self.member_mut(i)?;
         if member.process.is_some() {
             return Err(err(format!("member {i} is already running")));
@@ -236,15 +252,26 @@ impl EtcdCluster {
             .map_err(|e| err(format!("cannot clone a log handle: {e}")))?;
         let client = format!("http://127.0.0.1:{}", member.client_port);
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
-        // The watchdog: run etcd in the background, wait for end-of-file on
-        // stdin (this process closed the pipe, or died), then SIGKILL it.
-        let script = r#"bin="$1"; shift; "$bin" "$@" </dev/null & pid=$!; read -r _; kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; exit 0"#;
+        // The watchdog: run etcd in the background and wait for a line on
+        // stdin, then SIGKILL it. `keep` is this handle killing the member
+        // (data kept for a restart); end-of-file means this process died
+        // without cleaning up, so the watchdog removes the member's data and
+        // log too, and the cluster directory once it is empty.
+        let script = r#"bin="$1"; data="$2"; log="$3"; root="$4"; shift 4
+"$bin" "$@" </dev/null & pid=$!
+read -r cmd
+kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+if [ "$cmd" != keep ]; then rm -rf "$data" "$log"; rmdir "$root" 2>/dev/null; fi
+exit 0"#;
         let mut command = Command::new("sh");
         command
             .arg("-c")
             .arg(script)
             .arg("etcd-watchdog")
             .arg(&bin)
+            .arg(&member.data_dir)
+            .arg(&member.log)
+            .arg(&root)
             .args(["--name", &member.name])
             .arg("--data-dir")
             .arg(&member.data_dir)
@@ -325,6 +352,12 @@ impl EtcdCluster {
         let text = fs::read_to_string(&member.log).unwrap_or_default();
         let lines: Vec<_> = text.lines().rev().take(5).collect();
         lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    }
+
+    /// The throw-away directory holding data directories and logs (removed
+    /// on drop).
+    pub fn root_dir(&self) -> &Path {
+        &self.root
     }
 
     /// Number of members.
