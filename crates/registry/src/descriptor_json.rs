@@ -26,6 +26,14 @@ use crate::ProvisioningError;
 /// assert!(!e.to_string().contains("hunter2"));
 /// ```
 pub fn descriptor_from_json(text: &str) -> Result<ProviderDescriptor, ProvisioningError> {
+    // serde's derive would also accept a struct as a positional array.
+    if !text.trim_start().starts_with('{') {
+        return Err(ProvisioningError::invalid(
+            None,
+            None,
+            "expected a JSON object `{...}`",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let descriptor: ProviderDescriptor =
         serde_path_to_error::deserialize(&mut de).map_err(map_json_error)?;
@@ -205,6 +213,8 @@ mod tests {
 
     #[test]
     fn syntax_errors_and_trailing_text() {
+        let e = descriptor_from_json(r#"["a","etcd",1]"#).unwrap_err();
+        assert_eq!(e.to_string(), "expected a JSON object `{...}`");
         let e = descriptor_from_json(r#"{"id":"a","#).unwrap_err();
         assert!(e.to_string().starts_with("invalid JSON"), "{e}");
         let e = descriptor_from_json(r#"{"id":"a","kind":"etcd","priority":1} x"#).unwrap_err();
