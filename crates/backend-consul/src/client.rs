@@ -366,9 +366,13 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(config: ConsulConfig, secrets: SecretResolver) -> Result<Self, Error> {
+    /// Builds the HTTP client; an error names the descriptor field at fault.
+    pub(crate) fn new(
+        config: ConsulConfig,
+        secrets: SecretResolver,
+    ) -> Result<Self, (&'static str, String)> {
         if config.endpoints.is_empty() {
-            return Err(Error::Malformed("no endpoint to connect to".into()));
+            return Err(("endpoints", "no endpoint to connect to".into()));
         }
         let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
@@ -379,22 +383,30 @@ impl Client {
             ))
             .danger_accept_invalid_certs(!config.tls.verify);
         if let Some(pem) = &config.tls.ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| Error::Malformed(format!("tls.ca: {e}")))?
-            {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ("tls.ca", format!("not a PEM certificate bundle: {e}")))?;
+            // A bundle without certificates would silently trust nothing
+            // extra; the operator meant something else.
+            if certs.is_empty() {
+                return Err(("tls.ca", "holds no PEM certificate".into()));
+            }
+            for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
         if let Some(pem) = &config.tls.identity_pem {
             // The message of a bad key is about its format, never its bytes.
             let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
-                Error::Malformed("tls.cert / tls.key: not a PEM certificate and private key".into())
+                (
+                    "tls.cert",
+                    "`cert` and `key` are not a PEM certificate chain and private key".into(),
+                )
             })?;
             builder = builder.identity(identity);
         }
         let http = builder
             .build()
-            .map_err(|e| Error::Malformed(format!("HTTP client: {}", error_chain(&e))))?;
+            .map_err(|e| ("tls", format!("HTTP client: {}", error_chain(&e))))?;
         Ok(Self {
             http,
             config,

@@ -108,11 +108,11 @@ impl ConsulProviderBuilder {
         let config = ConsulConfig::resolve(&self.descriptor, &secrets, &self.env)?;
         let mapping = MemberMapping::from_watch(&config.watch);
         let registration = config.watch.register.clone().map(Registration::new);
-        let client = Client::new(config, secrets).map_err(|e| {
+        let client = Client::new(config, secrets).map_err(|(field, message)| {
             ConsulError::Config(ProvisioningError::invalid(
                 Some(&self.descriptor.id),
-                Some("tls".to_owned()),
-                e.to_string(),
+                Some(field.to_owned()),
+                message,
             ))
         })?;
         let (close, _) = watch::channel(0);

@@ -4,6 +4,8 @@
 //!
 //! Real sockets run on real time, so blocking queries use short waits.
 
+#[path = "consul/building.rs"]
+mod building;
 #[path = "consul/conformance.rs"]
 mod conformance;
 #[path = "consul/faults.rs"]
