@@ -48,3 +48,16 @@ pub use published_snapshot::{PublishedSnapshot, SnapshotEnvelope};
 pub use run_id::{RunId, RunIdParseError};
 pub use seq_filter::SeqFilter;
 pub use watch_hub::{ProviderWatchHub, PublishOutcome};
+
+/// Compile-time proof that the hub can move into the facade's driver task
+/// and its handle and subscriptions can go anywhere.
+fn _thread_safety() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<ProviderWatchHub>();
+    send::<EventSubscription>();
+    send_sync::<HubHandle>();
+    send_sync::<ProvisioningMetrics>();
+    send_sync::<EventHistory>();
+    send_sync::<ProvisioningEvent>();
+}

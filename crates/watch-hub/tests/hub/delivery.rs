@@ -14,7 +14,9 @@ use super::support::{Call, RecordingBridge, numbered, pid, wait_until};
 
 #[test]
 fn a_slow_bridge_does_not_delay_the_others_and_receives_a_resync() {
-    let mut hub = ProviderWatchHub::new(HubConfig::new().with_queue_capacity(4)).expect("hub");
+    // 16 publications fill a queue in about 32 ms: the slow bridge (40 ms a
+    // call) overflows, the fast ones need only be scheduled once in that time.
+    let mut hub = ProviderWatchHub::new(HubConfig::new().with_queue_capacity(16)).expect("hub");
     let handle = hub.handle();
     let slow = Arc::new(RecordingBridge::slow(Duration::from_millis(40)));
     let fast = Arc::new(RecordingBridge::new());
@@ -33,8 +35,7 @@ fn a_slow_bridge_does_not_delay_the_others_and_receives_a_resync() {
     let started = Instant::now();
     let mut last = 0;
     for i in 1..=30 {
-        // One member more each time: never a shrink. Paced so the fast
-        // bridges keep up while the slow one (40 ms a call) cannot.
+        // One member more each time: never a shrink.
         std::thread::sleep(Duration::from_millis(2));
         let call = Instant::now();
         let outcome = hub.publish_active(pid("a"), numbered(20 + i), t0);
@@ -206,4 +207,72 @@ fn dedup_adapter_drops_duplicates_and_stale_envelopes_and_resets_on_resync() {
     let seqs: Vec<u64> = bridge.inner().calls().iter().map(Call::seq_no).collect();
     assert_eq!(seqs, [3, 1, 3]);
     assert_eq!(bridge.high_water_mark(), Some((hub.run_id(), 3)));
+}
+
+#[test]
+fn latency_is_recorded_only_once_the_last_consumer_has_the_snapshot() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let fast = Arc::new(RecordingBridge::new());
+    let held = Arc::new(RecordingBridge::new());
+    held.set_gate_closed(true);
+    hub.handle()
+        .attach_placement("fast", fast.clone())
+        .expect("attach");
+    hub.handle()
+        .attach_remoting("held", held.clone())
+        .expect("attach");
+    hub.activate(pid("a"), numbered(2), Instant::now())
+        .expect("activate");
+    let latest = hub.latest().expect("latest").clone();
+    assert!(wait_until(Duration::from_secs(2), || fast.reached(&latest)));
+    std::thread::sleep(Duration::from_millis(20));
+    let count = |hub: &ProviderWatchHub| {
+        hub.metrics()
+            .view()
+            .providers
+            .get(&pid("a"))
+            .map_or(0, |p| p.snapshot_latency.count)
+    };
+    assert_eq!(count(&hub), 0, "one consumer does not have it yet");
+    held.set_gate_closed(false);
+    assert!(wait_until(Duration::from_secs(2), || count(&hub) == 1));
+    let view = hub.metrics().view();
+    let latency = &view.providers[&pid("a")].snapshot_latency;
+    assert!(
+        latency.sum_seconds >= 0.02,
+        "covers the held consumer: {latency:?}"
+    );
+    hub.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+#[test]
+fn an_event_subscriber_that_falls_behind_gets_resync_and_the_current_snapshot() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new().with_queue_capacity(2)).expect("hub");
+    let mut events = hub.handle().subscribe_events("lagging").expect("subscribe");
+    let t0 = Instant::now();
+    hub.activate(pid("a"), numbered(1), t0).expect("activate");
+    for n in 2..=6 {
+        hub.publish_active(pid("a"), numbered(n), t0);
+    }
+    let lines = super::support::drain(&mut events);
+    let latest = hub.latest().expect("latest").clone();
+    let at = lines
+        .iter()
+        .position(|l| l.type_name() == "resync")
+        .expect("a resync after the overflow");
+    let provisioning_watch_hub::ProvisioningEvent::Resync(resync) = &*lines[at] else {
+        unreachable!()
+    };
+    let resent = lines[at + 1].as_snapshot().expect("the snapshot follows");
+    assert_eq!(resync.as_of_seq_no, resent.seq_no());
+    assert!(Arc::ptr_eq(resent, &latest));
+    assert_eq!(lines.len(), at + 2, "no diff follows the re-sent snapshot");
+    assert!(events.stats().overflows >= 1);
+    let mut filter = provisioning_watch_hub::SeqFilter::new();
+    let accepted: Vec<u64> = lines
+        .iter()
+        .filter(|l| filter.accept_event(l))
+        .map(|l| l.seq_no())
+        .collect();
+    assert_eq!(accepted.last(), Some(&latest.seq_no()));
 }
