@@ -125,6 +125,8 @@ pub(crate) enum Failure {
     Ping(kube::Error),
     /// The liveness request did not answer in time.
     PingTimeout(std::time::Duration),
+    /// The watcher stream ended (it never should: it recovers by itself).
+    WatcherEnded,
 }
 
 /// What a failure means for the stream.
@@ -173,6 +175,12 @@ pub(crate) fn classify(failure: &Failure, target: &Target) -> Verdict {
             return Verdict::Fault(ProviderFault::retryable(
                 FaultKind::Timeout,
                 format!("GET /version did not answer within {after:?}"),
+            ));
+        }
+        Failure::WatcherEnded => {
+            return Verdict::Fault(ProviderFault::retryable(
+                FaultKind::BackendUnavailable,
+                "the watch stream ended",
             ));
         }
         Failure::Ping(e) => (Verb::Get, ErrorRef::Client(e)),

@@ -236,9 +236,7 @@ impl StreamState {
             () = sleep_until(live.next_ping), if live.ping.is_none() => Step::PingDue,
         };
         match step {
-            Step::Item(None) => self.fail(Failure::Connect(crate::KubeError::Unavailable {
-                message: "the watcher ended".into(),
-            })),
+            Step::Item(None) => self.fail(Failure::WatcherEnded),
             Step::Item(Some(item)) => {
                 self.on_item(item);
                 for _ in 0..MAX_BATCH {

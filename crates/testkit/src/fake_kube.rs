@@ -127,6 +127,9 @@ pub(crate) struct State {
     pub(crate) kill_gone: bool,
     pub(crate) connections: Vec<AbortHandle>,
     pub(crate) open_watches: usize,
+    /// Watches are numbered; those below `stuck_below` are stuck.
+    pub(crate) next_watch_id: u64,
+    pub(crate) stuck_below: u64,
 }
 
 /// Most changes kept for watches to replay; older ones expire (410).
@@ -183,6 +186,8 @@ impl FakeKubeBuilder {
                 kill_gone: false,
                 connections: Vec::new(),
                 open_watches: 0,
+                next_watch_id: 0,
+                stuck_below: 0,
             }),
             poke,
             started: Instant::now(),
@@ -466,10 +471,23 @@ impl FakeKube {
         });
     }
 
+    /// Makes every watch open now stuck: it stays open but delivers
+    /// nothing (no events, no bookmarks) and ignores its `timeoutSeconds`,
+    /// while every other request, new watches included, is answered
+    /// normally — the blind spot of a healthy API server with a stuck
+    /// watch. Ended by [`heal`](Self::heal), [`end_watches`](Self::end_watches)
+    /// or the client giving up on the watch.
+    pub fn stall_open_watches(&self) {
+        self.change(|s| s.stuck_below = s.next_watch_id);
+    }
+
     /// Clears every switch (status, denials, 404, refuse, stall, close,
-    /// HTTP 410).
+    /// HTTP 410, stuck watches).
     pub fn heal(&self) {
-        self.switch(|s| *s = Switches::default());
+        self.change(|s| {
+            s.switches = Switches::default();
+            s.stuck_below = 0;
+        });
     }
 
     /// Number of watches currently open.

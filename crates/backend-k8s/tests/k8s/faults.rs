@@ -401,3 +401,52 @@ async fn the_token_is_reread_on_reconnect() {
     assert_eq!(auth(&fake).as_deref(), Some("Bearer second"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_watch_on_a_healthy_server_is_replaced_within_the_idle_timeout() {
+    let fake = fake().await;
+    let provider = provider(
+        &driver(&fake, KubeDriverMode::Pods),
+        json!({"idle_timeout": "2s"}),
+    );
+    add_pods(&fake, 0..3);
+    let mut stream = open(&provider);
+    until(&mut stream, WAIT, "first snapshot", |e| {
+        ids(e) == Some(names(0..3))
+    })
+    .await;
+    // Let the first watch pass its 2 s timeout once, so the stuck one below
+    // is a resumed watch (no relist involved). The stream is pulled
+    // meanwhile: like kube-runtime's watcher, it only works when polled.
+    let end = Instant::now() + Duration::from_millis(2500);
+    while let Ok(Some(event)) = tokio::time::timeout_at(end, stream.next()).await {
+        assert!(event.is_liveness(), "{event:?}");
+    }
+    let lists = fake.count(RequestKind::List(ObjectKind::Pod));
+
+    fake.stall_open_watches();
+    let stuck_at = Instant::now();
+    fake.delete(ObjectKind::Pod, NS, "p000");
+    let seen = until(&mut stream, Duration::from_secs(15), "the change", |e| {
+        ids(e) == Some(names(1..3))
+    })
+    .await;
+    let took = stuck_at.elapsed();
+    let heartbeats = seen
+        .iter()
+        .filter(|e| matches!(e, ProviderEvent::Heartbeat(_)))
+        .count();
+    println!("stuck watch: change seen after {took:?}, {heartbeats} heartbeats meanwhile");
+
+    // The blind spot: the API server answers, so the provider heartbeats
+    // while the stuck watch hides the change...
+    assert!(heartbeats >= 2, "{seen:#?}");
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    // ...bounded by the watch's idle timeout: 2 s + kube-runtime's 5 s.
+    assert!(took <= Duration::from_secs(9), "{took:?}");
+    assert_eq!(
+        fake.count(RequestKind::List(ObjectKind::Pod)),
+        lists,
+        "the stuck watch is replaced by a resumed watch, not a relist"
+    );
+}

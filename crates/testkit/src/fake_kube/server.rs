@@ -534,6 +534,8 @@ fn watch(
     };
     state.open_watches += 1;
     let generation = state.kill_gen;
+    let id = state.next_watch_id;
+    state.next_watch_id += 1;
     let shared = shared.clone();
     let ns = ns.to_string();
     tokio::spawn(async move {
@@ -545,14 +547,16 @@ fn watch(
         let mut bookmark_due = false;
         'outer: loop {
             let mut end = false;
+            let stuck;
             {
                 let state = shared.lock();
+                stuck = id < state.stuck_below;
                 if state.kill_gen != generation {
                     if state.kill_gone {
                         pending.push(line(&gone_event(last, state.compacted)));
                     }
                     end = true;
-                } else if !state.switches.stall {
+                } else if !state.switches.stall && !stuck {
                     let (events, reached) = events_since(&state, kind, &ns, &selector, last);
                     pending.extend(events.iter().map(line));
                     last = reached;
@@ -579,7 +583,7 @@ fn watch(
             }
             tokio::select! {
                 changed = poke.changed() => if changed.is_err() { break; },
-                () = sleep_until(deadline) => break,
+                () = sleep_until(deadline), if !stuck => break,
                 () = sleep_until(next_bookmark) => {
                     bookmark_due = true;
                     next_bookmark = Instant::now() + shared.bookmark_interval;
