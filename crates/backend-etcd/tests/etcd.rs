@@ -17,3 +17,5 @@ mod harness;
 mod registration;
 #[path = "etcd/support.rs"]
 mod support;
+#[path = "etcd/tls.rs"]
+mod tls;

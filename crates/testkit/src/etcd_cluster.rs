@@ -10,6 +10,8 @@
 //!   [`compact`](EtcdCluster::compact) compacts the key space,
 //!   [`recreate`](EtcdCluster::recreate) replaces the whole cluster by a new
 //!   one (new cluster id) on the same ports.
+//! - [`start_tls`](EtcdCluster::start_tls) adds an `https` client URL per
+//!   member (optionally requiring client certificates).
 //! - Nothing is left behind: dropping the handle kills every member and
 //!   removes the directories, also while a test panics. Each member runs
 //!   under a tiny `sh` watchdog that SIGKILLs it when the test process goes
@@ -62,12 +64,27 @@ fn err(message: impl Into<String>) -> EtcdClusterError {
     EtcdClusterError(message.into())
 }
 
+/// Client TLS for the members: each serves an extra `https://127.0.0.1`
+/// client URL with this certificate, next to the plain one the harness uses
+/// for its own operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// Server certificate (PEM), valid for `127.0.0.1`.
+    pub cert_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
+    /// When set, clients must present a certificate signed by this CA
+    /// (`--client-cert-auth`).
+    pub client_ca_file: Option<PathBuf>,
+}
+
 /// One member's fixed identity and its running process, if any.
 #[derive(Debug)]
 struct Member {
     name: String,
     client_port: u16,
     peer_port: u16,
+    tls_port: Option<u16>,
     data_dir: PathBuf,
     log: PathBuf,
     process: Option<Running>,
@@ -114,6 +131,7 @@ pub struct EtcdCluster {
     root: PathBuf,
     token: String,
     generation: u32,
+    tls: Option<EtcdTls>,
     members: Vec<Member>,
 }
 
@@ -170,6 +188,20 @@ impl EtcdCluster {
 
     /// [`start`](Self::start) with an explicit etcd binary.
     pub async fn start_with(bin: PathBuf, members: usize) -> Result<Self, EtcdClusterError> {
+        Self::start_inner(bin, members, None).await
+    }
+
+    /// [`start`](Self::start) with client TLS on an extra URL per member
+    /// ([`tls_endpoint`](Self::tls_endpoint)).
+    pub async fn start_tls(members: usize, tls: EtcdTls) -> Result<Self, EtcdClusterError> {
+        Self::start_inner(etcd_binary()?, members, Some(tls)).await
+    }
+
+    async fn start_inner(
+        bin: PathBuf,
+        members: usize,
+        tls: Option<EtcdTls>,
+    ) -> Result<Self, EtcdClusterError> {
         if members == 0 {
             return Err(err("a cluster needs at least one member"));
         }
@@ -177,7 +209,7 @@ impl EtcdCluster {
         // A port taken between probing and binding is retried with new ones.
         let mut last = None;
         for _ in 0..3 {
-            let mut cluster = Self::prepare(bin.clone(), members)?;
+            let mut cluster = Self::prepare(bin.clone(), members, tls.clone())?;
             match cluster.launch_all().await {
                 Ok(()) => return Ok(cluster),
                 Err(e) => last = Some(e),
@@ -186,7 +218,11 @@ impl EtcdCluster {
         Err(last.unwrap_or_else(|| err("could not start")))
     }
 
-    fn prepare(bin: PathBuf, members: usize) -> Result<Self, EtcdClusterError> {
+    fn prepare(
+        bin: PathBuf,
+        members: usize,
+        tls: Option<EtcdTls>,
+    ) -> Result<Self, EtcdClusterError> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -195,12 +231,14 @@ impl EtcdCluster {
         let root = scratch_root().join(format!("etcd-test-{}-{n}-{nanos}", std::process::id()));
         fs::create_dir_all(&root)
             .map_err(|e| err(format!("cannot create {}: {e}", root.display())))?;
-        let ports = free_ports(members * 2)?;
+        let per_member = if tls.is_some() { 3 } else { 2 };
+        let ports = free_ports(members * per_member)?;
         let members = (0..members)
             .map(|i| Member {
                 name: format!("m{i}"),
-                client_port: ports[2 * i],
-                peer_port: ports[2 * i + 1],
+                client_port: ports[per_member * i],
+                peer_port: ports[per_member * i + 1],
+                tls_port: tls.as_ref().map(|_| ports[per_member * i + 2]),
                 data_dir: root.join(format!("m{i}.etcd")),
                 log: root.join(format!("m{i}.log")),
                 process: None,
@@ -211,6 +249,7 @@ impl EtcdCluster {
             token: format!("cp-test-{}-{n}-{nanos}", std::process::id()),
             root,
             generation: 0,
+            tls,
             members,
         })
     }
@@ -238,6 +277,7 @@ impl EtcdCluster {
         let token = format!("{}-g{}", self.token, self.generation);
         let bin = self.bin.clone();
         let root = self.root.clone();
+        let tls = self.tls.clone();
         let member = self.member_mut(i)?;
         if member.process.is_some() {
             return Err(err(format!("member {i} is already running")));
@@ -250,7 +290,10 @@ impl EtcdCluster {
         let log2 = log
             .try_clone()
             .map_err(|e| err(format!("cannot clone a log handle: {e}")))?;
-        let client = format!("http://127.0.0.1:{}", member.client_port);
+        let mut client = format!("http://127.0.0.1:{}", member.client_port);
+        if let Some(port) = member.tls_port {
+            client.push_str(&format!(",https://127.0.0.1:{port}"));
+        }
         let peer = format!("http://127.0.0.1:{}", member.peer_port);
         // The watchdog: run etcd in the background and wait for a line on
         // stdin, then SIGKILL it. `keep` is this handle killing the member
@@ -295,6 +338,19 @@ exit 0"#;
             .stdin(Stdio::piped())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
+        if let Some(tls) = &tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.cert_file)
+                .arg("--key-file")
+                .arg(&tls.key_file);
+            if let Some(ca) = &tls.client_ca_file {
+                command
+                    .arg("--client-cert-auth")
+                    .arg("--trusted-ca-file")
+                    .arg(ca);
+            }
+        }
         let mut watchdog = command
             .spawn()
             .map_err(|e| err(format!("cannot start {}: {e}", bin.display())))?;
@@ -376,6 +432,13 @@ exit 0"#;
             .get(i)
             .map(|m| format!("http://127.0.0.1:{}", m.client_port))
             .unwrap_or_default()
+    }
+
+    /// The `https` client URL of member `i`, when started with
+    /// [`start_tls`](Self::start_tls).
+    pub fn tls_endpoint(&self, i: usize) -> Option<String> {
+        let port = self.members.get(i)?.tls_port?;
+        Some(format!("https://127.0.0.1:{port}"))
     }
 
     /// Client URLs of every member, in member order.
