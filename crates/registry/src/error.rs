@@ -279,31 +279,28 @@ impl ProvisioningError {
     }
 
     /// Names the descriptor in errors that do not name one yet.
-    pub fn with_provider(mut self, id: &ProviderId) -> Self {
-        match &mut self {
-            Self::InvalidConfig { provider, .. }
-            | Self::UnknownField { provider, .. }
-            | Self::InlineSecret { provider, .. }
-            | Self::BackendUnavailable { provider, .. }
-            | Self::Timeout { provider, .. }
-            | Self::PermissionDenied { provider, .. }
-            | Self::IndexRollback { provider, .. }
-                if provider.is_none() =>
-            {
-                *provider = Some(id.clone());
+    pub fn with_provider(self, id: &ProviderId) -> Self {
+        match self {
+            Self::AtLine { file, line, error } => Self::AtLine {
+                file,
+                line,
+                error: Box::new(error.with_provider(id)),
+            },
+            mut other => {
+                if let Self::InvalidConfig { provider, .. }
+                | Self::UnknownField { provider, .. }
+                | Self::InlineSecret { provider, .. }
+                | Self::BackendUnavailable { provider, .. }
+                | Self::Timeout { provider, .. }
+                | Self::PermissionDenied { provider, .. }
+                | Self::IndexRollback { provider, .. } = &mut other
+                    && provider.is_none()
+                {
+                    *provider = Some(id.clone());
+                }
+                other
             }
-            Self::AtLine { error, .. } => {
-                let inner = std::mem::replace(
-                    error.as_mut(),
-                    Self::InvalidArgument {
-                        message: String::new(),
-                    },
-                );
-                **error = inner.with_provider(id);
-            }
-            _ => {}
         }
-        self
     }
 
     /// Prefixes the field path (`watch` + `service` = `watch.service`) in

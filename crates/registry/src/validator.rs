@@ -12,7 +12,7 @@ use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind};
 use crate::endpoint::{EndpointProblem, check_endpoint, normalize_endpoint};
 use crate::{
     ConsulWatch, EtcdWatch, InMemoryWatch, K8sWatch, KindValidator, ProviderProbe,
-    ProvisioningError, SecretResolver,
+    ProvisioningError, SecretResolver, SetChecker,
 };
 
 /// Checks descriptors before anything starts.
@@ -255,10 +255,17 @@ impl ProviderValidator {
         &self,
         set: &[ProviderDescriptor],
     ) -> Result<(), (usize, ProvisioningError)> {
+        let mut checker = self.set_checker();
         for (i, d) in set.iter().enumerate() {
-            self.check_against(&set[..i], d).map_err(|e| (i, e))?;
+            checker.add(d).map_err(|e| (i, e))?;
         }
         Ok(())
+    }
+
+    /// An incremental checker of a set, for loaders that report the first
+    /// bad descriptor as they go.
+    pub fn set_checker(&self) -> SetChecker<'_> {
+        SetChecker::new(self)
     }
 
     /// Runs the probe of every enabled descriptor whose kind has one,

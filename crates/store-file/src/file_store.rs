@@ -65,6 +65,7 @@ pub struct FileProviderStore {
     tmp_path: PathBuf,
     lock_path: PathBuf,
     dir: PathBuf,
+    secret_dir: PathBuf,
     file_name: String,
     fs: Arc<dyn Fs>,
     validator: Arc<ProviderValidator>,
@@ -87,6 +88,9 @@ impl FileProviderStore {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        // Secrets resolve against the directory as it was when the store
+        // was opened, even if the process changes directory later.
+        let secret_dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -95,6 +99,7 @@ impl FileProviderStore {
             tmp_path: with_suffix(".tmp"),
             lock_path: with_suffix(".lock"),
             dir,
+            secret_dir,
             file_name,
             path,
             fs: Arc::new(StdFs),
@@ -147,15 +152,16 @@ impl FileProviderStore {
         &self.lock_path
     }
 
-    /// The directory holding the store; relative `file:` secrets resolve
-    /// against it.
+    /// The directory holding the store.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// A [`SecretResolver`] for this store's directory.
+    /// A [`SecretResolver`] for this store: relative `file:` references
+    /// resolve against the store's directory (made absolute when the store
+    /// was created).
     pub fn secret_resolver(&self) -> SecretResolver {
-        SecretResolver::new(&self.dir)
+        SecretResolver::new(&self.secret_dir)
     }
 
     /// Decodes file content under this store's rules and name.
@@ -274,6 +280,24 @@ impl ProviderStore for FileProviderStore {
     }
 
     fn base_dir(&self) -> Option<&Path> {
-        Some(&self.dir)
+        Some(&self.secret_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_files_and_directory_follow_the_path() {
+        let store = FileProviderStore::new("providers.jsonl");
+        assert_eq!(store.tmp_path(), Path::new("providers.jsonl.tmp"));
+        assert_eq!(store.lock_path(), Path::new("providers.jsonl.lock"));
+        assert_eq!(store.dir(), Path::new("."));
+        assert!(store.secret_resolver().base_dir().is_absolute());
+        let store = FileProviderStore::new("/etc/prov/p.jsonl");
+        assert_eq!(store.dir(), Path::new("/etc/prov"));
+        assert_eq!(store.base_dir(), Some(Path::new("/etc/prov")));
+        assert_eq!(store.tmp_path(), Path::new("/etc/prov/p.jsonl.tmp"));
     }
 }

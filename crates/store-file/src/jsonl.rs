@@ -21,11 +21,12 @@ pub(crate) fn decode(
     }
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let mut out: Vec<ProviderDescriptor> = Vec::new();
+    let mut checker = validator.set_checker();
     for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
         let at = |e: ProvisioningError| e.at_line(file, index + 1);
         let text = check_line(raw).map_err(at)?;
         let descriptor = descriptor_from_json(text).map_err(at)?;
-        validator.check_against(&out, &descriptor).map_err(at)?;
+        checker.add(&descriptor).map_err(at)?;
         out.push(descriptor);
     }
     Ok(out)
