@@ -355,6 +355,34 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Whether a rustls error is in the chain. rustls errors travel inside
+/// (possibly nested) `io::Error`s, whose `source()` skips the wrapped
+/// error itself, so those are opened with `get_ref`.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    fn is_rustls(mut e: &(dyn std::error::Error + 'static)) -> bool {
+        loop {
+            if e.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            match e
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+            {
+                Some(inner) => e = inner,
+                None => return false,
+            }
+        }
+    }
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if is_rustls(e) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 /// A thin Consul HTTP client bound to one provider's configuration.
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -478,11 +506,13 @@ impl Client {
         let what = format!("{method} {}", url.path());
         let fail = |e: reqwest::Error| {
             if e.is_timeout() {
-                Error::Timeout(timeout)
+                return Error::Timeout(timeout);
+            }
+            // reqwest names the full URL; the path is enough and shorter.
+            let chain = error_chain(&e).replace(&format!(" for url ({url})"), "");
+            if is_tls_failure(&e) {
+                Error::Tls(format!("{what}: {chain}"))
             } else {
-                let mut chain = error_chain(&e);
-                // reqwest names the full URL; the path is enough and shorter.
-                chain = chain.replace(&format!(" for url ({url})"), "");
                 Error::Connect(format!("{what}: {chain}"))
             }
         };

@@ -94,6 +94,10 @@ pub(crate) enum Error {
     /// The connection failed (refused, reset, DNS, TLS handshake).
     #[error("{0}")]
     Connect(String),
+    /// The TLS handshake failed: an unknown issuer, a wrong host name, a
+    /// rejected client certificate. Only a configuration change cures it.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// No complete answer within the request timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -138,6 +142,10 @@ impl Error {
             },
             Self::Malformed(_) => ProviderFault::retryable(FaultKind::MalformedResponse, detail),
             Self::Token(_) => ProviderFault::permanent(FaultKind::InvalidConfig, detail),
+            Self::Tls(_) => ProviderFault::permanent(
+                FaultKind::InvalidConfig,
+                format!("{detail} (check tls.ca, tls.cert / tls.key and the endpoint's host name)"),
+            ),
         }
     }
 
@@ -196,6 +204,8 @@ mod tests {
             (FaultKind::BackendUnavailable, false)
         );
         let f = Error::Token("gone".into()).to_fault();
+        assert_eq!((f.kind, f.permanent), (FaultKind::InvalidConfig, true));
+        let f = Error::Tls("UnknownIssuer".into()).to_fault();
         assert_eq!((f.kind, f.permanent), (FaultKind::InvalidConfig, true));
     }
 

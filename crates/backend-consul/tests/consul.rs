@@ -16,6 +16,8 @@ mod idle;
 mod probe;
 #[path = "consul/registration.rs"]
 mod registration;
+#[path = "consul/tls.rs"]
+mod tls;
 #[path = "consul/tokens.rs"]
 mod tokens;
 
