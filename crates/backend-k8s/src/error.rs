@@ -76,6 +76,25 @@ impl KubeError {
     }
 }
 
+impl From<KubeError> for ProvisioningError {
+    /// Without the provider id; prefer
+    /// [`KubeError::into_provisioning_error`] where it is known.
+    fn from(error: KubeError) -> Self {
+        match error {
+            KubeError::Invalid(e) => e,
+            KubeError::Config { message } => ProvisioningError::invalid(None, None, message),
+            KubeError::Unavailable { message } => ProvisioningError::BackendUnavailable {
+                provider: None,
+                detail: message,
+            },
+            KubeError::PermissionDenied { message } => ProvisioningError::PermissionDenied {
+                provider: None,
+                detail: message,
+            },
+        }
+    }
+}
+
 /// What the watch was doing when something failed, for the RBAC rule an
 /// error names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

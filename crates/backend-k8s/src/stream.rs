@@ -122,6 +122,8 @@ struct StreamState {
     last: Option<ProviderSnapshot>,
     dirty: bool,
     owe_liveness: bool,
+    /// When the last snapshot or heartbeat was queued.
+    last_liveness: Instant,
     done: bool,
 }
 
@@ -149,6 +151,7 @@ pub(crate) fn open(inner: Arc<Inner>, options: StreamOptions) -> ProviderStream 
         last: None,
         dirty: false,
         owe_liveness: true,
+        last_liveness: now,
         done: false,
     };
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
@@ -276,7 +279,7 @@ impl StreamState {
                 live.next_ping = Instant::now() + ping_period;
                 let synced = live.synced;
                 match result {
-                    Ok(()) if synced => self.pending.push_back(ProviderEvent::heartbeat()),
+                    Ok(()) if synced => self.push_liveness(ProviderEvent::heartbeat()),
                     Ok(()) => {}
                     Err(failure) => self.fail(failure),
                 }
@@ -357,17 +360,25 @@ impl StreamState {
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner) = Some(view.clone());
                         self.last = Some(view.clone());
-                        self.pending.push_back(ProviderEvent::Snapshot(view));
+                        self.push_liveness(ProviderEvent::Snapshot(view));
                         self.owe_liveness = false;
                     }
                 }
                 Err(fault) => self.pending.push_back(ProviderEvent::Fault(fault)),
             }
         }
-        if self.owe_liveness {
+        // Events that leave the view unchanged still prove the API server
+        // alive; they also keep a busy watcher from starving the ping.
+        let quiet = self.last_liveness.elapsed() >= self.ping_period();
+        if self.owe_liveness || quiet {
             self.owe_liveness = false;
-            self.pending.push_back(ProviderEvent::heartbeat());
+            self.push_liveness(ProviderEvent::heartbeat());
         }
+    }
+
+    fn push_liveness(&mut self, event: ProviderEvent) {
+        self.last_liveness = Instant::now();
+        self.pending.push_back(event);
     }
 
     /// The union of every object's members. The same id from two objects
