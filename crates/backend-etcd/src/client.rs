@@ -219,6 +219,17 @@ impl Session {
         .map(|_| ())
     }
 
+    /// The lease `key` is attached to (0 = none), or `None` if it is absent.
+    pub(crate) async fn lease_of(&mut self, key: &str) -> Result<Option<i64>, ClientError> {
+        let mut kv = self.kv.clone();
+        let key = key.to_owned();
+        let response = bounded("get", &self.endpoint, self.timeout, async move {
+            kv.get(key, Some(GetOptions::new().with_keys_only())).await
+        })
+        .await?;
+        Ok(response.kvs().first().map(KeyValue::lease))
+    }
+
     /// Opens the keep-alive stream of `lease`.
     pub(crate) async fn keep_alive(
         &mut self,

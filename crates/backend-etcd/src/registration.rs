@@ -1,6 +1,7 @@
 //! Self-registration: this node's member value under `prefix + id`,
 //! attached to a lease kept alive; on lease loss a new lease is granted and
-//! the value put again; on shutdown the lease is revoked.
+//! the value put again; a key deleted or overwritten while its lease lives is
+//! put back at the next renewal; on shutdown the lease is revoked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub struct RegistrationStatus {
     /// Leases granted so far (1 after the first registration; each lease
     /// loss adds one).
     pub grants: u64,
+    /// Puts of the member value so far (one per lease, plus one each time
+    /// the key was found deleted or overwritten while its lease lived).
+    pub puts: u64,
     /// The last error, if the last attempt failed.
     pub last_error: Option<String>,
 }
@@ -113,6 +117,7 @@ async fn hold_lease(
         s.registered = true;
         s.lease_id = Some(lease);
         s.grants += 1;
+        s.puts += 1;
         s.last_error = None;
     });
     // Renew three times per TTL: one lost renewal never loses the lease.
@@ -133,7 +138,21 @@ async fn hold_lease(
             return LeaseEnd::Failed(session.error("lease keep-alive", e));
         }
         match timeout(every, responses.message()).await {
-            Ok(Ok(Some(response))) if response.ttl() > 0 => {}
+            Ok(Ok(Some(response))) if response.ttl() > 0 => {
+                // The lease lives, but the key may have been deleted or
+                // overwritten by someone else: put it back under the lease.
+                match session.lease_of(key).await {
+                    Ok(Some(attached)) if attached == lease => {}
+                    Ok(_) => {
+                        tracing::info!(key, "registered key gone or replaced; putting it back");
+                        if let Err(e) = session.put_with_lease(key, value.to_vec(), lease).await {
+                            return LeaseEnd::Failed(e);
+                        }
+                        inner.set_registration_status(|s| s.puts += 1);
+                    }
+                    Err(e) => return LeaseEnd::Failed(e),
+                }
+            }
             Ok(Ok(Some(_))) => return LeaseEnd::Lost,
             Ok(Ok(None)) => {
                 return LeaseEnd::Failed(session.error(

@@ -194,10 +194,12 @@ impl WatchLoop {
         let wake = tokio::select! {
             biased;
             _ = self.stop.changed() => Wake::Stop,
+            // Before the deadline: a progress answer already buffered when
+            // the deadline fires must count.
+            message = watch.next() => Wake::Message(message),
             () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 Wake::ProgressDeadline
             }
-            message = watch.next() => Wake::Message(message),
             () = sleep_until(self.next_tick) => Wake::Tick,
         };
         match wake {

@@ -1,6 +1,6 @@
 //! Self-registration against real etcd: the member value under a lease
-//! kept alive, re-granted and re-put when the lease is lost, revoked on
-//! shutdown and on drop.
+//! kept alive, put back when deleted, re-granted and re-put when the lease
+//! is lost, revoked on shutdown and on drop.
 
 use std::time::Duration;
 
@@ -71,6 +71,20 @@ async fn registration_is_kept_regranted_after_loss_and_revoked_on_shutdown() {
     // Kept alive well past its 2 s TTL.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(lease_of(&mut c, "self").await, Some(lease), "kept alive");
+
+    // The key deleted while its lease lives: put back at the next renewal.
+    let deleted_at = Instant::now();
+    c.delete(format!("{PREFIX}self"), None)
+        .await
+        .expect("delete");
+    wait_key(&mut c, "self", true, Duration::from_secs(3)).await;
+    println!(
+        "registration: deleted key back in {:?}",
+        deleted_at.elapsed()
+    );
+    let status = provider.registration_status().expect("status");
+    assert_eq!((status.grants, status.puts), (1, 2), "{status:?}");
+    assert_eq!(lease_of(&mut c, "self").await, Some(lease), "same lease");
 
     // Lease lost (revoked by an operator): the key goes, then comes back
     // under a new lease.
