@@ -8,7 +8,7 @@ use provisioning_provider_api::ProviderDescriptor;
 
 use crate::{
     MemoryProviderStore, ProviderRegistryBuilder, ProviderSet, ProviderStore, ProviderValidator,
-    ProvisioningError,
+    ProvisioningError, SecretResolver,
 };
 
 /// The registered providers: a validated [`ProviderSet`] in memory plus the
@@ -189,6 +189,16 @@ impl ProviderRegistry {
     /// The validator registrations are checked with.
     pub fn validator(&self) -> &ProviderValidator {
         &self.inner.validator
+    }
+
+    /// A [`SecretResolver`] for the store's directory (the current
+    /// directory for stores that have none).
+    pub fn secret_resolver(&self) -> SecretResolver {
+        let dir = self.inner.store.base_dir().map_or_else(
+            || std::path::PathBuf::from("."),
+            std::path::Path::to_path_buf,
+        );
+        SecretResolver::new(std::path::absolute(&dir).unwrap_or(dir))
     }
 
     /// The store the set is persisted in.

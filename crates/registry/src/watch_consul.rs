@@ -110,7 +110,9 @@ impl ConsulWatch {
     /// (the server adds up to `wait / 16` of jitter). The facade rejects a
     /// policy whose `timeout / 3` does not exceed it.
     pub fn quiet_period(&self) -> Duration {
-        self.wait * 17 / 16
+        self.wait
+            .checked_mul(17)
+            .map_or(Duration::MAX, |scaled| scaled / 16)
     }
 
     /// The conflict target: service, dc, ns, tag and filter.
@@ -218,6 +220,11 @@ mod tests {
         assert_eq!(w.consistency, ConsulConsistency::Default);
         assert_eq!(w.id_from, ConsulIdFrom::ServiceId);
         assert_eq!(w.quiet_period(), Duration::from_millis(4250));
+        let huge = ConsulWatch {
+            wait: Duration::MAX,
+            ..w
+        };
+        assert_eq!(huge.quiet_period(), Duration::MAX);
     }
 
     #[test]
