@@ -315,4 +315,11 @@ fn io_errors_carry_path_and_code() {
         store.secret_resolver().base_dir(),
         dir.path().join("missing-dir")
     );
+    let registry = ProviderRegistry::builder()
+        .with_store(Arc::new(store))
+        .build();
+    assert_eq!(
+        registry.secret_resolver().base_dir(),
+        dir.path().join("missing-dir")
+    );
 }
