@@ -29,7 +29,8 @@
 //! ([`FakeConsul::rollback_index`]), index 0
 //! ([`FakeConsul::set_index_zero`]), missing leader headers and a stale
 //! `LastContact`. Every request is logged ([`FakeConsul::requests`]) with
-//! its token redacted.
+//! its token redacted. [`FakeConsulDriver`] runs the conformance suite on
+//! it.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -42,6 +43,7 @@
 //! # Ok(()) }
 //! ```
 
+mod driver;
 mod filter;
 mod server;
 mod state;
@@ -55,6 +57,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
 
+pub use driver::FakeConsulDriver;
 pub use state::{
     CheckStatus, FakeAclPolicy, FakeFailure, FakeInstance, LoggedRequest, RedactedToken,
 };
