@@ -105,7 +105,7 @@ impl Fanout {
         let publication = Arc::new(publication);
         let first = publication.lines().first().cloned();
         let snapshot = first.as_ref().and_then(|line| line.as_snapshot()).cloned();
-        let woken = {
+        let wake_notifier = {
             let mut state = self.state();
             if let Some(line) = first {
                 match retain {
@@ -143,7 +143,7 @@ impl Fanout {
             publication.arm(state.consumers.len());
             // A closed slot acknowledges and is forgotten.
             state.consumers.retain(|slot| slot.push(&publication));
-            state.consumers.clone()
+            self.notifier.enqueue(state.consumers.iter())
         };
 
         if let Some(snapshot) = snapshot
@@ -161,7 +161,9 @@ impl Fanout {
         retired.extend(evicted.into_iter().map(Retired::Publication));
         self.retire(retired);
         // Wake-ups last, and on the notifier's thread.
-        self.notifier.wake(woken);
+        if wake_notifier {
+            self.notifier.signal();
+        }
     }
 
     pub(crate) fn retire(&self, retired: Vec<Retired>) {

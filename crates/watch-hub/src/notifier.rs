@@ -40,24 +40,21 @@ impl Notifier {
         })
     }
 
-    /// Asks for `slots` to be woken; returns at once.
-    pub(crate) fn wake(&self, slots: impl IntoIterator<Item = Arc<ConsumerSlot>>) {
-        let mut added = false;
-        {
-            let mut pending = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for slot in slots {
-                if slot.request_wake() {
-                    pending.push(slot);
-                    added = true;
-                }
-            }
-        }
-        if added && let Some(thread) = self.shared.thread.get() {
-            // One atomic swap unless the notifier is parked.
+    /// Queues `slots` to be woken; true when the notifier must be signalled.
+    pub(crate) fn enqueue<'a>(&self, slots: impl Iterator<Item = &'a Arc<ConsumerSlot>>) -> bool {
+        let mut pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = pending.len();
+        pending.extend(slots.filter(|slot| slot.request_wake()).cloned());
+        pending.len() > before
+    }
+
+    /// Wakes the notifier: one atomic swap unless it is parked.
+    pub(crate) fn signal(&self) {
+        if let Some(thread) = self.shared.thread.get() {
             thread.unpark();
         }
     }

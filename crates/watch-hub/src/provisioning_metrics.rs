@@ -180,7 +180,14 @@ impl ProvisioningMetrics {
         view: &'a mut MetricsView,
         provider: &ProviderId,
     ) -> &'a mut ProviderMetricsView {
-        view.providers.entry(provider.clone()).or_default()
+        // Look up first: the entry API would clone the id on every call.
+        if !view.providers.contains_key(provider) {
+            view.providers
+                .insert(provider.clone(), ProviderMetricsView::default());
+        }
+        view.providers
+            .get_mut(provider)
+            .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     /// A copy of the current values.
