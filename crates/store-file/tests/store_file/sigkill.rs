@@ -43,7 +43,15 @@ fn sigkill_at_random_points_during_saves_leaves_old_or_new() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("providers.jsonl");
     let store = FileProviderStore::new(&path);
-    store.save(&old_set()).unwrap();
+    // Kill within a few saves' time after the child's first save, however
+    // fast or slow fsync is on this disk, so kills land in both saves.
+    let mut save_cost = Duration::ZERO;
+    for set in [new_set(), old_set(), new_set(), old_set()] {
+        let t = Instant::now();
+        store.save(&set).unwrap();
+        save_cost = save_cost.max(t.elapsed());
+    }
+    let window_us = (save_cost.as_micros() as u64 * 4).max(3_000);
     let (old, new) = (old_set(), new_set());
     let (mut rng, seed) = Rng::from_time();
     let name = test_name(
@@ -56,7 +64,7 @@ fn sigkill_at_random_points_during_saves_leaves_old_or_new() {
         let (mut child, mut out) =
             spawn_child(&name, &format!("save_forever:{}", path.display()), false);
         wait_for_line(&mut out, "ready");
-        std::thread::sleep(Duration::from_micros(rng.below(3_000)));
+        std::thread::sleep(Duration::from_micros(rng.below(window_us)));
         child.kill().unwrap();
         let status = child.wait().unwrap();
         assert_eq!(
@@ -79,7 +87,7 @@ fn sigkill_at_random_points_during_saves_leaves_old_or_new() {
         }
     }
     eprintln!(
-        "{KILLS} SIGKILLs in {:?}: old {saw_old}, new {saw_new}, stale .tmp left {stale_tmp} times (seed {seed})",
+        "{KILLS} SIGKILLs in {:?} (kill window {window_us} µs, save {save_cost:?}): old {saw_old}, new {saw_new}, stale .tmp left {stale_tmp} times (seed {seed})",
         started.elapsed()
     );
     assert_eq!(saw_old + saw_new, KILLS);
