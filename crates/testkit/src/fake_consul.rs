@@ -375,3 +375,102 @@ impl Drop for FakeConsul {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::time::Instant;
+
+    /// One raw HTTP/1.1 request on a fresh connection; returns the answer.
+    async fn raw(addr: SocketAddr, target: &str, headers: &str) -> String {
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: consul\r\nConnection: close\r\n{headers}\r\n");
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+            s.write_all(request.as_bytes())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap_or_else(|e| panic!("{e}"));
+            out
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_queries_hold_until_change_or_wait() {
+        let consul = FakeConsul::start().await.unwrap_or_else(|e| panic!("{e}"));
+        consul.upsert(FakeInstance::new("app", "a1", "10.0.0.1", 1));
+        let index = consul.index("app");
+
+        // No change: held for wait (+ at most wait/16).
+        let t = Instant::now();
+        let answer = raw(
+            consul.addr(),
+            &format!("/v1/health/service/app?index={index}&wait=400ms"),
+            "",
+        )
+        .await;
+        let held = t.elapsed();
+        assert!(held >= Duration::from_millis(400), "{held:?}");
+        assert!(held < Duration::from_millis(400 + 25 + 300), "{held:?}");
+        // hyper writes header names in lower case.
+        assert!(
+            answer.contains(&format!("x-consul-index: {index}")),
+            "{answer}"
+        );
+
+        // A change releases the held query at once with the new index.
+        let addr = consul.addr();
+        let held = tokio::spawn(async move {
+            let t = Instant::now();
+            let a = raw(
+                addr,
+                &format!("/v1/health/service/app?index={index}&wait=10s"),
+                "",
+            )
+            .await;
+            (t.elapsed(), a)
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        consul.upsert(FakeInstance::new("app", "a2", "10.0.0.2", 2));
+        let (took, answer) = held.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(answer.contains("\"a2\""), "{answer}");
+
+        // Bad parameters are Consul's 400s.
+        let a = raw(consul.addr(), "/v1/health/service/app?stale&consistent", "").await;
+        assert!(a.starts_with("HTTP/1.1 400"), "{a}");
+        let a = raw(consul.addr(), "/v1/health/service/app?index=1&wait=4", "").await;
+        assert!(
+            a.starts_with("HTTP/1.1 400") && a.contains("Invalid wait time"),
+            "{a}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_request_log_never_shows_tokens() {
+        let consul = FakeConsul::start().await.unwrap_or_else(|e| panic!("{e}"));
+        raw(consul.addr(), "/v1/status/leader?token=query-secret-1", "").await;
+        raw(
+            consul.addr(),
+            "/v1/status/leader",
+            "X-Consul-Token: header-secret-2\r\n",
+        )
+        .await;
+        let log = consul.requests();
+        assert_eq!(log.len(), 2);
+        assert!(
+            log[1]
+                .token
+                .as_ref()
+                .is_some_and(|t| t.matches("header-secret-2"))
+        );
+        let printed = format!("{log:?}");
+        assert!(
+            !printed.contains("secret-1") && !printed.contains("secret-2"),
+            "{printed}"
+        );
+    }
+}

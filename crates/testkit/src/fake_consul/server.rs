@@ -145,7 +145,18 @@ pub(super) async fn handle(
             received: Instant::now(),
             method: method.to_string(),
             path: path.clone(),
-            query: query.clone(),
+            // `?token=` is a secret too: the log keeps it redacted only.
+            query: query
+                .iter()
+                .map(|(k, v)| {
+                    let v = if k == "token" {
+                        "[redacted]"
+                    } else {
+                        v.as_str()
+                    };
+                    (k.clone(), v.to_owned())
+                })
+                .collect(),
             token: token.as_deref().map(RedactedToken::new),
             status: None,
         });
