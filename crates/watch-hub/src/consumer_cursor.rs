@@ -126,6 +126,12 @@ impl ConsumerCursor {
         self.last_seq = last;
     }
 
+    /// Queues the history's lines after `since` (a resumed consumer).
+    pub(crate) fn seed_replay(&mut self, since: u64, lines: Vec<Arc<ProvisioningEvent>>) {
+        self.last_seq = lines.last().map_or(since, |line| line.seq_no());
+        self.pending.extend(lines.into_iter().map(Delivery::Line));
+    }
+
     /// After a failed delivery: drop what is in flight and start again from
     /// the current snapshot.
     pub(crate) fn force_resync(&mut self) {

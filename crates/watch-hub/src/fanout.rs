@@ -44,6 +44,17 @@ pub(crate) struct ResyncBundle {
     pub(crate) after: Vec<Arc<ProvisioningEvent>>,
 }
 
+/// Where a consumer resuming from `since` starts.
+pub(crate) enum Start {
+    /// Every line after `since`, from the history.
+    Replay {
+        since: u64,
+        lines: Vec<Arc<ProvisioningEvent>>,
+    },
+    /// The history no longer reaches back: resync.
+    Resync(ResyncBundle),
+}
+
 struct FanoutState {
     latest: Option<Arc<ProvisioningEvent>>,
     terminations: BTreeMap<ProviderId, Arc<ProvisioningEvent>>,
@@ -105,6 +116,7 @@ impl Fanout {
         let publication = Arc::new(publication);
         let first = publication.lines().first().cloned();
         let snapshot = first.as_ref().and_then(|line| line.as_snapshot()).cloned();
+        let mut evicted = Vec::new();
         let wake_notifier = {
             let mut state = self.state();
             if let Some(line) = first {
@@ -140,6 +152,9 @@ impl Fanout {
                     Retain::Nothing => {}
                 }
             }
+            // The history changes together with the queues, so a consumer
+            // that starts from the history neither misses nor repeats a line.
+            self.history.push(publication.clone(), &mut evicted);
             publication.arm(state.consumers.len());
             // A closed slot acknowledges and is forgotten.
             state.consumers.retain(|slot| slot.push(&publication));
@@ -156,8 +171,6 @@ impl Fanout {
         {
             retired.push(Retired::Snapshot(old));
         }
-        let mut evicted = Vec::new();
-        self.history.push(publication, &mut evicted);
         retired.extend(evicted.into_iter().map(Retired::Publication));
         self.retire(retired);
         // Wake-ups last, and on the notifier's thread.
@@ -244,6 +257,24 @@ impl Fanout {
         }
         state.consumers.push(slot);
         Ok(Self::bundle(&state, 0))
+    }
+
+    /// Registers a consumer that resumes after `since`: the history's lines
+    /// after it if the history still holds them, else the resync start.
+    pub(crate) fn add_consumer_since(
+        &self,
+        slot: Arc<ConsumerSlot>,
+        since: u64,
+    ) -> Result<Start, HubError> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(HubError::ShutDown);
+        }
+        state.consumers.push(slot);
+        Ok(match self.history.since(since) {
+            Ok(lines) => Start::Replay { since, lines },
+            Err(_) => Start::Resync(Self::bundle(&state, 0)),
+        })
     }
 
     /// Keeps a bridge's worker thread to join it on shutdown.

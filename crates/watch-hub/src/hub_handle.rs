@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use crate::bridge_worker::{BridgeTarget, BridgeWorker};
 use crate::consumer_cursor::ConsumerCursor;
 use crate::consumer_slot::{ConsumerKind, ConsumerSlot, ConsumerStats};
-use crate::fanout::Fanout;
+use crate::fanout::{Fanout, Start};
 use crate::{
     EventHistory, EventSubscription, HubError, PartitionManagerBridge, PlacementSupervisorBridge,
     ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot, RemotingBridge, RunId,
@@ -117,6 +117,30 @@ impl HubHandle {
         ));
         let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
         cursor.seed(self.fanout.add_consumer(slot)?);
+        Ok(EventSubscription::new(cursor))
+    }
+
+    /// A bounded stream that resumes after `since` (the admin API's
+    /// `GET /events?since=N`): every line with a greater `seq_no`, from the
+    /// history, then live lines; or, when the history no longer holds line
+    /// `since + 1` (or `since` is beyond the newest line, e.g. another run's
+    /// number), the retained lines, `resync` and the current snapshot, as
+    /// [`subscribe_events`](Self::subscribe_events) starts.
+    pub fn subscribe_events_since(
+        &self,
+        name: impl Into<String>,
+        since: u64,
+    ) -> Result<EventSubscription, HubError> {
+        let slot = Arc::new(ConsumerSlot::new(
+            name.into(),
+            ConsumerKind::EventStream,
+            self.fanout.queue_capacity,
+        ));
+        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
+        match self.fanout.add_consumer_since(slot, since)? {
+            Start::Replay { since, lines } => cursor.seed_replay(since, lines),
+            Start::Resync(bundle) => cursor.seed(bundle),
+        }
         Ok(EventSubscription::new(cursor))
     }
 

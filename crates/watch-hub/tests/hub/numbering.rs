@@ -190,3 +190,34 @@ fn history_replays_since_n_and_asks_for_a_resync_once_evicted() {
     assert_eq!(since(2), [3, 4, 5, 6]);
     assert!(history.since(99).is_err(), "another run's number");
 }
+
+#[test]
+fn a_subscriber_resumes_after_since_from_the_history_or_resyncs() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new().with_history(3, 1000)).expect("hub");
+    let now = Instant::now();
+    hub.activate(pid("a"), view(&["n1"], &[]), now)
+        .expect("activate"); // 1, 2
+    hub.publish_active(pid("a"), view(&["n1", "n2"], &[]), now); // 3, 4
+    hub.provider_health(pid("a"), ProviderHealth::Degraded, Some("timeout"), ""); // 5
+    let handle = hub.handle();
+    let mut resumed = handle.subscribe_events_since("sse", 3).expect("subscribe");
+    hub.provider_health(pid("a"), ProviderHealth::Healthy, None, ""); // 6: evicts 1, 2
+    let seqs: Vec<u64> = drain(&mut resumed).iter().map(|l| l.seq_no()).collect();
+    assert_eq!(seqs, [4, 5, 6], "history, then live, nothing twice");
+
+    let mut too_old = handle
+        .subscribe_events_since("sse-old", 1)
+        .expect("subscribe");
+    assert_eq!(types(&drain(&mut too_old)), ["resync", "snapshot"]);
+    let mut other_run = handle
+        .subscribe_events_since("sse-other", 500)
+        .expect("subscribe");
+    assert_eq!(types(&drain(&mut other_run)), ["resync", "snapshot"]);
+    let mut current = handle
+        .subscribe_events_since("sse-now", 6)
+        .expect("subscribe");
+    assert!(
+        drain(&mut current).is_empty(),
+        "nothing after the newest line yet"
+    );
+}
