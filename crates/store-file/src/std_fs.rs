@@ -1,8 +1,7 @@
 //! [`StdFs`]: the real file system.
 
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::{Fs, FsLock};
@@ -34,14 +33,12 @@ impl Fs for StdFs {
     }
 
     fn write_new(&self, path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(path)?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        with_mode(&mut options, mode);
+        let mut file = options.open(path)?;
         // `mode` only applies on creation; a file left over keeps its bits.
-        file.set_permissions(Permissions::from_mode(mode))?;
+        set_mode(&file, mode)?;
         file.write_all(data)
     }
 
@@ -55,7 +52,13 @@ impl Fs for StdFs {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
+        // Directories cannot be opened for syncing everywhere; where they
+        // can (Unix), the rename is not durable without this.
+        if cfg!(unix) {
+            File::open(dir)?.sync_all()
+        } else {
+            Ok(())
+        }
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<bool> {
@@ -67,17 +70,34 @@ impl Fs for StdFs {
     }
 
     fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn FsLock>>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        with_mode(&mut options, 0o600);
+        let file = options.open(path)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Box::new(StdLock { _file: file }))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
     }
+}
+
+#[cfg(unix)]
+fn with_mode(options: &mut OpenOptions, mode: u32) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(mode);
+}
+
+#[cfg(not(unix))]
+fn with_mode(_: &mut OpenOptions, _: u32) {}
+
+#[cfg(unix)]
+fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &File, _: u32) -> io::Result<()> {
+    Ok(())
 }
