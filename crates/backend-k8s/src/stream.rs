@@ -85,6 +85,7 @@ type PingFuture = futures_util::future::BoxFuture<'static, Result<(), Failure>>;
 /// One connection: client, watcher, liveness request.
 struct Live {
     client: Client,
+    guard: WatchGuard,
     source: SourceStream,
     quick: mpsc::UnboundedReceiver<QuickClose>,
     /// `InitDone` seen on this watcher: the view is complete.
@@ -202,13 +203,14 @@ impl StreamState {
         sleep_until(self.retry_at).await;
         self.attempt_started = Instant::now();
         let (guard, quick) = WatchGuard::new(self.options);
-        match self.inner.connector.connect(Some(guard)).await {
+        match self.inner.connector.connect(Some(guard.clone())).await {
             Ok(conn) => {
                 self.target.namespace = conn.namespace.clone();
                 let source = source(conn.client.clone(), &conn.namespace, &self.inner);
                 self.building = None;
                 self.live = Some(Live {
                     client: conn.client,
+                    guard,
                     source,
                     quick,
                     synced: false,
@@ -317,7 +319,14 @@ impl StreamState {
             Ok(SourceEvent::InitDone) => {
                 // Anything not seen between Init and InitDone is gone.
                 self.current = self.building.take().unwrap_or_default();
-                self.revision = newer(self.revision.take(), self.building_revision.take());
+                // The relist is the current state: its position (the list's
+                // own version, else its objects' highest) replaces the old
+                // one even when it is lower (a restored server).
+                let listed = self.live.as_ref().and_then(|l| l.guard.take_list_rv());
+                self.revision = listed
+                    .or(self.building_revision.take())
+                    .or(self.revision.take());
+                self.building_revision = None;
                 self.dirty = true;
                 self.owe_liveness = true;
                 if let Some(live) = self.live.as_mut() {

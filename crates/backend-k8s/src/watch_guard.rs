@@ -10,6 +10,13 @@
 //! holds the end of that body back for the next retry delay of the
 //! stream's policy (the fast retries, then the backoff), so the watcher's
 //! next request waits too. A watch that lived longer resets the streak.
+//!
+//! The same layer notes the list's `metadata.resourceVersion` (the watcher
+//! does not pass it on), so snapshots can carry the position the list was
+//! taken at: the API server writes `kind`, `apiVersion` and `metadata`
+//! before `items`, so the first bytes of a list answer hold it. The scan
+//! stops after [`SNIFF_LIMIT`] bytes; without a match the provider falls
+//! back to the objects' versions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +34,10 @@ use tower::{Layer, Service};
 /// at once.
 pub(crate) const QUICK_CLOSE: Duration = Duration::from_secs(1);
 
+/// How many leading bytes of a list answer are searched for its
+/// `resourceVersion`.
+pub(crate) const SNIFF_LIMIT: usize = 1024;
+
 /// A quick close the guard delayed, reported to the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct QuickClose {
@@ -42,6 +53,7 @@ pub(crate) struct QuickClose {
 #[derive(Clone)]
 pub(crate) struct WatchGuard {
     streak: Arc<Mutex<u32>>,
+    list_rv: Arc<Mutex<Option<String>>>,
     options: StreamOptions,
     notices: mpsc::UnboundedSender<QuickClose>,
 }
@@ -54,11 +66,24 @@ impl WatchGuard {
         (
             Self {
                 streak: Arc::new(Mutex::new(0)),
+                list_rv: Arc::new(Mutex::new(None)),
                 options,
                 notices,
             },
             rx,
         )
+    }
+
+    /// The `resourceVersion` of the last list answer seen, taken.
+    pub(crate) fn take_list_rv(&self) -> Option<String> {
+        self.list_rv
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    fn set_list_rv(&self, rv: String) {
+        *self.list_rv.lock().unwrap_or_else(PoisonError::into_inner) = Some(rv);
     }
 
     /// A watch ended after `lived`: how long to hold its end back.
@@ -98,6 +123,24 @@ pub(crate) struct GuardService<S> {
     guard: WatchGuard,
 }
 
+/// The list's `resourceVersion` in the first bytes of a list answer:
+/// `..."metadata":{..."resourceVersion":"123"...`.
+pub(crate) fn list_resource_version(head: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(head)
+        .or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
+        .ok()?;
+    let meta = text.find("\"metadata\":{")?;
+    let items = text.find("\"items\"").unwrap_or(text.len());
+    let key = "\"resourceVersion\":\"";
+    let at = meta + text[meta..].find(key)? + key.len();
+    if at > items {
+        return None;
+    }
+    let len = text[at..].find('"')?;
+    let rv = &text[at..at + len];
+    (!rv.is_empty() && !rv.contains('\\')).then(|| rv.to_string())
+}
+
 fn is_watch<B>(req: &Request<B>) -> bool {
     req.uri()
         .query()
@@ -118,10 +161,14 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let watch = is_watch(&req).then(|| (Instant::now(), self.guard.clone()));
+        let watching = is_watch(&req);
+        let watch = watching.then(|| (Instant::now(), self.guard.clone()));
+        let list = (!watching && req.method() == http::Method::GET && is_collection(&req))
+            .then(|| self.guard.clone());
         GuardFuture {
             inner: self.inner.call(req),
             watch,
+            list,
         }
     }
 }
@@ -130,6 +177,7 @@ where
 pub(crate) struct GuardFuture<F> {
     inner: F,
     watch: Option<(Instant, WatchGuard)>,
+    list: Option<WatchGuard>,
 }
 
 impl<F, B, E> Future for GuardFuture<F>
@@ -143,10 +191,13 @@ where
         let response = ready!(Pin::new(&mut this.inner).poll(cx))?;
         // Only a watch that started streaming counts: an error answer is
         // the watcher's to report (and our stream's to back off from).
-        let watch = this.watch.take().filter(|_| response.status().is_success());
+        let ok = response.status().is_success();
+        let watch = this.watch.take().filter(|_| ok);
+        let sniff = this.list.take().filter(|_| ok).map(|g| (g, Vec::new()));
         Poll::Ready(Ok(response.map(|inner| GuardedBody {
             inner,
             watch,
+            sniff,
             hold: None,
             done: false,
         })))
@@ -157,6 +208,8 @@ where
 pub(crate) struct GuardedBody<B> {
     inner: B,
     watch: Option<(Instant, WatchGuard)>,
+    /// A list answer whose first bytes are searched for its version.
+    sniff: Option<(WatchGuard, Vec<u8>)>,
     hold: Option<Pin<Box<Sleep>>>,
     done: bool,
 }
@@ -195,7 +248,23 @@ where
                     }
                     return Poll::Ready(None);
                 }
-                Some(frame) => return Poll::Ready(Some(frame)),
+                Some(Ok(frame)) => {
+                    if let (Some((guard, head)), Some(data)) =
+                        (this.sniff.as_mut(), frame.data_ref())
+                    {
+                        let chunk = bytes::Buf::chunk(data);
+                        let take = chunk.len().min(SNIFF_LIMIT.saturating_sub(head.len()));
+                        head.extend_from_slice(&chunk[..take]);
+                        if let Some(rv) = list_resource_version(head) {
+                            guard.set_list_rv(rv);
+                            this.sniff = None;
+                        } else if head.len() >= SNIFF_LIMIT {
+                            this.sniff = None;
+                        }
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
             }
         }
     }
@@ -205,9 +274,28 @@ where
     }
 }
 
+/// A request for a collection (`.../pods`, `.../endpointslices`).
+fn is_collection<B>(req: &Request<B>) -> bool {
+    let path = req.uri().path();
+    path.ends_with("/pods") || path.ends_with("/endpointslices")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_list_version_is_found_in_the_head_only() {
+        let head = br#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1234","continue":"x"},"items":[{"metadata":{"resourceVersion":"9"}}]}"#;
+        assert_eq!(list_resource_version(head).as_deref(), Some("1234"));
+        let no_list_rv =
+            br#"{"kind":"PodList","metadata":{},"items":[{"metadata":{"resourceVersion":"9"}}]}"#;
+        assert_eq!(list_resource_version(no_list_rv), None);
+        assert_eq!(
+            list_resource_version(br#"{"kind":"PodList","metadata":{"resourceVer"#),
+            None
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn quick_closes_follow_the_retry_schedule_and_long_watches_reset() {

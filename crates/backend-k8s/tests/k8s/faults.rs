@@ -37,10 +37,16 @@ async fn pods_deleted_while_no_watch_was_open_disappear_after_the_relist() {
     let provider = provider(&driver(&fake, KubeDriverMode::Pods), json!({}));
     add_pods(&fake, 0..3);
     let mut stream = open(&provider);
-    until(&mut stream, WAIT, "first snapshot", |e| {
+    let seen = until(&mut stream, WAIT, "first snapshot", |e| {
         ids(e) == Some(names(0..3))
     })
     .await;
+    // The revision is the resourceVersion reached.
+    let rv = fake.resource_version().to_string();
+    assert!(
+        matches!(seen.last(), Some(ProviderEvent::Snapshot(s)) if s.revision() == Some(rv.as_str())),
+        "{seen:?}"
+    );
 
     // The API server goes down: every connection drops, no watch is open.
     fake.down();
@@ -68,6 +74,11 @@ async fn pods_deleted_while_no_watch_was_open_disappear_after_the_relist() {
         ids(e) == Some(vec!["p000".into(), "p002".into()])
     })
     .await;
+    let rv = fake.resource_version().to_string();
+    assert!(
+        matches!(seen.last(), Some(ProviderEvent::Snapshot(s)) if s.revision() == Some(rv.as_str())),
+        "{seen:?}"
+    );
     assert!(
         seen.iter()
             .all(|e| matches!(e, ProviderEvent::Fault(f) if !f.permanent) || e.is_liveness()),

@@ -396,15 +396,21 @@ fn list(
             },
         );
     }
-    full(
-        StatusCode::OK,
-        json!({
-            "kind": format!("{}List", kind.kind()),
-            "apiVersion": kind.api_version(),
-            "metadata": metadata,
-            "items": page,
-        }),
-    )
+    // The API server writes `kind`, `apiVersion`, `metadata`, then `items`
+    // (a JSON object map here would sort the keys).
+    let body = format!(
+        r#"{{"kind":"{}List","apiVersion":"{}","metadata":{},"items":{}}}"#,
+        kind.kind(),
+        kind.api_version(),
+        metadata,
+        Value::Array(page),
+    );
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn line(value: &Value) -> Bytes {
