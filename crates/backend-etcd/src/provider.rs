@@ -173,7 +173,8 @@ impl EtcdProvider {
     }
 }
 
-fn ensure_registration(inner: &Arc<Inner>) {
+/// Starts the registration task once (needs a tokio runtime).
+pub(crate) fn ensure_registration(inner: &Arc<Inner>) {
     let Some(register) = inner.config.registration().cloned() else {
         return;
     };
@@ -194,6 +195,7 @@ impl ClusterProvider for EtcdProvider {
     }
 
     fn stream(&self, options: StreamOptions) -> ProviderStream {
+        // Registration starts here inside a runtime, else on the first poll.
         if tokio::runtime::Handle::try_current().is_ok() {
             ensure_registration(&self.inner);
         }

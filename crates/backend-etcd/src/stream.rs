@@ -77,6 +77,7 @@ struct WatchLoop {
     progress_deadline: Option<Instant>,
     /// Whether the watch delivered anything since the progress request.
     seen_since_request: bool,
+    registration_ensured: bool,
     done: bool,
 }
 
@@ -104,11 +105,17 @@ impl WatchLoop {
             next_tick: Instant::now() + tick,
             progress_deadline: None,
             seen_since_request: false,
+            registration_ensured: false,
             done: false,
         }
     }
 
     async fn next_event(&mut self) -> Option<ProviderEvent> {
+        if !self.registration_ensured {
+            // A stream opened outside a runtime starts the registration here.
+            crate::provider::ensure_registration(&self.inner);
+            self.registration_ensured = true;
+        }
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
@@ -177,8 +184,10 @@ impl WatchLoop {
         };
         match session.watch(revision + 1).await {
             Ok(watch) => {
+                // `failures` is reset only once the watch delivers (see
+                // `on_message`): a watch the server cancels right after
+                // creating it must not make the retries hot.
                 self.watch = Some(watch);
-                self.failures = 0;
                 self.next_tick = Instant::now() + self.tick;
                 self.progress_deadline = None;
             }
@@ -230,6 +239,9 @@ impl WatchLoop {
 
     fn on_message(&mut self, message: WatchMessage) {
         self.seen_since_request = true;
+        if !matches!(message, WatchMessage::Created) {
+            self.failures = 0;
+        }
         match message {
             WatchMessage::Created => {}
             WatchMessage::Progress => {
