@@ -323,3 +323,55 @@ fn io_errors_carry_path_and_code() {
         dir.path().join("missing-dir")
     );
 }
+
+struct Zk;
+
+impl provisioning_registry::KindValidator for Zk {
+    fn kind(&self) -> &str {
+        "zookeeper"
+    }
+    fn validate(
+        &self,
+        d: &provisioning_provider_api::ProviderDescriptor,
+    ) -> Result<(), ProvisioningError> {
+        match d.watch.keys().find(|k| k.as_str() != "path") {
+            Some(key) => Err(ProvisioningError::UnknownField {
+                provider: None,
+                field: format!("watch.{key}"),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn custom_kinds_load_with_the_registrys_validator() {
+    let line = r#"{"id":"zk","kind":"zookeeper","priority":1,"endpoints":["http://h:2181"],"watch":{"path":"/m"},"enabled":true}"#;
+    let (_dir, store) = store_with(format!("{line}\n").as_bytes());
+    let e = store.load().unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            r#"providers.jsonl:1: provider "zk": field "kind": unknown kind "zookeeper""#
+        ),
+        "{e}"
+    );
+    let validator = provisioning_registry::ProviderValidator::new()
+        .with_kind(Arc::new(Zk))
+        .unwrap();
+    let store = store.with_validator(validator);
+    assert_eq!(store.load().unwrap().len(), 1);
+    std::fs::write(
+        store.path(),
+        format!(
+            "{line}\n{}\n",
+            line.replace("\"zk\"", "\"zk2\"")
+                .replace("\"priority\":1", "\"priority\":2")
+                .replace("path", "pth")
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        store.load().unwrap_err().to_string(),
+        r#"providers.jsonl:2: unknown field "watch.pth" in provider "zk2""#
+    );
+}
