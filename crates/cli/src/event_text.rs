@@ -1,0 +1,204 @@
+//! [`EventText`]: the human rendering of an event line (`watch`, `demo`).
+
+use std::fmt;
+
+use cluster_provisioning::ProvisioningEvent;
+use serde_json::Value;
+
+use crate::utc_timestamp::UtcTimestamp;
+
+/// Members listed by name on a snapshot line; the rest are counted.
+const MEMBERS_SHOWN: usize = 6;
+
+/// One event as a readable line: time, `#seq_no`, epoch, what happened.
+///
+/// Rendered from the event's contract JSON, so the text always shows what
+/// `--json` would.
+pub(crate) struct EventText {
+    at: UtcTimestamp,
+    line: Value,
+}
+
+impl EventText {
+    /// `event` as seen at `at`.
+    pub(crate) fn new(event: &ProvisioningEvent, at: UtcTimestamp) -> Self {
+        Self {
+            at,
+            line: serde_json::from_str(&event.to_json_line()).unwrap_or(Value::Null),
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        match self.line.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => "-".to_owned(),
+            Some(other) => other.to_string(),
+        }
+    }
+
+    fn what(&self) -> String {
+        let f = |k: &str| self.field(k);
+        match self.line.get("type").and_then(Value::as_str) {
+            Some("snapshot") => {
+                let members = self
+                    .line
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let mut shown: Vec<String> = members
+                    .iter()
+                    .take(MEMBERS_SHOWN)
+                    .map(member_text)
+                    .collect();
+                if members.len() > MEMBERS_SHOWN {
+                    shown.push(format!("+{} more", members.len() - MEMBERS_SHOWN));
+                }
+                let blocked = self
+                    .line
+                    .get("blocked")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let blocked = if blocked > 0 {
+                    format!(", {blocked} blocked")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "snapshot   {}  hash {}  {}  {} member{}{blocked}: {}",
+                    f("provider_id"),
+                    f("hash"),
+                    f("health"),
+                    members.len(),
+                    if members.len() == 1 { "" } else { "s" },
+                    if shown.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        shown.join(" ")
+                    }
+                )
+            }
+            Some("remote_topology") => {
+                let member = self
+                    .line
+                    .get("member")
+                    .map(|m| format!(" {}", address_text(m)))
+                    .unwrap_or_default();
+                format!(
+                    "{:<10} {}{member}  (from {})",
+                    f("event"),
+                    f("node_id"),
+                    f("provider_id")
+                )
+            }
+            Some("provider_health") => {
+                let code = match self.line.get("code").and_then(Value::as_str) {
+                    Some(code) => format!(" [{code}]"),
+                    None => String::new(),
+                };
+                let detail = f("detail");
+                let detail = if detail.is_empty() || detail == "-" {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                };
+                format!(
+                    "health     {} {}{code}{detail}",
+                    f("provider_id"),
+                    f("health")
+                )
+            }
+            Some("provider_changed") => format!(
+                "SWITCH     {} -> {}  reason {}",
+                f("from_provider_id"),
+                f("to_provider_id"),
+                f("reason")
+            ),
+            Some("provisioning_unavailable") => {
+                let since = self
+                    .line
+                    .get("since_ms")
+                    .and_then(Value::as_u64)
+                    .map(|ms| UtcTimestamp::from_millis(ms).to_string())
+                    .unwrap_or_else(|| "-".to_owned());
+                format!("UNAVAILABLE no provider is usable (since {since})")
+            }
+            Some("terminated") => format!(
+                "terminated {} {}: {}",
+                f("provider_id"),
+                f("reason"),
+                f("detail")
+            ),
+            Some("resync") => format!(
+                "resync     start again from #{} (the snapshot that follows)",
+                f("as_of_seq_no")
+            ),
+            _ => self.line.to_string(),
+        }
+    }
+}
+
+fn text_of(member: &Value, key: &str) -> String {
+    member.get(key).map_or_else(String::new, |v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// `id@host:port`.
+fn member_text(member: &Value) -> String {
+    format!("{}@{}", text_of(member, "id"), address_text(member))
+}
+
+/// `host:port`.
+fn address_text(member: &Value) -> String {
+    format!("{}:{}", text_of(member, "host"), text_of(member, "port"))
+}
+
+impl fmt::Display for EventText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seq = match self.line.get("type").and_then(Value::as_str) {
+            // `resync` has no seq_no of its own.
+            Some("resync") => "   -".to_owned(),
+            _ => format!("#{:>3}", self.field("seq_no")),
+        };
+        write!(
+            f,
+            "{}  {seq} e{}  {}",
+            self.at,
+            self.field("epoch"),
+            self.what()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster_provisioning::PublishedSnapshot;
+    use cluster_provisioning::api::{ClusterNode, ProviderId, ProviderSnapshot};
+    use cluster_provisioning::hub::RunId;
+    use std::sync::Arc;
+
+    #[test]
+    fn snapshot_line_shows_provider_hash_and_members() {
+        let view =
+            ProviderSnapshot::new(vec![ClusterNode::new("n1", "127.0.0.1", 4000)], vec![]).unwrap();
+        let snapshot = PublishedSnapshot::new(
+            RunId::from_u64(1),
+            1,
+            1,
+            ProviderId::new("local").unwrap(),
+            view,
+        );
+        let text = EventText::new(
+            &ProvisioningEvent::Snapshot(Arc::new(snapshot)),
+            UtcTimestamp::from_millis(0),
+        )
+        .to_string();
+        assert_eq!(
+            text,
+            "1970-01-01T00:00:00.000Z  #  1 e1  snapshot   local  hash 8cd9924dea78c53d  healthy  1 member: n1@127.0.0.1:4000"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! [`StoreConfig`]: the store and policy files a command works on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cluster_provisioning::api::{ProviderDescriptor, ProviderKind};
+use cluster_provisioning::failover::PolicyWarning;
+use cluster_provisioning::registry::{ConsulWatch, ProviderValidator, SecretResolver};
+use cluster_provisioning::{FailoverPolicy, ProviderRegistry, ProvisioningError};
+use provisioning_store_file::FileProviderStore;
+
+use crate::cli_error::CliError;
+
+/// Largest policy file read.
+const MAX_POLICY_BYTES: u64 = 64 << 10;
+
+/// The store (`--store`) and the policy (`--policy`) of one invocation.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreConfig {
+    store: PathBuf,
+    policy: Option<PathBuf>,
+}
+
+impl StoreConfig {
+    /// The files named on the command line.
+    pub(crate) fn new(store: PathBuf, policy: Option<PathBuf>) -> Self {
+        Self { store, policy }
+    }
+
+    /// The store's file name as messages show it.
+    pub(crate) fn store_name(&self) -> String {
+        self.store.display().to_string()
+    }
+
+    /// The file store, validating with `validator`.
+    pub(crate) fn file_store(&self, validator: &ProviderValidator) -> FileProviderStore {
+        FileProviderStore::new(&self.store).with_validator(validator.clone())
+    }
+
+    /// A registry over the file store, not loaded yet.
+    pub(crate) fn registry_with(&self, validator: ProviderValidator) -> ProviderRegistry {
+        let store = Arc::new(self.file_store(&validator));
+        ProviderRegistry::builder()
+            .with_validator(validator)
+            .with_store(store)
+            .build()
+    }
+
+    /// A registry over the file store, loaded and validated as a whole.
+    pub(crate) fn load_registry(&self) -> Result<ProviderRegistry, CliError> {
+        let registry = self.registry_with(ProviderValidator::new());
+        registry.load()?;
+        Ok(registry)
+    }
+
+    /// The directory relative `file:` secret references resolve against.
+    pub(crate) fn secrets_dir(&self) -> PathBuf {
+        match self.store.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// A secret resolver for the store's directory.
+    pub(crate) fn secret_resolver(&self) -> SecretResolver {
+        SecretResolver::new(self.secrets_dir())
+    }
+
+    /// What the policy is, for messages.
+    pub(crate) fn policy_name(&self) -> String {
+        match &self.policy {
+            Some(path) => path.display().to_string(),
+            None => "built-in defaults".to_owned(),
+        }
+    }
+
+    /// The policy: the file's, or the defaults. A missing, unreadable or
+    /// invalid file is `invalid_config` (exit 2) naming the file and key.
+    pub(crate) fn load_policy(&self) -> Result<FailoverPolicy, CliError> {
+        let Some(path) = &self.policy else {
+            return Ok(FailoverPolicy::default());
+        };
+        let name = path.display();
+        let text = read_small(path, MAX_POLICY_BYTES)
+            .map_err(|e| CliError::invalid_config(format!("{name}: cannot read: {e}")))?;
+        FailoverPolicy::from_json(&text).map_err(|e| match e.key() {
+            Some(key) => CliError::invalid_config(format!("{name}: field \"{key}\": {e}")),
+            None => CliError::invalid_config(format!("{name}: {e}")),
+        })
+    }
+
+    /// Checks `policy` against the providers' quiet periods (ARCHITECTURE
+    /// "Failover rules" 9, as the service does on start); returns the
+    /// warnings (none for the built-in defaults).
+    pub(crate) fn check_policy(
+        &self,
+        policy: &FailoverPolicy,
+        descriptors: &[ProviderDescriptor],
+    ) -> Result<Vec<PolicyWarning>, CliError> {
+        let mut quiet = Vec::with_capacity(descriptors.len());
+        for d in descriptors {
+            let period = match d.kind {
+                ProviderKind::Consul => Some(
+                    ConsulWatch::from_descriptor(d)
+                        .map_err(|e: ProvisioningError| CliError::from(e.with_provider(&d.id)))?
+                        .quiet_period(),
+                ),
+                _ => None,
+            };
+            quiet.push((d.id.clone(), period));
+        }
+        let warnings = policy.validate(&quiet).map_err(|e| {
+            let field = e
+                .key()
+                .map(|k| format!("field \"{k}\": "))
+                .unwrap_or_default();
+            CliError::invalid_config(format!("{}: {field}{e}", self.policy_name()))
+        })?;
+        // A warning about a built-in default (one standby with a single
+        // provider) is not about anything the operator chose.
+        Ok(if self.policy.is_some() {
+            warnings
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+/// Reads a text file of at most `limit` bytes.
+pub(crate) fn read_small(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_errors_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.json");
+        std::fs::write(&path, r#"{"cooldwn":"1s"}"#).unwrap();
+        let config = StoreConfig::new(dir.path().join("p.jsonl"), Some(path));
+        let e = config.load_policy().unwrap_err();
+        assert_eq!(e.code(), "invalid_config");
+        assert!(e.to_string().contains("policy.json"), "{e}");
+        assert!(e.to_string().contains("cooldwn"), "{e}");
+        let missing = StoreConfig::new("p.jsonl".into(), Some(dir.path().join("none.json")));
+        assert_eq!(
+            missing.load_policy().unwrap_err().exit(),
+            crate::cli_error::Exit::InvalidInput
+        );
+    }
+
+    #[test]
+    fn secrets_resolve_next_to_the_store() {
+        let config = StoreConfig::new("providers.jsonl".into(), None);
+        assert_eq!(config.secrets_dir(), PathBuf::from("."));
+        let config = StoreConfig::new("/etc/p/providers.jsonl".into(), None);
+        assert_eq!(config.secrets_dir(), PathBuf::from("/etc/p"));
+    }
+}

@@ -1,0 +1,95 @@
+//! `watch`: the service on the store, its event lines and its signals.
+
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::support::{LOCAL_N1, Sandbox, closed_port, consul_line, finish, signal};
+
+#[test]
+fn once_json_prints_exactly_one_snapshot_with_the_golden_hash() {
+    let sb = Sandbox::new();
+    sb.write_store(&format!("{LOCAL_N1}\n"));
+    let run = sb.run(&["watch", "--json", "--once"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{run:?}");
+    let line: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(line["type"], "snapshot");
+    // CONTRACTS §6 golden vector: n1 127.0.0.1:4000.
+    assert_eq!(line["hash"], "8cd9924dea78c53d");
+    assert_eq!(line["provider_id"], "local");
+    assert!(line["seq_no"].as_u64().is_some_and(|n| n >= 1), "{line}");
+    assert_eq!(line["epoch"], 1);
+    assert_eq!(line["run_id"].as_str().map(str::len), Some(16));
+    assert_eq!(
+        line["members"],
+        serde_json::json!([{"id":"n1","host":"127.0.0.1","port":4000,"labels":{}}])
+    );
+    println!("watch --json --once took {:?}", run.took);
+}
+
+#[test]
+fn once_exits_3_when_no_snapshot_comes_in_time() {
+    let sb = Sandbox::new();
+    sb.write_store(&format!("{}\n", consul_line(closed_port())));
+    let run = sb.run(&["watch", "--json", "--once", "--timeout", "1500ms"]);
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("error[timeout]: no snapshot was published within 1500ms"),
+        "{run:?}"
+    );
+    let run = sb.run(&["watch", "--once", "--timeout", "soon"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+}
+
+fn follow_until_signal(sig: &str, json: bool) {
+    let sb = Sandbox::new();
+    sb.write_store(&format!("{LOCAL_N1}\n"));
+    let args: &[&str] = if json {
+        &["--json", "watch"]
+    } else {
+        &["watch"]
+    };
+    let started = Instant::now();
+    let mut child = sb.command(args).spawn().expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("first line");
+    let seen = started.elapsed();
+    signal(&child, sig);
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+        rest
+    });
+    let run = finish(child, started, Duration::from_secs(20));
+    let _ = rest.join();
+    assert_eq!(run.code, Some(0), "{sig}: {run:?}");
+    if json {
+        let line: Value = serde_json::from_str(first.trim()).expect("a JSON line");
+        assert!(line["type"].is_string(), "{line}");
+    } else {
+        // `2026-11-27T09:40:01.123Z  #  1 e1  snapshot   local ...`
+        let stamp = first.split_whitespace().next().unwrap_or_default();
+        assert!(stamp.len() == 24 && stamp.ends_with('Z'), "{first:?}");
+        assert!(first.contains(" e1 "), "{first:?}");
+    }
+    println!(
+        "{sig}: first line after {seen:?}, exit 0 after {:?}",
+        run.took
+    );
+}
+
+#[test]
+fn sigterm_stops_watch_cleanly() {
+    follow_until_signal("TERM", true);
+}
+
+#[test]
+fn sigint_stops_watch_cleanly() {
+    follow_until_signal("INT", false);
+}
