@@ -164,6 +164,11 @@ impl ConsumerSlot {
                 dropped = Some(std::mem::take(&mut queue.items));
                 queue.resync = true;
                 self.overflows.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    consumer = %self.name,
+                    capacity = self.capacity,
+                    "watch hub consumer fell behind; it gets a resync"
+                );
             }
             queue.items.push_back(publication.clone());
         }

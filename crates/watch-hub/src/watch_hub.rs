@@ -209,6 +209,13 @@ impl ProviderWatchHub {
         if self.guard.is_suspicious(published, removed, snapshot.len()) {
             self.diff.clear();
             self.metrics.record_suppressed_shrink(&provider);
+            tracing::info!(
+                provider = %provider,
+                published,
+                removed,
+                members = snapshot.len(),
+                "watch hub holds a suspicious shrink"
+            );
             let since = self.guard.held.as_ref().map_or(now, |held| held.since);
             let replaced = self.guard.held.replace(HeldShrink {
                 snapshot,
@@ -277,6 +284,13 @@ impl ProviderWatchHub {
     ) -> PublishOutcome {
         self.drop_held();
         let from = from.or_else(|| self.last_active.clone());
+        tracing::info!(
+            from = ?from.as_ref().map(ProviderId::as_str),
+            to = %to,
+            %reason,
+            epoch = self.publisher.epoch() + 1,
+            "watch hub switches provider"
+        );
         self.metrics.record_failover(from.as_ref(), &to, reason);
         let change = self
             .publisher
@@ -414,6 +428,11 @@ impl ProviderWatchHub {
         let Some(provider) = self.active.clone() else {
             return PublishOutcome::NotActive;
         };
+        tracing::info!(
+            provider = %provider,
+            members = held.snapshot.len(),
+            "watch hub publishes the held shrink"
+        );
         self.fill_diff(&held.snapshot);
         self.publish_diffed(provider, held.snapshot, held.arrival)
     }
