@@ -557,3 +557,219 @@ impl Drop for FakeKube {
         self.down();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fake's protocol, spoken by hand (the Kubernetes backend's tests
+    //! speak it through the real kube client).
+
+    use super::*;
+    use serde_json::json;
+    use std::io::{Read, Write};
+
+    /// Sends `request` on a fresh blocking connection (off the runtime) and
+    /// reads until the server closes.
+    async fn exchange(addr: SocketAddr, request: String) -> std::io::Result<Vec<u8>> {
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr)?;
+            stream.write_all(request.as_bytes())?;
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw)?;
+            Ok(raw)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// `GET path` over a fresh connection: status and de-chunked body.
+    async fn get(fake: &FakeKube, path: &str) -> (u16, String) {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n");
+        let raw = exchange(fake.addr(), request).await.unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            let mut out = String::new();
+            let mut rest = body;
+            while let Some((size, tail)) = rest.split_once("\r\n") {
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.push_str(&tail[..n]);
+                rest = &tail[n + 2..];
+            }
+            out
+        } else {
+            body.to_string()
+        };
+        (status, body)
+    }
+
+    fn pods(fake: &FakeKube, n: usize) {
+        fake.batch(|b| {
+            for i in 0..n {
+                let p = pod(format!("p{i}"), format!("10.0.0.{i}")).label("app", "a");
+                b.upsert(ObjectKind::Pod, "ns", p.build());
+            }
+            let other = pod("other", "10.0.1.1").label("app", "b");
+            b.upsert(ObjectKind::Pod, "ns", other.build());
+        });
+    }
+
+    const PODS: &str = "/api/v1/namespaces/ns/pods";
+
+    #[tokio::test]
+    async fn list_pages_with_continue_and_server_side_selectors() {
+        let fake = FakeKube::start().await.unwrap();
+        pods(&fake, 5);
+        let (status, body) = get(&fake, &format!("{PODS}?labelSelector=app%3Da&limit=2")).await;
+        assert_eq!(status, 200);
+        assert!(
+            body.starts_with(r#"{"kind":"PodList","apiVersion":"v1","metadata":"#),
+            "{body}"
+        );
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let rv = page["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(rv, fake.resource_version().to_string());
+        assert_eq!(page["items"].as_array().unwrap().len(), 2);
+        let mut token = page["metadata"]["continue"].as_str().unwrap().to_string();
+        // A change between pages does not tear the list: pages come from
+        // the snapshot taken at the first one.
+        fake.delete(ObjectKind::Pod, "ns", "p4");
+        let mut names = vec![];
+        loop {
+            let (_, body) = get(
+                &fake,
+                &format!("{PODS}?labelSelector=app%3Da&limit=2&continue={token}"),
+            )
+            .await;
+            let page: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(page["metadata"]["resourceVersion"], json!(rv));
+            names.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["metadata"]["name"].clone()),
+            );
+            match page["metadata"]["continue"].as_str() {
+                Some(t) => token = t.to_string(),
+                None => break,
+            }
+        }
+        assert_eq!(names, [json!("p2"), json!("p3"), json!("p4")]);
+        assert_eq!(fake.count(RequestKind::List(ObjectKind::Pod)), 1);
+        assert_eq!(fake.count(RequestKind::ListPage(ObjectKind::Pod)), 2);
+        // An expired continue token is 410.
+        let (_, body) = get(&fake, &format!("{PODS}?limit=1")).await;
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+        fake.expire_resource_versions();
+        let (status, body) = get(&fake, &format!("{PODS}?limit=1&continue={token}")).await;
+        assert_eq!(status, 410, "{body}");
+        assert!(body.contains(r#""reason":"Expired""#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn watch_replays_changes_with_bookmarks_until_the_timeout() {
+        let fake = FakeKube::builder()
+            .bookmark_interval(Duration::from_millis(200))
+            .start()
+            .await
+            .unwrap();
+        pods(&fake, 2);
+        let from = fake.resource_version();
+        fake.delete(ObjectKind::Pod, "ns", "p0");
+        // p1 leaves the selector: DELETED for this watch.
+        fake.upsert_pod("ns", &pod("p1", "10.0.0.1").label("app", "c"));
+        fake.upsert_pod("ns", &pod("p9", "10.0.0.9").label("app", "a"));
+        let started = std::time::Instant::now();
+        let (status, body) = get(
+            &fake,
+            &format!("{PODS}?watch=true&labelSelector=app%3Da&resourceVersion={from}&allowWatchBookmarks=true&timeoutSeconds=1"),
+        )
+        .await;
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "held until timeoutSeconds"
+        );
+        assert_eq!(status, 200);
+        let events: Vec<Value> = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(&kinds[..3], ["DELETED", "DELETED", "ADDED"], "{body}");
+        assert_eq!(events[2]["object"]["kind"], json!("Pod"));
+        assert!(kinds[3..].iter().all(|k| *k == "BOOKMARK"), "{kinds:?}");
+        assert!(kinds.len() >= 5, "bookmarks while open: {kinds:?}");
+        assert_eq!(events[3]["object"]["apiVersion"], json!("v1"));
+    }
+
+    #[tokio::test]
+    async fn expired_versions_get_410_in_stream_or_at_http_level() {
+        let fake = FakeKube::start().await.unwrap();
+        pods(&fake, 1);
+        let old = fake.resource_version();
+        fake.expire_resource_versions();
+        let path = format!("{PODS}?watch=true&resourceVersion={old}&timeoutSeconds=5");
+        let (status, body) = get(&fake, &path).await;
+        assert_eq!(status, 200);
+        let event: Value = serde_json::from_str(body.trim()).unwrap();
+        assert_eq!(event["type"], json!("ERROR"));
+        assert_eq!(event["object"]["code"], json!(410));
+        fake.set_gone_http(true);
+        let (status, _) = get(&fake, &path).await;
+        assert_eq!(status, 410);
+        // The current version is fine.
+        let now = fake.resource_version();
+        fake.set_close_watches(true);
+        let (status, body) = get(&fake, &format!("{PODS}?watch=true&resourceVersion={now}")).await;
+        assert_eq!((status, body.as_str()), (200, ""), "closed at once");
+    }
+
+    #[tokio::test]
+    async fn switches_answer_statuses_rbac_404_and_refuse() {
+        let fake = FakeKube::start().await.unwrap();
+        assert_eq!(get(&fake, "/version").await.0, 200);
+        fake.set_status(Some(429));
+        let (status, body) = get(&fake, "/version").await;
+        assert_eq!(status, 429);
+        assert!(body.contains("TooManyRequests"));
+        fake.heal();
+        fake.deny(ObjectKind::EndpointSlice, "list");
+        let (status, body) = get(
+            &fake,
+            "/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices",
+        )
+        .await;
+        assert_eq!(status, 403);
+        assert!(body.contains(r#"cannot list resource \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"ns\""#), "{body}");
+        fake.set_not_found(true);
+        assert_eq!(get(&fake, PODS).await.0, 404);
+        fake.heal();
+        fake.set_refuse(true);
+        let read = exchange(
+            fake.addr(),
+            "GET /version HTTP/1.1\r\nHost: f\r\n\r\n".to_string(),
+        )
+        .await;
+        assert!(
+            read.as_ref().map_or(true, Vec::is_empty),
+            "refused: {read:?}"
+        );
+        fake.heal();
+        let log = fake.requests();
+        assert!(
+            log.iter()
+                .any(|r| r.kind == RequestKind::Version && r.status == 429)
+        );
+    }
+}
