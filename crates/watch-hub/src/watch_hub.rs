@@ -147,11 +147,27 @@ impl ProviderWatchHub {
     /// the published view. The failover controller does not choose such a
     /// candidate while another healthy one exists (decision 5).
     pub fn is_suspicious_shrink(&self, snapshot: &ProviderSnapshot) -> bool {
-        self.last.as_ref().is_some_and(|last| {
-            let removed = removed_members(last.members(), snapshot.members());
-            self.guard
-                .is_suspicious(last.members().len(), removed, snapshot.len())
-        })
+        let Some(last) = &self.last else {
+            return false;
+        };
+        let published = last.members().len();
+        // Cheap answers first; the merge is a pass over both member lists.
+        if published == 0 {
+            return false;
+        }
+        let at_least_removed = published.saturating_sub(snapshot.len());
+        if snapshot.is_empty()
+            || self
+                .guard
+                .is_suspicious(published, at_least_removed, snapshot.len())
+        {
+            return true;
+        }
+        if snapshot.is_hashed() && snapshot.hash() == last.hash() {
+            return false;
+        }
+        let removed = removed_members(last.members(), snapshot.members());
+        self.guard.is_suspicious(published, removed, snapshot.len())
     }
 
     /// The first activation of the run: publishes `snapshot` (and a `join`

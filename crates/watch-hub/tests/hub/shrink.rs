@@ -131,6 +131,16 @@ fn a_switch_is_never_held_and_drops_a_held_shrink() {
     assert!(hub.is_suspicious_shrink(&numbered(0)));
     assert!(hub.is_suspicious_shrink(&view(&["x"], &[])));
     assert!(!hub.is_suspicious_shrink(&numbered(9)));
+    assert!(
+        !hub.is_suspicious_shrink(&numbered(10)),
+        "the published view"
+    );
+    let replaced: Vec<String> = (0..10).map(|i| format!("other{i}")).collect();
+    let replaced: Vec<&str> = replaced.iter().map(String::as_str).collect();
+    assert!(
+        hub.is_suspicious_shrink(&view(&replaced, &[])),
+        "same size, every published member gone"
+    );
     let outcome = hub.switch(None, pid("b"), SwitchReason::Terminated, numbered(0), t0);
     assert!(matches!(outcome, PublishOutcome::Published { .. }));
     assert_eq!(hub.latest().expect("latest").members().len(), 0);
