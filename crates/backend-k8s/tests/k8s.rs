@@ -9,5 +9,7 @@ mod conformance;
 mod faults;
 #[path = "k8s/probe.rs"]
 mod probe;
+#[path = "k8s/sources.rs"]
+mod sources;
 #[path = "k8s/support.rs"]
 mod support;
