@@ -361,3 +361,68 @@ impl Fanout {
         drop(self.notifier.stop());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProvisioningEventPublisher;
+    use provisioning_provider_api::{ProviderSnapshot, ProviderTermination};
+    use std::time::Instant;
+
+    fn pid(id: &str) -> ProviderId {
+        ProviderId::new(id).unwrap()
+    }
+
+    #[test]
+    fn resync_bundle_splits_retained_lines_around_the_snapshot() {
+        let mut publisher = ProvisioningEventPublisher::new(crate::RunId::from_u64(1), 16, 1000);
+        let metrics = ProvisioningMetrics::new();
+        let fanout = Fanout::new(publisher.history().clone(), metrics.clone(), 4).unwrap();
+        let ended = |publisher: &mut ProvisioningEventPublisher, id: &str| {
+            publisher.terminated(pid(id), ProviderTermination::Ended)
+        };
+        fanout.publish(
+            ended(&mut publisher, "a"),
+            Retain::Terminated(pid("a")),
+            Vec::new(),
+        ); // 1
+        let (_, snapshot) = publisher.snapshot(
+            pid("b"),
+            ProviderSnapshot::empty(),
+            &mut Vec::new(),
+            Instant::now(),
+            &metrics,
+        ); // 2
+        fanout.publish(snapshot, Retain::Snapshot, Vec::new());
+        fanout.publish(
+            ended(&mut publisher, "c"),
+            Retain::Terminated(pid("c")),
+            Vec::new(),
+        ); // 3
+        fanout.publish(publisher.unavailable(7), Retain::Unavailable, Vec::new()); // 4
+
+        let seqs =
+            |lines: &[Arc<ProvisioningEvent>]| lines.iter().map(|l| l.seq_no()).collect::<Vec<_>>();
+        let fresh = fanout.resync_bundle(0);
+        assert_eq!(seqs(&fresh.before), [1]);
+        assert_eq!(fresh.snapshot.as_ref().map(|s| s.seq_no()), Some(2));
+        assert_eq!(seqs(&fresh.after), [3, 4]);
+        // A consumer that had seen line 1 does not get it again before the
+        // resync; lines after the snapshot always follow it.
+        let lagging = fanout.resync_bundle(1);
+        assert!(lagging.before.is_empty());
+        assert_eq!(seqs(&lagging.after), [3, 4]);
+        // The next snapshot ends the unavailability.
+        let (_, snapshot) = publisher.snapshot(
+            pid("b"),
+            ProviderSnapshot::empty(),
+            &mut Vec::new(),
+            Instant::now(),
+            &metrics,
+        ); // 5
+        fanout.publish(snapshot, Retain::Snapshot, Vec::new());
+        assert!(!fanout.is_unavailable());
+        assert_eq!(seqs(&fanout.retained()), [1, 3]);
+        fanout.shutdown(std::time::Duration::from_secs(5)).unwrap();
+    }
+}
