@@ -99,3 +99,28 @@ impl HubConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_rejects_out_of_range_values() {
+        assert!(HubConfig::new().validate().is_ok());
+        assert!(
+            HubConfig::new()
+                .with_max_shrink_ratio(1.0)
+                .validate()
+                .is_ok()
+        );
+        for ratio in [0.0, -0.1, 1.5, f64::NAN] {
+            let error = HubConfig::new()
+                .with_max_shrink_ratio(ratio)
+                .validate()
+                .unwrap_err();
+            assert!(matches!(error, HubError::InvalidConfig(_)), "{ratio}");
+        }
+        assert!(HubConfig::new().with_queue_capacity(0).validate().is_err());
+        assert!(HubConfig::new().with_history(0, 10).validate().is_err());
+    }
+}
