@@ -14,6 +14,8 @@ mod faults;
 mod idle;
 #[path = "consul/probe.rs"]
 mod probe;
+#[path = "consul/query.rs"]
+mod query;
 #[path = "consul/registration.rs"]
 mod registration;
 #[path = "consul/tls.rs"]
