@@ -32,7 +32,7 @@ async fn members_are_killed_and_removed_when_a_test_panics() {
         assert!(!cluster.is_running(leader));
         cluster.restart(leader).await.expect("restart");
         let _ = tx.send((cluster.endpoints(), cluster.root_dir().to_path_buf()));
-        panic!("a failing test");
+        panic!("intentional panic: the harness must clean up after a failing test");
     });
     let joined = task.await;
     assert!(joined.is_err_and(|e| e.is_panic()));
