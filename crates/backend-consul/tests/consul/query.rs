@@ -43,7 +43,10 @@ async fn tag_filter_dc_ns_and_consistency_are_sent_and_applied() {
         .find(|r| r.is_health(SERVICE))
         .unwrap_or_else(|| panic!("no query"));
     assert_eq!(first.param("tag"), Some("blue green"));
-    assert_eq!(first.param("filter"), Some(r#"Service.Meta.zone == "eu-1""#));
+    assert_eq!(
+        first.param("filter"),
+        Some(r#"Service.Meta.zone == "eu-1""#)
+    );
     assert_eq!(first.param("dc"), Some("dc1"));
     assert_eq!(first.param("ns"), Some("team a"));
     assert_eq!(first.param("consistent"), Some(""));
@@ -57,7 +60,11 @@ async fn an_unknown_datacenter_is_consuls_500() {
     let mut stream = provider.stream(StreamOptions::new(Duration::from_millis(1500)));
     match next(&mut stream, SOON).await {
         ProviderEvent::Fault(f) => {
-            assert_eq!((f.kind, f.permanent), (FaultKind::BackendUnavailable, false), "{f}");
+            assert_eq!(
+                (f.kind, f.permanent),
+                (FaultKind::BackendUnavailable, false),
+                "{f}"
+            );
             assert!(f.detail.contains("No path to datacenter"), "{f}");
         }
         other => panic!("{other:?}"),
@@ -70,8 +77,16 @@ async fn a_filter_consul_rejects_is_a_permanent_configuration_fault() {
     let mut stream = provider.stream(StreamOptions::new(Duration::from_millis(1500)));
     match next(&mut stream, SOON).await {
         ProviderEvent::Fault(f) => {
-            assert_eq!((f.kind, f.permanent), (FaultKind::InvalidConfig, true), "{f}");
-            assert!(f.detail.starts_with("HTTP 400: Failed to create boolean expression evaluator"), "{f}");
+            assert_eq!(
+                (f.kind, f.permanent),
+                (FaultKind::InvalidConfig, true),
+                "{f}"
+            );
+            assert!(
+                f.detail
+                    .starts_with("HTTP 400: Failed to create boolean expression evaluator"),
+                "{f}"
+            );
         }
         other => panic!("{other:?}"),
     }
