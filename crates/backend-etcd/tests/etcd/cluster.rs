@@ -184,6 +184,20 @@ async fn two_members_killed_fault_in_bounded_time_then_recovery() {
         .await
         .expect("healthy again");
     let healthy_after = restored_at.elapsed();
+    // The relist finds the same content: a heartbeat, no new snapshot.
+    let (i, _) = recorder
+        .wait_for(mark, Duration::from_secs(15), |e| {
+            matches!(e, ProviderEvent::Heartbeat(_))
+        })
+        .await
+        .expect("liveness after the restore");
+    assert!(
+        !recorder.all()[..=i]
+            .iter()
+            .skip(mark)
+            .any(|s| matches!(s.event, ProviderEvent::Snapshot(_))),
+        "unchanged content after a relist must not be a snapshot"
+    );
     put_retrying(&mut writer, "n2", 4002).await;
     let (_, recovered) = recorder
         .wait_for(
