@@ -9,7 +9,8 @@
 //!   starts the member again on the same data directory,
 //!   [`compact`](EtcdCluster::compact) compacts the key space,
 //!   [`recreate`](EtcdCluster::recreate) replaces the whole cluster by a new
-//!   one (new cluster id) on the same ports.
+//!   one (new cluster id) on the same ports, [`wipe`](EtcdCluster::wipe)
+//!   restarts the same cluster with no data (revisions go backwards).
 //! - [`start_tls`](EtcdCluster::start_tls) adds an `https` client URL per
 //!   member (optionally requiring client certificates).
 //! - Nothing is left behind: dropping the handle kills every member and
@@ -474,6 +475,17 @@ exit 0"#;
     /// member is killed, the data is wiped, and the members start with a new
     /// cluster token, hence a new cluster id and revisions from 1.
     pub async fn recreate(&mut self) -> Result<(), EtcdClusterError> {
+        self.wipe_and_start(true).await
+    }
+
+    /// Wipes the data and starts the same cluster again (same cluster id,
+    /// revisions from 1): to clients this looks like a restore from an old
+    /// backup, the revision goes backwards.
+    pub async fn wipe(&mut self) -> Result<(), EtcdClusterError> {
+        self.wipe_and_start(false).await
+    }
+
+    async fn wipe_and_start(&mut self, new_identity: bool) -> Result<(), EtcdClusterError> {
         for i in 0..self.members.len() {
             if let Some(running) = self.members[i].process.take() {
                 running.kill();
@@ -484,7 +496,9 @@ exit 0"#;
                     .map_err(|e| err(format!("cannot remove {}: {e}", dir.display())))?;
             }
         }
-        self.generation += 1;
+        if new_identity {
+            self.generation += 1;
+        }
         self.launch_all().await
     }
 

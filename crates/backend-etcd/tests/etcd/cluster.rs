@@ -284,3 +284,80 @@ async fn compaction_past_the_client_while_its_member_is_down_relists_the_right_s
         s.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revision_going_back_is_a_resync_and_a_new_cluster_ends_the_stream() {
+    let _serial = serial().await;
+    let mut cluster = EtcdCluster::start(1).await.expect("etcd");
+    let mut c = client(&cluster.endpoints()).await;
+    for port in 4001..4011 {
+        c.put(key("n1"), member_json("n1", "10.0.0.1", port), None)
+            .await
+            .unwrap();
+    }
+    let provider = provider(&cluster.endpoints());
+    let recorder = Recorder::start(provider.stream(StreamOptions::new(HEARTBEAT)));
+    recorder
+        .wait_for(
+            0,
+            Duration::from_secs(5),
+            |e| matches!(e, ProviderEvent::Snapshot(s) if s.revision() == Some("11")),
+        )
+        .await
+        .expect("snapshot at revision 11");
+
+    // Same cluster, data gone (a restore from an old backup): the revision
+    // goes back; a resync notice, then the new content, and the stream goes on.
+    let mark = recorder.len();
+    cluster.wipe().await.expect("wipe");
+    let mut c = client(&cluster.endpoints()).await;
+    c.put(key("n2"), member_json("n2", "10.0.0.2", 4002), None)
+        .await
+        .unwrap();
+    let (_, resync) = recorder
+        .wait_for(
+            mark,
+            Duration::from_secs(10),
+            |e| matches!(e, ProviderEvent::Fault(f) if f.is_resync()),
+        )
+        .await
+        .expect("a resync notice");
+    println!("wiped: {:?}", resync.event);
+    recorder
+        .wait_for(
+            mark,
+            Duration::from_secs(10),
+            |e| matches!(e, ProviderEvent::Snapshot(s) if s.len() == 1 && s.member("n2").is_some()),
+        )
+        .await
+        .expect("the new content");
+
+    // Another cluster behind the same endpoint: revisions are not
+    // comparable, the stream ends (not permanently: the service reopens).
+    let mark = recorder.len();
+    cluster.recreate().await.expect("recreate");
+    let (_, end) = recorder
+        .wait_for(mark, Duration::from_secs(10), |e| {
+            matches!(e, ProviderEvent::Terminated(_))
+        })
+        .await
+        .expect("terminated");
+    match &end.event {
+        ProviderEvent::Terminated(t @ ProviderTermination::Errored { reason, .. }) => {
+            assert!(!t.is_permanent());
+            assert!(reason.contains("another etcd cluster"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A new stream reads the new cluster.
+    let mut stream = provider.stream(StreamOptions::new(HEARTBEAT));
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::StreamExt::next(&mut stream),
+    )
+    .await
+    {
+        Ok(Some(ProviderEvent::Snapshot(s))) => assert!(s.is_empty(), "{s:?}"),
+        other => panic!("expected the new cluster's (empty) view, got {other:?}"),
+    }
+}
