@@ -24,6 +24,10 @@ pub(crate) const TIMEOUT_SLACK: Duration = Duration::from_secs(1);
 /// Timeout of non-blocking requests (probe, agent API).
 const SHORT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Largest answer read (a 100,000-instance service is about 70 MB with
+/// its checks; anything larger is not a health answer).
+const MAX_BODY: usize = 128 << 20;
+
 /// Longest error message kept from a Consul error body.
 const MAX_MESSAGE: usize = 200;
 
@@ -527,8 +531,22 @@ impl Client {
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(fail)?;
-        Ok((status, headers, bytes))
+        let too_large = || Error::Malformed(format!("{what}: answer larger than {MAX_BODY} bytes"));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(fail)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, Bytes::from(body)))
     }
 
     /// One health-service query; `index == 0` returns at once, otherwise the

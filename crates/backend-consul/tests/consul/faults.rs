@@ -134,6 +134,7 @@ async fn hang_is_a_timeout_after_the_quiet_period_and_recovers() {
     let start = Instant::now();
     let fault = first_fault(&mut stream).await;
     let took = start.elapsed();
+    println!("hang reported as a timeout after {took:?}");
     assert_eq!(
         (fault.kind, fault.permanent),
         (FaultKind::Timeout, false),
