@@ -8,6 +8,7 @@ mod consumer_slot;
 mod dedup_bridge;
 mod error;
 mod event_history;
+mod event_line;
 mod event_lines;
 mod event_publisher;
 mod event_subscription;
@@ -30,6 +31,7 @@ pub use consumer_slot::{ConsumerKind, ConsumerStats};
 pub use dedup_bridge::DedupBridge;
 pub use error::HubError;
 pub use event_history::{EventHistory, ResyncNeeded};
+pub use event_line::{EventLine, TerminationReason, TopologyChange};
 pub use event_lines::{
     ChangeEnvelope, HealthLine, ResyncLine, TerminatedLine, TopologyEnvelope, UnavailableLine,
 };

@@ -9,7 +9,7 @@ use provisioning_provider_api::{
     ClusterNode, NodeId, ProviderHealth, ProviderSnapshot, SwitchReason, TopologyView,
 };
 use provisioning_watch_hub::{
-    EventSubscription, HubConfig, ProviderWatchHub, ProvisioningEvent, PublishOutcome,
+    EventLine, EventSubscription, HubConfig, ProviderWatchHub, ProvisioningEvent, PublishOutcome,
     PublishedSnapshot,
 };
 use rand::rngs::StdRng;
@@ -247,6 +247,11 @@ fn replaying_random_sequences_reproduces_every_published_member_and_blocked_set(
             "seed {seed}"
         );
         lines.extend(super::support::drain(&mut events));
+        // Every line reads back as it was published.
+        for line in &lines {
+            let parsed: EventLine = serde_json::from_str(&line.to_json_line()).expect("parses");
+            assert_eq!(parsed, EventLine::from(&**line), "seed {seed}");
+        }
         let bridge_checked = replay_bridge(&remoting.calls());
         let stream_checked = replay_stream(&lines, &published);
         assert!(bridge_checked > 0 && stream_checked > 0, "seed {seed}");
