@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use provisioning_provider_api::{
     ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream, ProviderTermination,
     StreamOptions,
@@ -33,6 +34,8 @@ const MIN_TICK: Duration = Duration::from_millis(50);
 /// Bounds of the deadline of one unary request.
 const MIN_OP_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Watch responses already buffered that are folded into one snapshot.
+const MAX_COALESCED: usize = 256;
 
 pub(crate) fn open(inner: Arc<Inner>, options: StreamOptions) -> ProviderStream {
     let state = WatchLoop::new(inner, options);
@@ -249,10 +252,33 @@ impl WatchLoop {
                 self.pending.push_back(ProviderEvent::heartbeat());
             }
             WatchMessage::Changes { changes, revision } => {
-                let faults = self.view.apply(changes, revision);
+                let mut faults = self.view.apply(changes, revision);
+                // A burst: apply what is already buffered, then yield one
+                // snapshot of the latest revision (bounded work per event).
+                let mut next = None;
+                for _ in 0..MAX_COALESCED {
+                    let Some(watch) = self.watch.as_mut() else {
+                        break;
+                    };
+                    match watch.next().now_or_never() {
+                        Some(Ok(WatchMessage::Changes { changes, revision })) => {
+                            faults.extend(self.view.apply(changes, revision));
+                        }
+                        Some(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
                 self.emit_view(false);
                 self.pending
                     .extend(faults.into_iter().map(ProviderEvent::Fault));
+                match next {
+                    Some(Ok(message)) => self.on_message(message),
+                    Some(Err(e)) => self.fail(e),
+                    None => {}
+                }
             }
         }
     }
