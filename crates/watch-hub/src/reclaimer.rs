@@ -51,6 +51,8 @@ impl Retired {
 /// batch instead of one per publication.
 const BATCH_WEIGHT: usize = 32_768;
 const BATCH_ITEMS: usize = 64;
+/// Batches waiting for the reclaimer thread before the hub frees inline.
+const QUEUED_BATCHES: usize = 4;
 
 #[derive(Default)]
 struct Pending {
@@ -60,14 +62,14 @@ struct Pending {
 
 /// A thread that drops what it is sent.
 pub(crate) struct Reclaimer {
-    tx: Mutex<Option<mpsc::Sender<Vec<Retired>>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Vec<Retired>>>>,
     pending: Mutex<Pending>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Reclaimer {
     pub(crate) fn start() -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Vec<Retired>>();
+        let (tx, rx) = mpsc::sync_channel::<Vec<Retired>>(QUEUED_BATCHES);
         let thread = std::thread::Builder::new()
             .name("watch-hub-reclaim".into())
             .spawn(move || {
@@ -107,14 +109,18 @@ impl Reclaimer {
             return;
         }
         let tx = self.tx.lock().unwrap_or_else(PoisonError::into_inner);
-        match tx.as_ref() {
-            Some(tx) => {
-                // A send fails only when the thread is gone; the batch then
-                // comes back and is dropped here.
-                let _ = tx.send(batch);
-            }
-            None => drop(batch),
-        }
+        let rejected = match tx.as_ref() {
+            // Full: the reclaimer is behind, so the hub frees this batch
+            // itself, which bounds the memory waiting to be freed and slows
+            // publishing to the rate memory can be freed. Disconnected: the
+            // thread is gone.
+            Some(tx) => tx.try_send(batch).err().map(|e| match e {
+                mpsc::TrySendError::Full(batch) | mpsc::TrySendError::Disconnected(batch) => batch,
+            }),
+            None => Some(batch),
+        };
+        drop(tx);
+        drop(rejected);
     }
 
     /// Stops the thread after the pending batch; returns it to be joined.
@@ -135,5 +141,81 @@ impl Reclaimer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RunId;
+    use provisioning_provider_api::ProviderId;
+    use std::time::{Duration, Instant};
+
+    fn snapshot() -> Arc<PublishedSnapshot> {
+        Arc::new(PublishedSnapshot::new(
+            RunId::from_u64(1),
+            1,
+            1,
+            ProviderId::new("a").unwrap(),
+            ProviderSnapshot::empty(),
+        ))
+    }
+
+    fn gone_within(weak: &std::sync::Weak<PublishedSnapshot>, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while weak.strong_count() > 0 {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    #[test]
+    fn batches_what_it_owns_and_frees_it_on_its_thread_or_at_stop() {
+        let reclaimer = Reclaimer::start().unwrap();
+        let shared = snapshot();
+        let kept = shared.clone();
+        reclaimer.retire(vec![Retired::Snapshot(shared)]);
+        assert_eq!(
+            Arc::strong_count(&kept),
+            1,
+            "a shared item is only released"
+        );
+
+        let owned = snapshot();
+        let weak = Arc::downgrade(&owned);
+        reclaimer.retire(vec![Retired::Snapshot(owned)]);
+        assert_eq!(weak.strong_count(), 1, "held in the pending batch");
+        // A full batch goes to the thread.
+        reclaimer.retire(
+            (0..BATCH_ITEMS)
+                .map(|_| Retired::Snapshot(snapshot()))
+                .collect(),
+        );
+        assert!(gone_within(&weak, Duration::from_secs(2)));
+
+        let owned = snapshot();
+        let weak = Arc::downgrade(&owned);
+        reclaimer.retire(vec![Retired::Snapshot(owned)]);
+        let thread = reclaimer.stop().expect("the thread");
+        thread.join().unwrap();
+        assert_eq!(weak.strong_count(), 0, "the pending batch is freed at stop");
+        // After the stop, retiring frees inline.
+        let owned = snapshot();
+        let weak = Arc::downgrade(&owned);
+        reclaimer.retire(
+            (0..BATCH_ITEMS)
+                .map(|_| Retired::Snapshot(snapshot()))
+                .collect(),
+        );
+        reclaimer.retire(vec![Retired::Snapshot(owned)]);
+        reclaimer.retire(
+            (0..BATCH_ITEMS)
+                .map(|_| Retired::Snapshot(snapshot()))
+                .collect(),
+        );
+        assert_eq!(weak.strong_count(), 0);
     }
 }
