@@ -300,7 +300,7 @@ fn transport_fault(verb: Verb, e: &kube::Error) -> ProviderFault {
 
 /// The error with its sources, `: `-joined (kube's top-level messages say
 /// little: "ServiceError: client error (Connect)").
-fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -15,7 +15,7 @@ use provisioning_provider_api::{
 use provisioning_registry::{ProbeFuture, ProviderProbe, ProvisioningError, SecretResolver};
 
 use crate::client::Connector;
-use crate::error::Target;
+use crate::error::{Target, chain_text};
 use crate::{KubeError, KubeWatchConfig, MemberMapping};
 
 /// How long each probe request may take.
@@ -90,8 +90,8 @@ impl KubeProvider {
     /// `SelfSubjectAccessReview`). A denial names the missing RBAC rule.
     pub async fn probe(&self) -> Result<(), KubeError> {
         let conn = self.inner.connector.connect(None).await?;
-        let unavailable = |what: &str, e: &dyn std::fmt::Display| KubeError::Unavailable {
-            message: format!("{what}: {e}"),
+        let unavailable = |what: &str, e: &kube::Error| KubeError::Unavailable {
+            message: format!("{what}: {}", chain_text(e)),
         };
         match tokio::time::timeout(PROBE_TIMEOUT, conn.client.apiserver_version()).await {
             Err(_) => {

@@ -178,9 +178,13 @@ impl StreamState {
         self.options.heartbeat_interval * 3 / 4
     }
 
+    /// A liveness request slower than the heartbeat interval is late for
+    /// its heartbeat anyway; giving it that long (at least 1 s) keeps a
+    /// loaded server from causing timeout faults.
     fn ping_timeout(&self) -> Duration {
-        (self.options.heartbeat_interval / 2)
-            .clamp(Duration::from_millis(500), Duration::from_secs(5))
+        self.options
+            .heartbeat_interval
+            .clamp(Duration::from_secs(1), Duration::from_secs(10))
     }
 
     async fn next_event(&mut self) -> Option<ProviderEvent> {
@@ -283,7 +287,7 @@ impl StreamState {
                 match result {
                     Ok(()) if synced => self.push_liveness(ProviderEvent::heartbeat()),
                     Ok(()) => {}
-                    Err(failure) => self.fail(failure),
+                    Err(failure) => self.ping_failed(failure),
                 }
             }
         }
@@ -419,6 +423,23 @@ impl StreamState {
             Some(rv) => snapshot.with_revision(rv.clone()),
             None => snapshot,
         })
+    }
+
+    /// A failed liveness request is reported, but the watch is left alone:
+    /// the watcher reports its own failures, and a stuck watch is replaced
+    /// by its idle timeout. Tearing a healthy watch down over one slow
+    /// request would cost a full relist.
+    fn ping_failed(&mut self, failure: Failure) {
+        let fault = match classify(&failure, &self.target) {
+            Verdict::Fault(fault) => fault,
+            Verdict::Terminate(t) => ProviderFault::retryable(
+                FaultKind::BackendUnavailable,
+                format!("GET /version: {t:?}"),
+            ),
+        };
+        tracing::debug!(provider = %self.inner.descriptor_id, ?failure, "liveness request failed");
+        self.owe_liveness = true;
+        self.pending.push_back(ProviderEvent::Fault(fault));
     }
 
     /// Drops the connection and decides what follows: a fault and a

@@ -96,3 +96,28 @@ fn descriptor_errors_name_the_field() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_settings_reach_the_client() {
+    let secrets = secrets();
+    let base = json!({"id": "k", "kind": "k8s", "priority": 1, "endpoints": ["https://127.0.0.1:9"],
+        "watch": {"namespace": "apps", "resource": "pods", "label_selector": "app=a"}});
+    // A CA file that cannot be read is a configuration error, not an outage.
+    let mut missing_ca = base.clone();
+    missing_ca["tls"] = json!({"ca": "/nonexistent/ca.pem"});
+    let e = KubeProbe
+        .probe(&descriptor(missing_ca), &secrets)
+        .await
+        .unwrap_err();
+    println!("missing CA: {e}");
+    assert_eq!(e.code(), "invalid_config", "{e}");
+    // Nothing listens on port 9: unreachable, retryable.
+    let mut no_verify = base;
+    no_verify["tls"] = json!({"verify": false});
+    let e = KubeProbe
+        .probe(&descriptor(no_verify), &secrets)
+        .await
+        .unwrap_err();
+    println!("nothing listening: {e}");
+    assert_eq!(e.code(), "backend_unavailable", "{e}");
+}
