@@ -7,6 +7,7 @@
 //! margin (3× the bound + 2 s) and every test prints what it measured.
 
 mod e2e {
+    mod consul;
     pub(crate) mod harness;
     mod scenarios;
 }

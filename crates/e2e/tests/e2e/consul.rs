@@ -1,0 +1,189 @@
+//! Consul (through the fake) as the primary, an in-memory standby, under the
+//! DEFAULT policy (timeout 15 s, cooldown 10 s, backoff 2 s ×2).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster_provisioning::{
+    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
+};
+use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
+use provisioning_e2e::Recorder;
+use provisioning_provider_api::{ClusterNode, ProviderId, ProviderSnapshot, SwitchReason};
+use provisioning_testkit::fake_consul::{FakeConsul, FakeFailure, FakeInstance};
+
+use super::harness::Harness;
+
+struct ConsulSetup {
+    fake: FakeConsul,
+    service: ProvisioningHandle,
+    standby: InMemoryHandle,
+    placement: Arc<Recorder>,
+    consul_view: ProviderSnapshot,
+}
+
+async fn start() -> ConsulSetup {
+    let fake = FakeConsul::start().await.expect("fake consul");
+    let mut nodes = Vec::new();
+    for i in 1..=3u16 {
+        let id = format!("app-{i}");
+        let host = format!("10.0.0.{i}");
+        fake.upsert(FakeInstance::new("app", &id, &host, 4000 + i));
+        nodes.push(ClusterNode::new(id, host, 4000 + i));
+    }
+    let consul_view = ProviderSnapshot::new(nodes.clone(), vec![]).unwrap();
+    // The standby sees the same cluster plus one member the agent has not
+    // caught up with.
+    let standby = InMemoryProvider::new(ProviderId::new("standby").unwrap(), 10);
+    for node in nodes {
+        standby.handle().add(node).unwrap();
+    }
+    standby
+        .handle()
+        .add(ClusterNode::new("app-4", "10.0.0.4", 4004))
+        .unwrap();
+    let registry = ProviderRegistry::new();
+    let descriptor = provisioning_registry::descriptor_from_json(&format!(
+        r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["{}"],"watch":{{"service":"app","wait":"4s"}}}}"#,
+        fake.url()
+    ))
+    .unwrap();
+    registry.register(descriptor).unwrap();
+    let placement = Recorder::new();
+    let standby_handle = standby.handle();
+    let service = ClusterProvisioningService::build(registry)
+        .with_failover(FailoverPolicy::default())
+        .with_provider(Arc::new(standby))
+        .with_placement("placement", placement.clone())
+        .start()
+        .expect("service starts");
+    ConsulSetup {
+        fake,
+        service,
+        standby: standby_handle,
+        placement,
+        consul_view,
+    }
+}
+
+async fn holds(
+    placement: &Recorder,
+    provider: &str,
+    hash: u64,
+    limit: Duration,
+) -> Option<Duration> {
+    placement
+        .wait_for(limit, |s| {
+            s.snapshots
+                .last()
+                .is_some_and(|l| l.provider_id().as_str() == provider && l.hash() == hash)
+        })
+        .await
+}
+
+fn last_reason(placement: &Recorder) -> Option<SwitchReason> {
+    placement.state().changes.last().map(|c| c.reason)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_refused_fails_over_to_the_standby_and_back_after_the_cooldown() {
+    let s = start().await;
+    let policy = FailoverPolicy::default();
+    let first = holds(
+        &s.placement,
+        "consul-a",
+        s.consul_view.hash(),
+        Harness::margin(Duration::from_secs(2)),
+    )
+    .await;
+    println!("consul: first snapshot at the bridge after {first:?}");
+    assert!(first.is_some(), "consul's view never reached the bridge");
+
+    s.fake.refuse_connections(true).expect("close the port");
+    let took = holds(
+        &s.placement,
+        "standby",
+        s.standby.snapshot().hash(),
+        Harness::margin(Duration::from_secs(1)),
+    )
+    .await;
+    println!("consul refused -> consumers on the standby after {took:?} (target well under 1 s)");
+    assert!(took.is_some(), "no failover after refused connections");
+    assert_eq!(
+        last_reason(&s.placement),
+        Some(SwitchReason::HealthDegraded)
+    );
+
+    s.fake.refuse_connections(false).expect("reopen the port");
+    // Reconnect on the backoff (2 s, 4 s, ...), then a healthy cooldown.
+    let bound = policy.cooldown + policy.backoff_initial * 4;
+    let took = holds(
+        &s.placement,
+        "consul-a",
+        s.consul_view.hash(),
+        Harness::margin(bound),
+    )
+    .await;
+    println!(
+        "consul healed -> fail-back after {took:?} (cooldown {:?})",
+        policy.cooldown
+    );
+    assert!(took.is_some(), "no fail-back to consul");
+    assert!(
+        took.unwrap_or_default() >= policy.cooldown,
+        "fail-back before a whole cooldown"
+    );
+    assert_eq!(
+        last_reason(&s.placement),
+        Some(SwitchReason::PriorityRestored)
+    );
+    assert!(s.placement.state().violations.is_empty());
+    s.service.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consul_hang_fails_over_after_the_no_response_timeout() {
+    let s = start().await;
+    let policy = FailoverPolicy::default();
+    assert!(
+        holds(
+            &s.placement,
+            "consul-a",
+            s.consul_view.hash(),
+            Harness::margin(Duration::from_secs(2))
+        )
+        .await
+        .is_some()
+    );
+    s.fake.set_failure(FakeFailure::Hang);
+    let took = holds(
+        &s.placement,
+        "standby",
+        s.standby.snapshot().hash(),
+        Harness::margin(policy.timeout),
+    )
+    .await;
+    let reason = last_reason(&s.placement);
+    println!(
+        "consul hang -> consumers on the standby after {took:?} (timeout {:?}), reason {reason:?}",
+        policy.timeout
+    );
+    assert!(took.is_some(), "a hang was never detected");
+    // A hung blocking query is detected by silence: the no-response timeout,
+    // or the HTTP timeouts of the retries counting up to max_errors, which
+    // take about as long (each waits wait × 17/16 plus slack).
+    assert!(
+        matches!(
+            reason,
+            Some(SwitchReason::Timeout | SwitchReason::HealthDegraded)
+        ),
+        "{reason:?}"
+    );
+    let took = took.unwrap_or_default();
+    assert!(
+        took >= Duration::from_secs(4),
+        "switched before any request could time out: {took:?}"
+    );
+    s.fake.set_failure(FakeFailure::None);
+    s.service.shutdown().await.unwrap();
+}
