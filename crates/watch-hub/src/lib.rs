@@ -9,12 +9,12 @@ mod dedup_bridge;
 mod error;
 mod event_history;
 mod event_line;
-mod event_lines;
 mod event_publisher;
 mod event_subscription;
 mod fanout;
 mod hub_config;
 mod hub_handle;
+mod line_payloads;
 mod notifier;
 mod provisioning_event;
 mod provisioning_metrics;
@@ -32,13 +32,13 @@ pub use dedup_bridge::DedupBridge;
 pub use error::HubError;
 pub use event_history::{EventHistory, ResyncNeeded};
 pub use event_line::{EventLine, TerminationReason, TopologyChange};
-pub use event_lines::{
-    ChangeEnvelope, HealthLine, ResyncLine, TerminatedLine, TopologyEnvelope, UnavailableLine,
-};
 pub use event_publisher::ProvisioningEventPublisher;
 pub use event_subscription::{EventSubscription, SubscriptionClosed};
 pub use hub_config::HubConfig;
 pub use hub_handle::{HubHandle, TopologyReceiver};
+pub use line_payloads::{
+    ChangeEnvelope, HealthLine, ResyncLine, TerminatedLine, TopologyEnvelope, UnavailableLine,
+};
 pub use provisioning_event::ProvisioningEvent;
 pub use provisioning_metrics::{
     ACTIVE_PROVIDER, FAILOVERS_TOTAL, FailoverKey, LATENCY_BUCKETS, LatencyHistogram, MEMBERS,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::RunId;
-use crate::event_lines::{
+use crate::line_payloads::{
     ChangeEnvelope, HealthLine, ResyncLine, TerminatedLine, TopologyEnvelope, UnavailableLine,
 };
 use crate::published_snapshot::PublishedSnapshot;

@@ -66,7 +66,7 @@ pub struct ProviderWatchHub {
 }
 
 impl ProviderWatchHub {
-    /// A hub with `config`; starts its reclaimer thread.
+    /// A hub with `config`; starts its notifier and reclaimer threads.
     pub fn new(config: HubConfig) -> Result<Self, HubError> {
         config.validate()?;
         let run_id = config.run_id.unwrap_or_else(RunId::random);
