@@ -8,6 +8,7 @@
 
 mod e2e {
     mod consul;
+    mod etcd_failover;
     pub(crate) mod harness;
     mod scenarios;
 }
