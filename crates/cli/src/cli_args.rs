@@ -1,5 +1,6 @@
 //! [`Cli`]: the command line of CONTRACTS §2, parsed by clap.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -74,6 +75,15 @@ pub(crate) enum Command {
         Exit codes: 0 stopped by a signal (or --once printed its snapshot),\n\
         2 no enabled provider or an invalid store, 3 --once saw no snapshot in time.")]
     Watch(WatchArgs),
+
+    /// Run the service and the admin HTTP API until SIGINT or SIGTERM;
+    /// SIGHUP reloads store and policy.
+    #[command(after_help = "Examples:\n  \
+        provisioning serve\n  \
+        provisioning serve --listen 127.0.0.1:9464 --token-file /run/secrets/admin-token\n\n\
+        Routes: GET / /healthz /readyz /topology /providers /events /metrics,\n\
+        POST /providers /failover, DELETE /providers/{id}.")]
+    Serve(ServeArgs),
 
     /// An embedded scenario with in-memory providers: live topology, a
     /// failure of the primary, failover, fail-back and a metrics summary.
@@ -164,6 +174,18 @@ pub(crate) struct WatchArgs {
     /// without: stop after this long (exit 0). Default with --once: 30s.
     #[arg(long, value_name = "DURATION")]
     pub(crate) timeout: Option<String>,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    pub(crate) listen: SocketAddr,
+    /// Require `Authorization: Bearer <token>`, the token being this file's
+    /// content without a trailing newline.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
 }
 
 #[cfg(test)]

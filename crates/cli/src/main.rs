@@ -16,14 +16,23 @@
 
 #![forbid(unsafe_code)]
 
+mod admin_routes;
+mod admin_state;
+mod api_error;
+mod bearer_token;
 mod cli_args;
 mod cli_error;
 mod demo_command;
+mod event_stream;
 mod event_text;
 mod output;
+mod prometheus_exporter;
+mod provider_view_json;
 mod providers_command;
 mod reachability_probe;
+mod serve_command;
 mod shutdown_signals;
+mod status_page;
 mod store_config;
 mod text_table;
 mod utc_timestamp;
@@ -75,6 +84,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validate(args) => validate_command::run(&config, args.connect, &out).await,
         Command::Providers(command) => providers_command::run(&config, command, &out),
         Command::Watch(args) => watch_command::run(&config, args, &out).await,
+        Command::Serve(args) => serve_command::run(&config, args, &out).await,
         Command::Demo => demo_command::run(&out).await,
     }
 }

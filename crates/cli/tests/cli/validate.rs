@@ -7,9 +7,7 @@ use super::support::{LOCAL_N1, Sandbox};
 #[test]
 fn connect_passes_when_every_backend_answers() {
     let sb = Sandbox::new();
-    // An etcd descriptor whose endpoint accepts connections but speaks no
-    // etcd: the probe must not call that reachable-and-fine silently, and
-    // an in-memory one needs no network at all.
+    // An in-memory provider needs no network: nothing to probe.
     sb.write_store(&format!("{LOCAL_N1}\n"));
     let run = sb.run(&["validate", "--connect"]);
     assert_eq!(run.code, Some(0), "{run:?}");

@@ -1,0 +1,205 @@
+//! The admin HTTP API of CONTRACTS §4 on axum.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use cluster_provisioning::api::ProviderId;
+use cluster_provisioning::registry::{descriptor_from_json, descriptor_to_json};
+use serde_json::{Value, json};
+
+use crate::admin_state::AdminState;
+use crate::api_error::ApiError;
+use crate::event_stream::events;
+use crate::provider_view_json::provider_view_json;
+use crate::status_page::status_page;
+
+/// Largest request body accepted (413 above).
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
+/// Every route, behind the token check (except `/healthz` and `/readyz`)
+/// and the body limit.
+pub(crate) fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/topology", get(topology))
+        .route("/providers", get(list_providers).post(add_provider))
+        .route("/providers/{id}", delete(remove_provider))
+        .route("/failover", post(failover))
+        .route("/events", get(events))
+        .route("/metrics", get(metrics))
+        .fallback(unknown_route)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// 401 unless the request carries the token; probes stay open.
+async fn require_token(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let open = matches!(request.uri().path(), "/healthz" | "/readyz");
+    if let Some(token) = state.token()
+        && !open
+    {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        if !token.accepts(presented) {
+            let why = if presented.is_some() {
+                "wrong bearer token"
+            } else {
+                "missing `Authorization: Bearer <token>`"
+            };
+            return ApiError::unauthorized(format!("unauthorized: {why}")).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The request body as UTF-8 text, with 413 over the limit.
+fn body_text(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(BODY_LIMIT)
+        } else {
+            ApiError::bad_request(format!("cannot read the body: {}", rejection.body_text()))
+        }
+    })?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("the body is not valid UTF-8"))
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, json!({"status": "ok"}).to_string())
+}
+
+async fn readyz(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let handle = state.handle();
+    if handle.is_unavailable() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            cluster_provisioning::registry::ErrorCode::ProvisioningUnavailable,
+            "no provider is usable",
+        ));
+    }
+    let Some(snapshot) = handle.topology() else {
+        return Err(ApiError::not_ready("not ready: no snapshot published yet"));
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"ready": true, "provider_id": snapshot.provider_id().as_str()}).to_string(),
+    ))
+}
+
+async fn topology(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let snapshot = state
+        .handle()
+        .topology()
+        .ok_or_else(|| ApiError::not_ready("not ready: no snapshot published yet"))?;
+    let body = serde_json::to_string(&*snapshot)
+        .map_err(|e| ApiError::bad_request(format!("cannot write the snapshot: {e}")))?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+async fn list_providers(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let views = state.handle().providers().await?;
+    let objects = views
+        .iter()
+        .map(provider_view_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json_response(
+        StatusCode::OK,
+        format!("[{}]", objects.join(",")),
+    ))
+}
+
+async fn add_provider(
+    State(state): State<AdminState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let text = body_text(body)?;
+    let descriptor = descriptor_from_json(&text)?;
+    state.handle().add_provider(descriptor.clone()).await?;
+    let mut response = json_response(StatusCode::CREATED, descriptor_to_json(&descriptor)?);
+    if let Ok(location) = HeaderValue::from_str(&format!("/providers/{}", descriptor.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn remove_provider(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    state.handle().remove_provider(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn failover(
+    State(state): State<AdminState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let text = body_text(body)?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::bad_request(
+            r#"expected {"to": ID} or {"to": null}"#,
+        ));
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "to") {
+        return Err(ApiError::bad_request(format!(
+            "unknown field \"{unknown}\""
+        )));
+    }
+    match object.get("to") {
+        Some(Value::Null) => {
+            state.handle().unpin().await?;
+            Ok(json_response(
+                StatusCode::OK,
+                json!({"pinned": null}).to_string(),
+            ))
+        }
+        Some(Value::String(to)) => {
+            // An id that cannot exist is as unknown as one that does not.
+            let id = ProviderId::new(to.as_str())
+                .map_err(|_| ApiError::not_found(format!("provider \"{to}\" not found")))?;
+            state.handle().pin(&id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                json!({"pinned": id.as_str()}).to_string(),
+            ))
+        }
+        _ => Err(ApiError::bad_request(
+            r#"field "to": expected a provider id or null"#,
+        )),
+    }
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let mut response = (StatusCode::OK, state.exporter().render()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route {method} {}", uri.path()))
+}

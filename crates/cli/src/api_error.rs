@@ -1,0 +1,154 @@
+//! [`ApiError`]: an admin API error as `{"error": MESSAGE, "code": CODE}`
+//! with its HTTP status (CONTRACTS §4).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cluster_provisioning::ProvisioningError;
+use cluster_provisioning::registry::ErrorCode;
+use serde_json::json;
+
+use crate::cli_error::one_line;
+
+/// An error answer of the admin API.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status.
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 `invalid_argument`.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidArgument, message)
+    }
+
+    /// 404 `not_found`.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+    }
+
+    /// 401 `unauthorized`.
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, message)
+    }
+
+    /// 413 `payload_too_large`.
+    pub(crate) fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            format!("payload larger than {limit} bytes"),
+        )
+    }
+
+    /// 503 `not_ready`.
+    pub(crate) fn not_ready(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::NotReady,
+            message,
+        )
+    }
+
+    /// The HTTP status.
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// The status of a service error: bad input 400, taken ids and disabled
+/// providers 409, unknown ids 404, store failures 500, anything that can
+/// pass by itself 503.
+fn status_for(error: &ProvisioningError) -> StatusCode {
+    if matches!(error, ProvisioningError::Io { .. }) {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    match error.error_code() {
+        ErrorCode::InvalidConfig | ErrorCode::InlineSecret | ErrorCode::InvalidArgument => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::DuplicateName
+        | ErrorCode::DuplicatePriority
+        | ErrorCode::Conflict
+        | ErrorCode::ProviderDisabled => StatusCode::CONFLICT,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PermissionDenied => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl From<ProvisioningError> for ApiError {
+    fn from(error: ProvisioningError) -> Self {
+        Self {
+            status: status_for(&error),
+            code: error.error_code(),
+            message: one_line(&error.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.message, "code": self.code.as_str() }).to_string();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster_provisioning::api::ProviderId;
+
+    #[test]
+    fn service_errors_get_the_documented_statuses() {
+        let id = ProviderId::new("a").unwrap();
+        let cases = [
+            (
+                ProvisioningError::DuplicateName { id: id.clone() },
+                StatusCode::CONFLICT,
+            ),
+            (
+                ProvisioningError::ProviderDisabled { id: id.clone() },
+                StatusCode::CONFLICT,
+            ),
+            (
+                ProvisioningError::provider_not_found("x"),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                ProvisioningError::invalid(Some(&id), Some("watch".into()), "bad"),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ProvisioningError::io("rename", "/s", std::io::Error::other("disk")),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(ApiError::from(error).status(), status);
+        }
+    }
+}

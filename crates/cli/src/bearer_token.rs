@@ -1,0 +1,105 @@
+//! [`BearerToken`]: the admin token from `--token-file`, compared in
+//! constant time.
+
+use std::path::Path;
+
+use crate::cli_error::CliError;
+use crate::store_config::read_small;
+
+/// Largest token file read.
+const MAX_TOKEN_BYTES: u64 = 4096;
+
+/// The token every request but `/healthz` and `/readyz` must present as
+/// `Authorization: Bearer <token>`. Never printed.
+#[derive(Clone)]
+pub(crate) struct BearerToken {
+    token: Vec<u8>,
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken([redacted])")
+    }
+}
+
+impl BearerToken {
+    /// The file's content without a trailing newline; an unreadable or
+    /// empty file is `invalid_config` (exit 2).
+    pub(crate) fn load(path: &Path) -> Result<Self, CliError> {
+        let name = path.display();
+        let text = read_small(path, MAX_TOKEN_BYTES)
+            .map_err(|e| CliError::invalid_config(format!("--token-file {name}: {e}")))?;
+        let token = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        if token.is_empty() {
+            return Err(CliError::invalid_config(format!(
+                "--token-file {name}: the token is empty"
+            )));
+        }
+        Ok(Self::new(token))
+    }
+
+    /// A token from text.
+    pub(crate) fn new(token: &str) -> Self {
+        Self {
+            token: token.as_bytes().to_vec(),
+        }
+    }
+
+    /// Whether an `Authorization` header value carries this token. The
+    /// comparison takes the same time wherever the first difference is.
+    pub(crate) fn accepts(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(value) = authorization else {
+            return false;
+        };
+        let Some(presented) = value
+            .strip_prefix(b"Bearer ")
+            .or_else(|| value.strip_prefix(b"bearer "))
+        else {
+            return false;
+        };
+        constant_time_eq(presented, &self.token)
+    }
+}
+
+/// Compares without an early exit on the first differing byte (only the
+/// length, which the token file's owner chose, is not hidden).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_bearer_token_is_accepted() {
+        let token = BearerToken::new("s3cr3t");
+        assert!(token.accepts(Some(b"Bearer s3cr3t")));
+        assert!(!token.accepts(Some(b"Bearer s3cr3u")));
+        assert!(!token.accepts(Some(b"Bearer s3cr3")));
+        assert!(!token.accepts(Some(b"Basic s3cr3t")));
+        assert!(!token.accepts(None));
+        assert_eq!(format!("{token:?}"), "BearerToken([redacted])");
+    }
+
+    #[test]
+    fn the_file_loses_its_trailing_newline_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "abc \n").unwrap();
+        let token = BearerToken::load(&path).unwrap();
+        assert!(token.accepts(Some(b"Bearer abc ")));
+        std::fs::write(&path, "\n").unwrap();
+        assert!(BearerToken::load(&path).is_err());
+    }
+}

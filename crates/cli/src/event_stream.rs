@@ -1,0 +1,137 @@
+//! `GET /events`: event lines as Server-Sent Events, with `?since=N`
+//! replay from the hub's history (CONTRACTS §4).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use cluster_provisioning::ProvisioningEvent;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use crate::admin_state::AdminState;
+use crate::api_error::ApiError;
+
+/// One line as an SSE event: `data:` the line, `id:` its `seq_no` (none on
+/// `resync`), no `event:` field.
+fn sse_event(line: &ProvisioningEvent) -> Event {
+    let event = Event::default().data(line.to_json_line());
+    if line.type_name() == "resync" {
+        event
+    } else {
+        event.id(line.seq_no().to_string())
+    }
+}
+
+/// Drops what a `since` consumer already has: lines at or below its
+/// high-water mark, and a `resync` that re-sends a snapshot it has (a
+/// `resync` beyond the mark is passed on with its snapshot).
+#[derive(Debug)]
+pub(crate) struct SinceFilter {
+    high_water: u64,
+}
+
+impl SinceFilter {
+    /// A consumer that has every line up to `high_water`.
+    pub(crate) fn new(high_water: u64) -> Self {
+        Self { high_water }
+    }
+
+    /// Whether to send `line`, updating the mark.
+    pub(crate) fn accept(&mut self, line: &ProvisioningEvent) -> bool {
+        let seq_no = line.seq_no();
+        if line.type_name() == "resync" {
+            if seq_no <= self.high_water {
+                return false;
+            }
+            // The re-sent snapshot carries `as_of_seq_no`: let it through.
+            self.high_water = seq_no - 1;
+            return true;
+        }
+        if seq_no <= self.high_water {
+            return false;
+        }
+        self.high_water = seq_no;
+        true
+    }
+}
+
+/// `GET /events[?since=N]`.
+pub(crate) async fn events(
+    State(state): State<AdminState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let since = match query.get("since").map(String::as_str) {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("since={text:?}: expected a seq_no (u64)"))
+        })?),
+    };
+    let handle = state.handle();
+    // Subscribe before reading the history, so nothing published in
+    // between is missed; the filter drops what both deliver.
+    let live = handle.events()?;
+    let lines: BoxStream<'static, Arc<ProvisioningEvent>> = match since {
+        None => live.boxed(),
+        Some(since) => match handle.hub().history().since(since) {
+            Ok(replay) => {
+                let mut filter = SinceFilter::new(since);
+                let replay: Vec<_> = replay.into_iter().filter(|l| filter.accept(l)).collect();
+                stream::iter(replay)
+                    .chain(live.filter(move |line| {
+                        let keep = filter.accept(line);
+                        async move { keep }
+                    }))
+                    .boxed()
+            }
+            // The history no longer holds line since + 1: the subscription
+            // starts with `resync` and the current snapshot.
+            Err(_) => live.boxed(),
+        },
+    };
+    let events = lines.map(|line| Ok::<_, Infallible>(sse_event(&line)));
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster_provisioning::PublishedSnapshot;
+    use cluster_provisioning::api::{ProviderId, ProviderSnapshot};
+    use cluster_provisioning::hub::{ResyncLine, RunId};
+
+    fn snapshot(seq_no: u64) -> Arc<PublishedSnapshot> {
+        Arc::new(PublishedSnapshot::new(
+            RunId::from_u64(1),
+            seq_no,
+            1,
+            ProviderId::new("p").unwrap(),
+            ProviderSnapshot::empty(),
+        ))
+    }
+
+    fn line(seq_no: u64) -> ProvisioningEvent {
+        ProvisioningEvent::Snapshot(snapshot(seq_no))
+    }
+
+    fn resync(as_of: u64) -> ProvisioningEvent {
+        ProvisioningEvent::Resync(ResyncLine::for_snapshot(&snapshot(as_of)))
+    }
+
+    #[test]
+    fn since_filter_drops_duplicates_and_old_resyncs() {
+        let mut f = SinceFilter::new(3);
+        assert!(!f.accept(&line(3)));
+        assert!(f.accept(&line(4)));
+        assert!(!f.accept(&line(4)), "delivered twice: once");
+        assert!(!f.accept(&resync(4)), "a snapshot the consumer has");
+        assert!(f.accept(&line(5)));
+        assert!(f.accept(&resync(9)), "fell behind: resync passes");
+        assert!(f.accept(&line(9)), "and so does its snapshot");
+        assert!(!f.accept(&line(8)));
+    }
+}
