@@ -233,8 +233,31 @@ fn every_route_with_auth_on() {
         !server.stderr().contains("s3cr3t-token"),
         "the token is never printed"
     );
+
+    // SIGTERM with an event stream open: the stream ends, the process
+    // exits 0.
+    let base = server.base.clone();
+    let open_stream = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let (status, _) = sse(
+            &base,
+            "/events",
+            Some("s3cr3t-token"),
+            Duration::from_secs(30),
+            |_| false,
+        );
+        (status, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
     let run = server.stop();
     assert_eq!(run.code, Some(0), "{run:?}");
+    let (status, open_for) = open_stream.join().expect("stream thread");
+    assert_eq!(status, 200);
+    assert!(
+        open_for < Duration::from_secs(10),
+        "the stream closed on shutdown after {open_for:?}"
+    );
+    println!("SIGTERM with an open event stream: exit 0, stream closed after {open_for:?}");
 }
 
 /// `name{labels} value` lines and `# TYPE` lines, checked as Prometheus
@@ -343,9 +366,13 @@ fn metrics_after_a_manual_failover_and_the_event_stream() {
         metrics.body
     );
 
-    // The live stream saw the switch, every line with an id.
+    // The live stream started with `resync` and the current snapshot, then
+    // saw the switch; every line but `resync` has its seq_no as id.
     let (status, events) = live.join().expect("stream thread");
     assert_eq!(status, 200);
+    assert_eq!(events[0].json()["type"], "resync", "{events:?}");
+    assert_eq!(events[1].json()["type"], "snapshot", "{events:?}");
+    assert_eq!(events[0].json()["as_of_seq_no"], events[1].json()["seq_no"]);
     let changed = events
         .iter()
         .find(|e| e.json()["type"] == "provider_changed")
