@@ -35,6 +35,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/events", get(events))
         .route("/metrics", get(metrics))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -198,6 +199,14 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        cluster_provisioning::registry::ErrorCode::InvalidArgument,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cluster_provisioning::ProvisioningEvent;
@@ -62,11 +63,22 @@ impl SinceFilter {
 pub(crate) async fn events(
     State(state): State<AdminState>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let since = match query.get("since").map(String::as_str) {
-        None | Some("") => None,
-        Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("since={text:?}: expected a seq_no (u64)"))
+    // A reconnecting EventSource sends the last id it saw as
+    // `Last-Event-ID`: the same as `?since=`, which wins when both are set.
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| ("Last-Event-ID", v));
+    let asked = query
+        .get("since")
+        .map(|v| ("since", v.as_str()))
+        .or(last_event_id);
+    let since = match asked {
+        None | Some((_, "")) => None,
+        Some((name, text)) => Some(text.trim().parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("{name} {text:?}: expected a seq_no (u64)"))
         })?),
     };
     let handle = state.handle();

@@ -155,20 +155,21 @@ fn address_text(member: &Value) -> String {
     format!("{}:{}", text_of(member, "host"), text_of(member, "port"))
 }
 
-impl fmt::Display for EventText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl EventText {
+    /// The line without its time: `#seq eEPOCH  what happened`.
+    pub(crate) fn untimed(&self) -> String {
         let seq = match self.line.get("type").and_then(Value::as_str) {
             // `resync` has no seq_no of its own.
             Some("resync") => "   -".to_owned(),
             _ => format!("#{:>3}", self.field("seq_no")),
         };
-        write!(
-            f,
-            "{}  {seq} e{}  {}",
-            self.at,
-            self.field("epoch"),
-            self.what()
-        )
+        format!("{seq} e{}  {}", self.field("epoch"), self.what())
+    }
+}
+
+impl fmt::Display for EventText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}  {}", self.at, self.untimed())
     }
 }
 

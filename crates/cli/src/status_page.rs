@@ -226,11 +226,10 @@ fn render_events(html: &mut String, events: &[Arc<ProvisioningEvent>]) {
     }
     html.push_str("<ol id=\"events\" reversed>");
     for event in events.iter().rev() {
-        // The page shows the time it was made, not when each line was
-        // published: the lines carry no wall-clock time of their own.
-        let text = EventText::new(event, UtcTimestamp::from_millis(0)).to_string();
-        let what = text.split_once("Z  ").map_or(text.as_str(), |(_, w)| w);
-        let _ = write!(html, "<li><code>{}</code></li>", escape(what));
+        // Lines carry no wall-clock time of their own: the page shows
+        // when it was made, the lines their order.
+        let what = EventText::new(event, UtcTimestamp::from_millis(0)).untimed();
+        let _ = write!(html, "<li><code>{}</code></li>", escape(&what));
     }
     html.push_str("</ol>");
 }

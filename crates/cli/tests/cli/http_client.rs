@@ -46,6 +46,7 @@ fn request_bytes(
     base: &str,
     path: &str,
     token: Option<&str>,
+    extra: &[(&str, &str)],
     body: &[u8],
 ) -> Vec<u8> {
     let mut head = format!(
@@ -58,6 +59,9 @@ fn request_bytes(
     }
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();
@@ -75,7 +79,14 @@ pub(crate) fn send(
 ) -> Answer {
     let mut stream = connect(base);
     stream
-        .write_all(&request_bytes(method, base, path, token, body.as_bytes()))
+        .write_all(&request_bytes(
+            method,
+            base,
+            path,
+            token,
+            &[],
+            body.as_bytes(),
+        ))
         .expect("write request");
     let mut raw = Vec::new();
     // The server may answer (413) and close before reading a large body.
@@ -153,6 +164,18 @@ pub(crate) fn sse(
     path: &str,
     token: Option<&str>,
     limit: Duration,
+    done: impl FnMut(&[SseEvent]) -> bool,
+) -> (u16, Vec<SseEvent>) {
+    sse_with(base, path, token, &[], limit, done)
+}
+
+/// [`sse`] with extra request headers.
+pub(crate) fn sse_with(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    extra: &[(&str, &str)],
+    limit: Duration,
     mut done: impl FnMut(&[SseEvent]) -> bool,
 ) -> (u16, Vec<SseEvent>) {
     let mut stream = connect(base);
@@ -160,7 +183,7 @@ pub(crate) fn sse(
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     stream
-        .write_all(&request_bytes("GET", base, path, token, b""))
+        .write_all(&request_bytes("GET", base, path, token, extra, b""))
         .expect("write request");
     let started = Instant::now();
     let mut raw = Vec::new();

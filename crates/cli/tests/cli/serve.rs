@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::admin_server::AdminServer;
-use super::http_client::{send, sse};
+use super::http_client::{send, sse, sse_with};
 use super::support::{Sandbox, closed_port, consul_line};
 
 /// `a` (priority 20, n1 127.0.0.1:4000) and `b` (priority 10, n2).
@@ -160,7 +160,15 @@ fn every_route_and_status_code_without_auth() {
     assert!(!page.body.contains("<script"));
 
     let unknown_route = server.call("GET", "/nope", "");
-    assert_eq!(unknown_route.status, 404);
+    assert_eq!(
+        (unknown_route.status, error_code(&unknown_route).as_str()),
+        (404, "not_found")
+    );
+    let wrong_method = server.call("PUT", "/failover", "{}");
+    assert_eq!(
+        (wrong_method.status, error_code(&wrong_method).as_str()),
+        (405, "invalid_argument")
+    );
 
     let run = server.stop();
     assert_eq!(run.code, Some(0), "{run:?}");
@@ -420,6 +428,19 @@ fn metrics_after_a_manual_failover_and_the_event_stream() {
         .collect();
     assert_eq!(seqs[0], since + 1);
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    // A reconnecting EventSource's `Last-Event-ID` works like `since`.
+    let last_id = since.to_string();
+    let (status, resumed) = sse_with(
+        &server.base,
+        "/events",
+        None,
+        &[("Last-Event-ID", last_id.as_str())],
+        Duration::from_secs(5),
+        |e| !e.is_empty(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(resumed[0].json()["type"], "provider_changed", "{resumed:?}");
 
     // A since the history cannot serve (another run's number): resync.
     let (status, resync) = sse(
