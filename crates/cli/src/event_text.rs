@@ -36,7 +36,8 @@ impl EventText {
         }
     }
 
-    fn what(&self) -> String {
+    /// What happened, without time, seq_no or epoch.
+    pub(crate) fn what(&self) -> String {
         let f = |k: &str| self.field(k);
         match self.line.get("type").and_then(Value::as_str) {
             Some("snapshot") => {

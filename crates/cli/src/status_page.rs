@@ -78,7 +78,7 @@ th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:left;vertical-align:
 th{background:#f2f2f2}tr.active td{background:#e6f4e6;font-weight:600}\
 tr.disabled td{color:#888}.healthy{color:#176117}.degraded{color:#8a5a00}\
 .unreachable{color:#a11}.banner{padding:.5rem;background:#fbe3e3;border:1px solid #a11}\
-code,pre{font-family:ui-monospace,monospace;font-size:.9em}";
+code,pre{font-family:ui-monospace,monospace;font-size:.9em}#events code{white-space:pre}";
 
 /// The page.
 pub(crate) fn render(view: &StatusView) -> String {
@@ -224,14 +224,26 @@ fn render_events(html: &mut String, events: &[Arc<ProvisioningEvent>]) {
         html.push_str("<p>None yet.</p>");
         return;
     }
-    html.push_str("<ol id=\"events\" reversed>");
+    html.push_str(
+        "<table id=\"events\"><tr><th>seq_no</th><th>epoch</th><th>event (newest first)</th></tr>",
+    );
     for event in events.iter().rev() {
-        // Lines carry no wall-clock time of their own: the page shows
-        // when it was made, the lines their order.
-        let what = EventText::new(event, UtcTimestamp::from_millis(0)).untimed();
-        let _ = write!(html, "<li><code>{}</code></li>", escape(&what));
+        // Lines carry no wall-clock time of their own: the page shows when
+        // it was made, the lines their order.
+        let what = EventText::new(event, UtcTimestamp::from_millis(0)).what();
+        let seq = if event.type_name() == "resync" {
+            "-".to_owned()
+        } else {
+            event.seq_no().to_string()
+        };
+        let _ = write!(
+            html,
+            "<tr><td>{seq}</td><td>{}</td><td><code>{}</code></td></tr>",
+            event.epoch(),
+            escape(&what)
+        );
     }
-    html.push_str("</ol>");
+    html.push_str("</table>");
 }
 
 #[cfg(test)]
