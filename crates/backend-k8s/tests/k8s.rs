@@ -7,6 +7,8 @@ mod churn;
 mod conformance;
 #[path = "k8s/faults.rs"]
 mod faults;
+#[path = "k8s/kubeconfig.rs"]
+mod kubeconfig;
 #[path = "k8s/mapping.rs"]
 mod mapping;
 #[path = "k8s/probe.rs"]
