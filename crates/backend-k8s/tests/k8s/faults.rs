@@ -342,6 +342,24 @@ async fn server_errors_and_throttling_are_retryable() {
         })
         .await;
     }
+    // Connections accepted and closed at once (a crashing proxy).
+    let fake = fake().await;
+    let provider = provider(&driver(&fake, KubeDriverMode::Pods), json!({}));
+    add_pods(&fake, 0..1);
+    fake.set_refuse(true);
+    let mut stream = open(&provider);
+    match tokio::time::timeout(WAIT, stream.next()).await {
+        Ok(Some(ProviderEvent::Fault(f))) => {
+            assert!(!f.permanent, "{f}");
+            assert_eq!(f.kind, FaultKind::BackendUnavailable, "{f}");
+        }
+        other => panic!("refused: {other:?}"),
+    }
+    fake.heal();
+    until(&mut stream, WAIT, "recovery", |e| {
+        ids(e) == Some(names(0..1))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
