@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use cluster_provisioning::registry::ErrorCode;
-use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
+use cluster_provisioning::{
+    ClusterProvisioningService, FactoryContext, FailoverPolicy, ProviderFactories,
+    ProviderRegistry, ProvisioningHandle,
+};
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
@@ -45,15 +48,12 @@ pub(crate) async fn run(
     let exporter = PrometheusExporter::install()?;
 
     let registry = config.load_registry()?;
-    let policy = config.load_policy()?;
+    let mut policy = config.load_policy()?;
     for warning in config.check_policy(&policy, &registry.list())? {
         out.warn(&format!("{}: {warning}", config.policy_name()));
     }
     let providers = registry.len();
-    let handle = ClusterProvisioningService::build(registry)
-        .with_failover(policy.clone())
-        .with_secrets_dir(config.secrets_dir())
-        .start()?;
+    let handle = start(config, registry, policy.clone())?;
 
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
@@ -79,7 +79,8 @@ pub(crate) async fn run(
         ));
     }
 
-    let app = router(AdminState::new(handle.clone(), exporter, token));
+    let state = AdminState::new(handle, exporter, token);
+    let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -96,7 +97,7 @@ pub(crate) async fn run(
                 out.note(&format!("{name}: shutting down"));
                 break;
             }
-            _ = hangup.recv() => reload(config, &handle, &policy).await,
+            _ = hangup.recv() => reload(config, &state, &mut policy).await,
             result = &mut server => {
                 server_done = Some(result);
                 break;
@@ -105,7 +106,7 @@ pub(crate) async fn run(
     }
     // Stopping the service ends every event stream, so the server can
     // drain its connections.
-    let _ = handle.shutdown().await;
+    let _ = state.handle().shutdown().await;
     let _ = stop.send(());
     let result = match server_done {
         Some(result) => Some(result),
@@ -124,9 +125,27 @@ pub(crate) async fn run(
     }
 }
 
+/// Starts the service on `registry` with `policy`.
+fn start(
+    config: &StoreConfig,
+    registry: ProviderRegistry,
+    policy: FailoverPolicy,
+) -> Result<ProvisioningHandle, CliError> {
+    Ok(ClusterProvisioningService::build(registry)
+        .with_failover(policy)
+        .with_secrets_dir(config.secrets_dir())
+        .start()?)
+}
+
 /// SIGHUP: loads store and policy as a whole; a valid set replaces the
 /// running one, anything invalid is reported and the running set kept.
-async fn reload(config: &StoreConfig, handle: &ProvisioningHandle, running: &FailoverPolicy) {
+///
+/// The service swaps its provider set in place. It cannot swap its policy:
+/// when the policy changed, every provider of the new set is built first
+/// (as a check) and the service is restarted with the new store and policy
+/// (a new run: event streams end and consumers resync).
+async fn reload(config: &StoreConfig, state: &AdminState, running: &mut FailoverPolicy) {
+    const KEPT: &str = "(SIGHUP: reload refused, the running set is kept)";
     let loaded = config.load_registry().and_then(|registry| {
         let policy = config.load_policy()?;
         let warnings = config.check_policy(&policy, &registry.list())?;
@@ -135,7 +154,7 @@ async fn reload(config: &StoreConfig, handle: &ProvisioningHandle, running: &Fai
     let (registry, policy, warnings) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("{e} (SIGHUP: reload refused, the running set is kept)");
+            eprintln!("{e} {KEPT}");
             return;
         }
     };
@@ -143,23 +162,47 @@ async fn reload(config: &StoreConfig, handle: &ProvisioningHandle, running: &Fai
         eprintln!("warning: {}: {warning}", config.policy_name());
     }
     let providers = registry.len();
-    match handle.reload(registry).await {
-        Ok(()) => {
-            eprintln!(
-                "SIGHUP: reloaded {providers} provider{} from {}",
-                if providers == 1 { "" } else { "s" },
+    let plural = if providers == 1 { "" } else { "s" };
+    let handle = state.handle();
+    if &policy == running && !handle.is_stopped() {
+        match handle.reload(registry).await {
+            Ok(()) => eprintln!(
+                "SIGHUP: reloaded {providers} provider{plural} from {}",
                 config.store_name()
+            ),
+            Err(e) => eprintln!("{} {KEPT}", CliError::from(e)),
+        }
+        return;
+    }
+    let context = FactoryContext {
+        secrets: config.secret_resolver(),
+    };
+    let factories = ProviderFactories::builtin();
+    for d in registry.list() {
+        if let Err(e) = factories.build(&d, &context) {
+            eprintln!("{} {KEPT}", CliError::from(e));
+            return;
+        }
+    }
+    let why = if &policy == running {
+        "the service had stopped"
+    } else {
+        "the policy changed"
+    };
+    let _ = handle.shutdown().await;
+    match start(config, registry, policy.clone()) {
+        Ok(handle) => {
+            eprintln!(
+                "SIGHUP: {why}: restarted the service with {providers} provider{plural} from {} and {} (run {})",
+                config.store_name(),
+                config.policy_name(),
+                handle.run_id()
             );
-            if &policy != running {
-                eprintln!(
-                    "warning: {}: the policy changed; the running service keeps the policy it started with until restarted",
-                    config.policy_name()
-                );
-            }
+            state.replace_handle(handle);
+            *running = policy;
         }
         Err(e) => eprintln!(
-            "{} (SIGHUP: reload refused, the running set is kept)",
-            CliError::from(e)
+            "{e} (SIGHUP: the service could not restart with the new policy; the admin API keeps answering and the service stays stopped until a valid SIGHUP)"
         ),
     }
 }

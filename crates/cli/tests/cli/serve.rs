@@ -541,3 +541,49 @@ fn sighup_reloads_a_valid_store_and_keeps_serving_on_an_invalid_one() {
     let run = server.stop();
     assert_eq!(run.code, Some(0), "{run:?}");
 }
+
+#[test]
+fn sighup_with_a_changed_policy_restarts_the_service_as_a_new_run() {
+    let sb = Sandbox::new();
+    two_providers(&sb);
+    let policy = sb.path("policy.json");
+    std::fs::write(&policy, r#"{"cooldown":"2s"}"#).unwrap();
+    let policy_arg = policy.display().to_string();
+    let server = AdminServer::start_with(&sb, None, &["--policy", &policy_arg]);
+    let first = server.wait_for("/topology", |t| t.status == 200).json();
+    let run = first["run_id"].as_str().unwrap_or_default().to_owned();
+
+    // An invalid policy is refused and the run goes on.
+    std::fs::write(&policy, r#"{"jitter":0.9}"#).unwrap();
+    server.signal("HUP");
+    let started = std::time::Instant::now();
+    while !server.stderr().contains("reload refused") && started.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.stderr().contains("jitter"), "{}", server.stderr());
+    assert_eq!(
+        server.call("GET", "/topology", "").json()["run_id"],
+        run.as_str()
+    );
+
+    // A valid, different policy: a new run on the new policy.
+    std::fs::write(&policy, r#"{"cooldown":"1s"}"#).unwrap();
+    server.signal("HUP");
+    let next = server.wait_for("/topology", |t| {
+        t.status == 200 && t.json()["run_id"] != run.as_str()
+    });
+    assert_eq!(next.status, 200, "{}", server.stderr());
+    assert_ne!(next.json()["run_id"], run.as_str(), "{}", server.stderr());
+    assert_eq!(next.json()["provider_id"], "a");
+    assert!(
+        server
+            .stderr()
+            .contains("SIGHUP: the policy changed: restarted the service with 2 providers"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(server.call("GET", "/providers", "").json()[0]["id"], "a");
+    let stopped = server.stop();
+    assert_eq!(stopped.code, Some(0), "{stopped:?}");
+}
