@@ -152,6 +152,12 @@ pub(crate) fn descriptor_from_args(args: &AddArgs) -> Result<ProviderDescriptor,
 fn add(config: &StoreConfig, args: &AddArgs, out: &Output) -> Result<(), CliError> {
     let descriptor = descriptor_from_args(args)?;
     let registry = config.registry_with(Default::default());
+    // The policy's rules that involve providers (a Consul wait against the
+    // timeout) hold for the set with the newcomer, or nothing is saved.
+    let policy = config.load_policy()?;
+    let mut after = config.load_registry()?.list();
+    after.push(descriptor.clone());
+    config.check_policy(&policy, &after)?;
     registry.update(|set| set.register(descriptor.clone()))?;
     if out.json() {
         out.line(&descriptor_to_json(&descriptor)?);

@@ -224,3 +224,52 @@ fn every_command_has_help_with_an_example() {
         assert!(run.stdout.contains("Example"), "{args:?}: {}", run.stdout);
     }
 }
+
+#[test]
+fn add_checks_the_policy_against_the_new_set() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("policy.json"), r#"{"timeout":"6s"}"#).unwrap();
+    let policy = sb.path("policy.json").display().to_string();
+    let run = sb.run(&[
+        "--policy",
+        &policy,
+        "providers",
+        "add",
+        "consul",
+        "--id",
+        "consul-a",
+        "--priority",
+        "20",
+        "--endpoint",
+        "http://127.0.0.1:8500",
+        "--watch",
+        "service=app",
+        "--watch",
+        "wait=4s",
+    ]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    let line = run.error_line();
+    assert!(line.starts_with("error[invalid_config]: "), "{line}");
+    assert!(
+        line.contains("timeout") && line.contains("consul-a"),
+        "{line}"
+    );
+    assert!(!sb.store().exists(), "nothing saved");
+    // The same descriptor passes with the default policy (15 s timeout).
+    let run = sb.run(&[
+        "providers",
+        "add",
+        "consul",
+        "--id",
+        "consul-a",
+        "--priority",
+        "20",
+        "--endpoint",
+        "http://127.0.0.1:8500",
+        "--watch",
+        "service=app",
+        "--watch",
+        "wait=4s",
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+}
