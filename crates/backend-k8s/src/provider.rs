@@ -1,25 +1,15 @@
 //! [`KubeProvider`]: the [`ClusterProvider`] over Pods or EndpointSlices.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
-use kube::Api;
-use kube::api::PostParams;
 use provisioning_provider_api::{
     ClusterProvider, ProviderDescriptor, ProviderKind, ProviderSnapshot, ProviderStream,
     StreamOptions,
 };
-use provisioning_registry::{ProbeFuture, ProviderProbe, ProvisioningError, SecretResolver};
+use provisioning_registry::{ProvisioningError, SecretResolver};
 
 use crate::client::Connector;
-use crate::error::{Target, chain_text};
 use crate::{KubeError, KubeWatchConfig, MemberMapping};
-
-/// How long each probe request may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every stream of one provider shares.
 pub(crate) struct Inner {
@@ -87,81 +77,10 @@ impl KubeProvider {
 
     /// Preflight: the API server answers `GET /version`, and this identity
     /// may `list` and `watch` the resource in the namespace (asked with a
-    /// `SelfSubjectAccessReview`). A denial names the missing RBAC rule.
+    /// `SelfSubjectAccessReview`; where reviews are not allowed, a one-item
+    /// `list` checks that verb). A denial names the missing RBAC rule.
     pub async fn probe(&self) -> Result<(), KubeError> {
-        let conn = self.inner.connector.connect(None).await?;
-        let unavailable = |what: &str, e: &kube::Error| KubeError::Unavailable {
-            message: format!("{what}: {}", chain_text(e)),
-        };
-        match tokio::time::timeout(PROBE_TIMEOUT, conn.client.apiserver_version()).await {
-            Err(_) => {
-                return Err(KubeError::Unavailable {
-                    message: format!("GET /version did not answer within {PROBE_TIMEOUT:?}"),
-                });
-            }
-            Ok(Err(kube::Error::Api(s))) if s.code == 401 || s.code == 403 => {
-                return Err(KubeError::PermissionDenied {
-                    message: format!("GET /version: {} {}", s.code, s.message),
-                });
-            }
-            Ok(Err(e)) => return Err(unavailable("GET /version", &e)),
-            Ok(Ok(_)) => {}
-        }
-        let target = Target {
-            resource: self.inner.watch.resource,
-            namespace: conn.namespace.clone(),
-        };
-        let reviews: Api<SelfSubjectAccessReview> = Api::all(conn.client.clone());
-        let mut missing = Vec::new();
-        for verb in ["list", "watch"] {
-            let review = SelfSubjectAccessReview {
-                spec: SelfSubjectAccessReviewSpec {
-                    resource_attributes: Some(ResourceAttributes {
-                        namespace: Some(conn.namespace.clone()),
-                        verb: Some(verb.into()),
-                        group: Some(target.resource.group().into()),
-                        resource: Some(target.resource.plural().into()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            let answer = tokio::time::timeout(
-                PROBE_TIMEOUT,
-                reviews.create(&PostParams::default(), &review),
-            )
-            .await
-            .map_err(|_| KubeError::Unavailable {
-                message: format!("SelfSubjectAccessReview did not answer within {PROBE_TIMEOUT:?}"),
-            })?;
-            match answer {
-                Ok(review) => {
-                    let status = review.status.unwrap_or_default();
-                    if !status.allowed {
-                        let why = if status.reason.as_deref().unwrap_or_default().is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", status.reason.unwrap_or_default())
-                        };
-                        missing.push(format!("{}{why}", target.rbac_rule(verb)));
-                    }
-                }
-                Err(kube::Error::Api(s)) if s.code == 401 => {
-                    return Err(KubeError::PermissionDenied {
-                        message: format!("credentials rejected: {}", s.message),
-                    });
-                }
-                Err(e) => return Err(unavailable("SelfSubjectAccessReview", &e)),
-            }
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(KubeError::PermissionDenied {
-                message: missing.join("; "),
-            })
-        }
+        crate::probe::probe(&self.inner).await
     }
 }
 
@@ -180,27 +99,5 @@ impl ClusterProvider for KubeProvider {
 
     fn stream(&self, options: StreamOptions) -> ProviderStream {
         crate::stream::open(self.inner.clone(), options)
-    }
-}
-
-/// The [`ProviderProbe`] of kind `k8s` for the registry's validator: builds
-/// the provider and runs [`KubeProvider::probe`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct KubeProbe;
-
-impl ProviderProbe for KubeProbe {
-    fn probe<'a>(
-        &'a self,
-        descriptor: &'a ProviderDescriptor,
-        secrets: &'a SecretResolver,
-    ) -> ProbeFuture<'a> {
-        Box::pin(async move {
-            let provider = KubeProvider::from_descriptor(descriptor.clone(), secrets)
-                .map_err(|e| e.into_provisioning_error(&descriptor.id))?;
-            provider
-                .probe()
-                .await
-                .map_err(|e| e.into_provisioning_error(&descriptor.id))
-        })
     }
 }

@@ -109,6 +109,7 @@ pub(crate) struct Switches {
     pub(crate) stall: bool,
     pub(crate) close_watches: bool,
     pub(crate) gone_http: bool,
+    pub(crate) reviews_forbidden: bool,
 }
 
 pub(crate) struct State {
@@ -419,6 +420,11 @@ impl FakeKube {
         self.switch(|s| {
             s.denied.insert((kind, verb.to_string()));
         });
+    }
+
+    /// Answers access reviews 403 (an identity not allowed to ask).
+    pub fn set_reviews_forbidden(&self, on: bool) {
+        self.switch(|s| s.reviews_forbidden = on);
     }
 
     /// Answers 404 for the resources (the API or resource is not served).

@@ -39,6 +39,25 @@ async fn probe_passes_then_names_the_missing_rbac_rule_then_reports_unreachable(
     );
     assert!(text.contains("k8s"), "names the provider: {text}");
 
+    // Where access reviews are forbidden, a one-item list checks `list`.
+    fake.heal();
+    fake.set_reviews_forbidden(true);
+    KubeProbe
+        .probe(&descriptor, &secrets)
+        .await
+        .expect("list allowed, reviews forbidden");
+    fake.deny(ObjectKind::Pod, "list");
+    let e = KubeProbe.probe(&descriptor, &secrets).await.unwrap_err();
+    assert_eq!(e.code(), "permission_denied", "{e}");
+    assert!(e.to_string().contains(r#"verbs ["list"]"#), "{e}");
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.kind == RequestKind::List(ObjectKind::Pod)
+                && r.query.get("limit").map(String::as_str) == Some("1")),
+        "the fallback list"
+    );
+
     fake.heal();
     fake.down();
     let e = KubeProbe.probe(&descriptor, &secrets).await.unwrap_err();

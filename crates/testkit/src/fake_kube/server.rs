@@ -250,6 +250,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                 "compiler": "gc", "platform": "linux/amd64",
             }),
         ),
+        (Route::AccessReview, _) if state.switches.reviews_forbidden => status_response(
+            403,
+            "Forbidden",
+            "selfsubjectaccessreviews.authorization.k8s.io is forbidden: User \"system:serviceaccount:test:fake\" cannot create resource \"selfsubjectaccessreviews\" in API group \"authorization.k8s.io\" at the cluster scope",
+        ),
         (Route::AccessReview, _) => access_review(&state, body),
         (Route::Other, _) => status_response(
             404,
