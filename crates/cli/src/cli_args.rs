@@ -30,8 +30,9 @@ pub(crate) struct Cli {
     )]
     pub(crate) store: PathBuf,
 
-    /// A failover policy file (JSON, CONTRACTS §7); default: the built-in
-    /// defaults.
+    /// A failover policy file: a JSON object of `timeout`, `max_errors`,
+    /// `cooldown`, `standby`, ... (every key optional); default: the
+    /// built-in defaults.
     #[arg(long, global = true, env = "PROVISIONING_POLICY", value_name = "PATH")]
     pub(crate) policy: Option<PathBuf>,
 

@@ -106,7 +106,7 @@ async fn steps(
          and `standby` (priority 10). The primary's snapshot is published:",
     );
     wait_for_active(service, primary_id).await?;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
 
     step("2. Node n4 joins; n2 is blocked (a block list travels with the snapshot):");
     p.add(node("n4", "10.0.0.4")).map_err(handle_error)?;
@@ -130,7 +130,7 @@ async fn steps(
         "   The standby's view has the same hash: consumers get `provider_changed` \
          and no membership churn.",
     );
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
 
     step(&format!(
         "4. The primary comes back. Fail-back waits until it has been healthy for a \
