@@ -11,6 +11,7 @@ use crate::{KubeResource, KubeWatchConfig};
 
 /// One member an object yields, with its block flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MappedMember {
     /// The member.
     pub node: ClusterNode,
@@ -20,6 +21,7 @@ pub struct MappedMember {
 
 /// What one object contributes to the view.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ObjectMembers {
     /// Members the object yields (none, one for a pod, many for a slice).
     pub members: Vec<MappedMember>,
