@@ -93,3 +93,34 @@ fn sigterm_stops_watch_cleanly() {
 fn sigint_stops_watch_cleanly() {
     follow_until_signal("INT", false);
 }
+
+#[test]
+fn follow_json_prints_contract_lines_in_seq_order_until_the_timeout() {
+    let sb = Sandbox::new();
+    sb.write_store(&format!("{LOCAL_N1}\n"));
+    let run = sb.run(&["--json", "watch", "--timeout", "1s"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let seqs: Vec<u64> = lines.iter().filter_map(|l| l["seq_no"].as_u64()).collect();
+    assert_eq!(seqs.len(), lines.len(), "every line has a seq_no");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let run_ids: std::collections::BTreeSet<&str> =
+        lines.iter().filter_map(|l| l["run_id"].as_str()).collect();
+    assert_eq!(run_ids.len(), 1, "one run");
+    let snapshot = lines
+        .iter()
+        .position(|l| l["type"] == "snapshot")
+        .expect("a snapshot line");
+    assert_eq!(lines[snapshot]["hash"], "8cd9924dea78c53d");
+    // The first snapshot of a run is followed by a join per member.
+    let join = &lines[snapshot + 1];
+    assert_eq!(join["type"], "remote_topology");
+    assert_eq!(join["event"], "join");
+    assert_eq!(join["node_id"], "n1");
+    assert_eq!(join["snapshot_hash"], "8cd9924dea78c53d");
+    assert!(run.took >= Duration::from_secs(1), "{:?}", run.took);
+}
