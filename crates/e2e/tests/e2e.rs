@@ -10,5 +10,6 @@ mod e2e {
     mod consul;
     mod etcd_failover;
     pub(crate) mod harness;
+    mod k8s;
     mod scenarios;
 }
