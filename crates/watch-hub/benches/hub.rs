@@ -14,8 +14,7 @@
 )]
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -64,6 +63,56 @@ fn fresh(template: &ProviderSnapshot) -> ProviderSnapshot {
         .expect("valid");
     assert!(!snapshot.is_hashed());
     snapshot
+}
+
+/// Builds fresh snapshots on request on its own thread, in ring order, as a
+/// provider task would: the members are allocated by another thread than the
+/// hub's (in the service too), and building never overlaps the timed
+/// section (the bench thread waits for it in the untimed setup).
+struct Producer {
+    requests: Option<mpsc::Sender<()>>,
+    snapshots: mpsc::Receiver<ProviderSnapshot>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Producer {
+    fn start(ring: Arc<Vec<ProviderSnapshot>>, first: usize) -> Self {
+        let (requests, requested) = mpsc::channel::<()>();
+        let (built, snapshots) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("producer".into())
+            .spawn(move || {
+                for i in first.. {
+                    if requested.recv().is_err() || built.send(fresh(&ring[i % RING])).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("producer thread");
+        Self {
+            requests: Some(requests),
+            snapshots,
+            thread: Some(thread),
+        }
+    }
+
+    fn next(&self) -> ProviderSnapshot {
+        self.requests
+            .as_ref()
+            .and_then(|requests| requests.send(()).ok())
+            .and_then(|()| self.snapshots.recv().ok())
+            .expect("producer running")
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // Closing the request channel ends the producer.
+        self.requests.take();
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("producer");
+        }
+    }
 }
 
 /// Records (`seq_no`, snapshot pointer) of everything it is given, and
@@ -203,22 +252,22 @@ fn check(setup: Setup) {
 }
 
 fn bench_size(c: &mut Criterion, n: usize) {
-    let snapshots = ring(n);
+    let snapshots = Arc::new(ring(n));
     assert!(snapshots.iter().all(|s| !s.is_hashed()));
-    let batch = if n >= 10_000 {
-        BatchSize::PerIteration
-    } else {
-        BatchSize::SmallInput
-    };
+    // One input per timed call, for both targets: each `publish` then starts
+    // with the consumers and the reclaimer done with the previous one, as
+    // between two provider events. Batches of back-to-back calls on two
+    // cores would time the consumers' backlog instead (see README).
+    let batch = BatchSize::PerIteration;
 
     let mut group = c.benchmark_group("baseline_hash");
     if n >= 10_000 {
         group.sample_size(20);
     }
-    let next = AtomicUsize::new(0);
+    let producer = Producer::start(snapshots.clone(), 0);
     group.bench_function(n.to_string(), |b| {
         b.iter_batched(
-            || fresh(&snapshots[next.fetch_add(1, Ordering::Relaxed) % RING]),
+            || producer.next(),
             // Returned, so criterion drops it outside the timed section.
             |snapshot| {
                 black_box(snapshot.hash());
@@ -228,6 +277,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
         )
     });
     group.finish();
+    drop(producer);
 
     let mut group = c.benchmark_group("publish");
     if n >= 10_000 {
@@ -236,14 +286,11 @@ fn bench_size(c: &mut Criterion, n: usize) {
     let state = setup(&snapshots[0]);
     let provider = state.provider.clone();
     let hub = Mutex::new(state);
-    let next = AtomicUsize::new(1);
+    let producer = Producer::start(snapshots.clone(), 1);
     group.bench_function(n.to_string(), |b| {
         let mut guard = hub.lock().expect("hub");
         b.iter_batched(
-            || {
-                let snapshot = fresh(&snapshots[next.fetch_add(1, Ordering::Relaxed) % RING]);
-                (provider.clone(), snapshot)
-            },
+            || (provider.clone(), producer.next()),
             |(provider, snapshot)| {
                 let outcome = guard.hub.publish_active(provider, snapshot, Instant::now());
                 assert!(
@@ -255,6 +302,7 @@ fn bench_size(c: &mut Criterion, n: usize) {
         )
     });
     group.finish();
+    drop(producer);
     check(hub.into_inner().expect("hub"));
 }
 
