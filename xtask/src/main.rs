@@ -117,18 +117,33 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 struct Requirement {
     package: &'static str,
     binary: &'static str,
-    /// An environment variable that points at the binary instead.
-    override_var: &'static str,
+    /// An environment variable the tests read that points at the binary
+    /// instead, if they honour one.
+    override_var: Option<&'static str>,
     why: &'static str,
 }
 
 /// What the test suites start or drive themselves.
-const TEST_REQUIREMENTS: &[Requirement] = &[Requirement {
-    package: "etcd-server",
-    binary: "/usr/bin/etcd",
-    override_var: "ETCD_BIN",
-    why: "the etcd backend's tests run a real etcd on loopback",
-}];
+const TEST_REQUIREMENTS: &[Requirement] = &[
+    Requirement {
+        package: "etcd-server",
+        binary: "/usr/bin/etcd",
+        override_var: Some("ETCD_BIN"),
+        why: "the etcd backend's tests run a real etcd on loopback",
+    },
+    Requirement {
+        package: "chromium",
+        binary: "/usr/bin/chromium",
+        override_var: None,
+        why: "the admin status page is checked in headless Chromium",
+    },
+    Requirement {
+        package: "procps",
+        binary: "/usr/bin/kill",
+        override_var: None,
+        why: "the CLI tests signal the running binary (SIGHUP, SIGTERM)",
+    },
+];
 
 /// Installs what the tests need from Debian's packages when running as root;
 /// otherwise stops with a one-line instruction. Never skips.
@@ -136,7 +151,10 @@ fn ensure_test_requirements() -> Result<(), String> {
     let missing: Vec<&Requirement> = TEST_REQUIREMENTS
         .iter()
         .filter(|r| {
-            let overridden = env::var_os(r.override_var).is_some_and(|p| Path::new(&p).exists());
+            let overridden = r
+                .override_var
+                .and_then(env::var_os)
+                .is_some_and(|p| Path::new(&p).exists());
             !overridden && !Path::new(r.binary).exists()
         })
         .collect();
@@ -264,9 +282,9 @@ fn demo() -> Result<(), String> {
             "run",
             "--quiet",
             "--package",
-            "cluster-provisioning",
-            "--example",
-            "quickstart",
+            "provisioning-cli",
+            "--",
+            "demo",
         ]),
     )
 }
