@@ -220,6 +220,15 @@ impl ClusterProvider for ConsulProvider {
         &self.descriptor
     }
 
+    fn shutdown(&self) -> provisioning_provider_api::ProviderShutdown<'_> {
+        Box::pin(async move {
+            // The inherent method: close the streams and deregister.
+            if let Err(e) = ConsulProvider::shutdown(self).await {
+                tracing::warn!(provider = %self.descriptor.id, error = %e, "deregistration on shutdown failed");
+            }
+        })
+    }
+
     fn initial_snapshot(&self) -> Option<ProviderSnapshot> {
         self.shared
             .last_seen

@@ -190,6 +190,11 @@ impl ClusterProvider for EtcdProvider {
         &self.descriptor
     }
 
+    fn shutdown(&self) -> provisioning_provider_api::ProviderShutdown<'_> {
+        // The inherent method: end the streams and revoke the lease.
+        Box::pin(EtcdProvider::shutdown(self))
+    }
+
     fn initial_snapshot(&self) -> Option<ProviderSnapshot> {
         lock(&self.inner.last_seen).clone()
     }

@@ -29,7 +29,8 @@ use crate::{ProviderView, policy_check};
 const METRICS_REFRESH: Duration = Duration::from_secs(1);
 /// Capacity of the channel from stream tasks to the driver.
 const STREAM_CHANNEL: usize = 1024;
-/// How long shutdown waits for consumer threads.
+/// How long shutdown waits for consumer threads, and for each provider to
+/// release what it holds at its backend.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// One event from a provider's stream, tagged with the stream it came from.
@@ -138,15 +139,18 @@ impl Driver {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
+                    Some(Command::Shutdown(reply)) => {
+                        self.shutdown().await;
+                        let _ = reply.send(Ok(()));
+                        return;
+                    }
                     Some(command) => {
-                        if self.on_command(command) {
-                            return;
-                        }
+                        self.on_command(command);
                         self.refresh_suspicion(Instant::now());
                     }
                     // Every handle is gone: nobody can observe the service.
                     None => {
-                        self.shutdown();
+                        self.shutdown().await;
                         return;
                     }
                 },
@@ -191,10 +195,23 @@ impl Driver {
         self.apply_decisions(now, None);
     }
 
-    fn shutdown(&mut self) {
+    async fn shutdown(&mut self) {
         for (_, stream) in std::mem::take(&mut self.streams) {
             stream.task.abort();
         }
+        // Deregister self-registrations and revoke leases, all at once.
+        let releases = self.providers.values().map(|provider| {
+            let id = provider.descriptor().id.clone();
+            async move {
+                if tokio::time::timeout(SHUTDOWN_WAIT, provider.shutdown())
+                    .await
+                    .is_err()
+                {
+                    warn!(provider = %id, "provider shutdown timed out");
+                }
+            }
+        });
+        futures::future::join_all(releases).await;
         if let Err(e) = self.hub.shutdown(SHUTDOWN_WAIT) {
             warn!(error = %e, "watch hub shutdown incomplete");
         }
@@ -413,8 +430,8 @@ impl Driver {
         }
     }
 
-    /// Carries out one request; returns `true` when the service stopped.
-    fn on_command(&mut self, command: Command) -> bool {
+    /// Carries out one request (shutdown is handled by the run loop).
+    fn on_command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
             Command::Pin(id, reply) => {
@@ -449,13 +466,11 @@ impl Driver {
             Command::Providers(reply) => {
                 let _ = reply.send(Ok(self.views(now)));
             }
+            // The run loop handles shutdown before dispatching here.
             Command::Shutdown(reply) => {
-                self.shutdown();
                 let _ = reply.send(Ok(()));
-                return true;
             }
         }
-        false
     }
 
     fn build(
@@ -505,7 +520,9 @@ impl Driver {
             stream.task.abort();
         }
         self.latest.remove(&removed.id);
-        self.providers.remove(&removed.id);
+        if let Some(provider) = self.providers.remove(&removed.id) {
+            release(provider);
+        }
         self.hub.metrics().forget_provider(&removed.id);
         info!(provider = %removed.id, "provider removed");
         Ok(removed)
@@ -572,7 +589,13 @@ impl Driver {
                     stream.task.abort();
                 }
                 self.latest.remove(id);
-                self.providers.remove(id);
+                if let Some(provider) = self.providers.remove(id) {
+                    // A user-supplied instance is reused, not released.
+                    let reused = built.get(id).is_some_and(|b| Arc::ptr_eq(b, &provider));
+                    if !reused {
+                        release(provider);
+                    }
+                }
             }
         }
         for (id, d) in &next_ids {
@@ -625,6 +648,20 @@ impl Driver {
             })
             .collect()
     }
+}
+
+/// Lets a provider that left the running set release what it holds at its
+/// backend, without holding up the driver.
+fn release(provider: Arc<dyn ClusterProvider>) {
+    tokio::spawn(async move {
+        let id = provider.descriptor().id.clone();
+        if tokio::time::timeout(SHUTDOWN_WAIT, provider.shutdown())
+            .await
+            .is_err()
+        {
+            warn!(provider = %id, "provider shutdown timed out");
+        }
+    });
 }
 
 /// Maps a controller refusal to the service's error type.

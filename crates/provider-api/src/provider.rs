@@ -1,6 +1,7 @@
 //! The [`ClusterProvider`] trait and what opening a stream takes.
 
 use alloc::boxed::Box;
+use core::future::Future;
 use core::pin::Pin;
 use core::time::Duration;
 
@@ -12,6 +13,10 @@ use crate::{ProviderDescriptor, ProviderEvent, ProviderSnapshot};
 /// [`ProviderEvent::Fault`]; it recovers by itself on the next poll and ends
 /// only with [`ProviderEvent::Terminated`]. Dropping it stops the watch.
 pub type ProviderStream = Pin<Box<dyn Stream<Item = ProviderEvent> + Send + 'static>>;
+
+/// What [`ClusterProvider::shutdown`] returns: completes once the provider
+/// released what it holds at its backend.
+pub type ProviderShutdown<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// What the service tells a provider when it opens a stream.
 ///
@@ -123,6 +128,14 @@ pub trait ClusterProvider: Send + Sync {
     /// be obtained; then snapshots on change and heartbeats at least every
     /// `options.heartbeat_interval` while healthy.
     fn stream(&self, options: StreamOptions) -> ProviderStream;
+
+    /// Releases what the provider holds at its backend — a
+    /// self-registration, a lease — when the service stops or removes it;
+    /// open streams end. Called at most once; the provider is not used
+    /// afterwards. The default has nothing to release.
+    fn shutdown(&self) -> ProviderShutdown<'_> {
+        Box::pin(core::future::ready(()))
+    }
 }
 
 #[cfg(test)]

@@ -187,3 +187,46 @@ async fn consul_hang_fails_over_after_the_no_response_timeout() {
     s.fake.set_failure(FakeFailure::None);
     s.service.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_shutdown_deregisters_the_consul_self_registration() {
+    let fake = FakeConsul::start().await.expect("fake consul");
+    fake.upsert(FakeInstance::new("app", "app-1", "10.0.0.1", 4001));
+    let registry = ProviderRegistry::new();
+    registry
+        .register(
+            provisioning_registry::descriptor_from_json(&format!(
+                r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["{}"],"watch":{{"service":"app","wait":"1s","register":{{"id":"self-1","name":"app","address":"10.0.0.9","port":7000,"ttl":"2s"}}}}}}"#,
+                fake.url()
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+    let service = ClusterProvisioningService::build(registry)
+        .with_failover(FailoverPolicy::default())
+        .start()
+        .expect("service starts");
+    let registered = wait(|| fake.instances("app").iter().any(|i| i.id == "self-1")).await;
+    println!("self-registration visible after {registered:?}");
+    assert!(registered.is_some(), "the node never registered itself");
+
+    service.shutdown().await.unwrap();
+    // Shutdown waits for the provider to deregister: no polling needed.
+    let ids: Vec<String> = fake.instances("app").into_iter().map(|i| i.id).collect();
+    assert_eq!(
+        ids,
+        ["app-1"],
+        "self-registration left behind after shutdown"
+    );
+}
+
+async fn wait(check: impl Fn() -> bool) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if check() {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
