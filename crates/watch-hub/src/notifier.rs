@@ -7,33 +7,36 @@ use std::time::{Duration, Instant};
 
 use crate::consumer_slot::ConsumerSlot;
 
+/// While publications keep coming, the notifier looks for work this often
+/// instead of being signalled.
+const POLL: Duration = Duration::from_micros(100);
+/// How long after its last work the notifier keeps polling before it sleeps
+/// until the hub signals it.
+const HOT: Duration = Duration::from_millis(50);
+
 /// Waking an idle thread costs about 8 µs on the target machines (FLOORS.md;
-/// p99 75 µs), so waking eleven consumers one by one would cost the hub more
-/// than hashing a 1k-member snapshot. The hub instead hands the slots to
-/// wake to this thread with a single wake-up (none while it is still busy
-/// with the previous batch), and the notifier wakes them.
+/// p99 75 µs), and the woken thread may take the waker's core on the spot:
+/// waking eleven consumers from the hub would cost it more than hashing a
+/// 1k-member snapshot, and on two cores a large publication's consumers
+/// could keep it off the CPU for milliseconds. So the hub only queues the
+/// consumers to wake, and this thread wakes them.
 ///
-/// Wake-ups are also batched in time: after waking consumers the notifier
-/// waits [`COALESCE`] before it wakes them again, and the hub does not
-/// signal it meanwhile. A burst of publications then costs the hub no
-/// wake-up at all and each consumer one wake-up per window, instead of a
-/// context switch per publication on every consumer; a publication that
-/// follows a quiet spell is passed on at once.
+/// While publications keep coming (for [`HOT`] after the last one) the
+/// notifier polls the queue every [`POLL`], so the hub makes no system call
+/// at all and each consumer is woken at most once per poll, however many
+/// publications arrived (wake-ups batched in bursts). After a quiet spell it
+/// sleeps, and the first publication costs the hub one `unpark`.
 pub(crate) struct Notifier {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The shortest time between two rounds of wake-ups.
-const COALESCE: Duration = Duration::from_micros(100);
-
 struct Shared {
     pending: Mutex<Vec<Arc<ConsumerSlot>>>,
     thread: OnceLock<Thread>,
     stop: AtomicBool,
-    /// Set while the notifier waits out [`COALESCE`]: it looks at the
-    /// pending list when the window ends, so it needs no signal.
-    coalescing: AtomicBool,
+    /// Set while the notifier sleeps until signalled (not while it polls).
+    asleep: AtomicBool,
 }
 
 impl Notifier {
@@ -42,7 +45,7 @@ impl Notifier {
             pending: Mutex::new(Vec::new()),
             thread: OnceLock::new(),
             stop: AtomicBool::new(false),
-            coalescing: AtomicBool::new(false),
+            asleep: AtomicBool::new(false),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -57,23 +60,17 @@ impl Notifier {
 
     /// Queues `slots` to be woken; true when the notifier must be signalled.
     pub(crate) fn enqueue<'a>(&self, slots: impl Iterator<Item = &'a Arc<ConsumerSlot>>) -> bool {
-        let mut pending = self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut pending = self.shared.pending();
         let before = pending.len();
         pending.extend(slots.filter(|slot| slot.request_wake()).cloned());
         pending.len() > before
     }
 
-    /// Wakes the notifier: nothing while it waits out a window, else one
-    /// atomic swap unless it is parked.
+    /// Wakes the notifier if it sleeps; while it polls, nothing to do.
     pub(crate) fn signal(&self) {
-        if self.shared.coalescing.load(Ordering::SeqCst) {
-            return;
-        }
-        if let Some(thread) = self.shared.thread.get() {
+        if self.shared.asleep.load(Ordering::SeqCst)
+            && let Some(thread) = self.shared.thread.get()
+        {
             thread.unpark();
         }
     }
@@ -92,31 +89,39 @@ impl Notifier {
 }
 
 impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ConsumerSlot>>> {
+        // A list of slots to wake; a panic elsewhere cannot leave it invalid.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn run(&self) {
         let mut batch = Vec::new();
+        let mut hot_until = Instant::now();
         loop {
-            std::mem::swap(
-                &mut batch,
-                &mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner),
-            );
-            if batch.is_empty() {
-                if self.stop.load(Ordering::SeqCst) {
-                    return;
+            std::mem::swap(&mut batch, &mut *self.pending());
+            if !batch.is_empty() {
+                for slot in batch.drain(..) {
+                    slot.wake();
                 }
-                std::thread::park();
+                hot_until = Instant::now() + HOT;
+                std::thread::park_timeout(POLL);
                 continue;
             }
-            for slot in batch.drain(..) {
-                slot.wake();
+            if self.stop.load(Ordering::SeqCst) {
+                return;
             }
-            // Wait out the window; the pending list is read right after
-            // `coalescing` is cleared, so nothing queued meanwhile is missed.
-            self.coalescing.store(true, Ordering::SeqCst);
-            let until = Instant::now() + COALESCE;
-            while let Some(left) = until.checked_duration_since(Instant::now()) {
-                std::thread::park_timeout(left);
+            if Instant::now() < hot_until {
+                std::thread::park_timeout(POLL);
+                continue;
             }
-            self.coalescing.store(false, Ordering::SeqCst);
+            // Sleep until signalled. Announce it first, then look once more:
+            // the hub queues before it reads `asleep`, so either this look
+            // finds its slots or the hub sees `asleep` and unparks.
+            self.asleep.store(true, Ordering::SeqCst);
+            if self.pending().is_empty() && !self.stop.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
+            self.asleep.store(false, Ordering::SeqCst);
         }
     }
 }
