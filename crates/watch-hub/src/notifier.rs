@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use crate::consumer_slot::ConsumerSlot;
 
-/// While publications keep coming, the notifier looks for work this often
-/// instead of being signalled.
+/// While publications keep coming, the notifier looks for work this soon
+/// after it last found some instead of being signalled ...
 const POLL: Duration = Duration::from_micros(100);
+/// ... and, finding none, twice as late each time up to this.
+const POLL_MAX: Duration = Duration::from_micros(400);
 /// How long after its last work the notifier keeps polling before it sleeps
 /// until the hub signals it.
 const HOT: Duration = Duration::from_millis(50);
@@ -22,10 +24,12 @@ const HOT: Duration = Duration::from_millis(50);
 /// consumers to wake, and this thread wakes them.
 ///
 /// While publications keep coming (for [`HOT`] after the last one) the
-/// notifier polls the queue every [`POLL`], so the hub makes no system call
-/// at all and each consumer is woken at most once per poll, however many
-/// publications arrived (wake-ups batched in bursts). After a quiet spell it
-/// sleeps, and the first publication costs the hub one `unpark`.
+/// notifier polls the queue, every [`POLL`] after finding work and backing
+/// off to [`POLL_MAX`], so the hub makes no system call at all and each
+/// consumer is woken at most once per poll, however many publications
+/// arrived (wake-ups batched in bursts). After a quiet spell it sleeps, and
+/// the first publication costs the hub one `unpark`. Polling costs about
+/// 2,500 short wake-ups a second while hot, none otherwise.
 pub(crate) struct Notifier {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -97,6 +101,7 @@ impl Shared {
     fn run(&self) {
         let mut batch = Vec::new();
         let mut hot_until = Instant::now();
+        let mut poll = POLL;
         loop {
             std::mem::swap(&mut batch, &mut *self.pending());
             if !batch.is_empty() {
@@ -104,14 +109,16 @@ impl Shared {
                     slot.wake();
                 }
                 hot_until = Instant::now() + HOT;
-                std::thread::park_timeout(POLL);
+                poll = POLL;
+                std::thread::park_timeout(poll);
                 continue;
             }
             if self.stop.load(Ordering::SeqCst) {
                 return;
             }
             if Instant::now() < hot_until {
-                std::thread::park_timeout(POLL);
+                poll = (poll * 2).min(POLL_MAX);
+                std::thread::park_timeout(poll);
                 continue;
             }
             // Sleep until signalled. Announce it first, then look once more:
