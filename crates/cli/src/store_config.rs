@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cluster_provisioning::api::{ProviderDescriptor, ProviderKind};
+use cluster_provisioning::api::ProviderDescriptor;
 use cluster_provisioning::failover::PolicyWarning;
-use cluster_provisioning::registry::{ConsulWatch, ProviderValidator, SecretResolver};
-use cluster_provisioning::{FailoverPolicy, ProviderRegistry, ProvisioningError};
+use cluster_provisioning::registry::{ProviderValidator, SecretResolver};
+use cluster_provisioning::{FailoverPolicy, ProviderRegistry};
 use provisioning_store_file::FileProviderStore;
 
 use crate::cli_error::CliError;
@@ -97,18 +97,7 @@ impl StoreConfig {
         policy: &FailoverPolicy,
         descriptors: &[ProviderDescriptor],
     ) -> Result<Vec<PolicyWarning>, CliError> {
-        let mut quiet = Vec::with_capacity(descriptors.len());
-        for d in descriptors {
-            let period = match d.kind {
-                ProviderKind::Consul => Some(
-                    ConsulWatch::from_descriptor(d)
-                        .map_err(|e: ProvisioningError| CliError::from(e.with_provider(&d.id)))?
-                        .quiet_period(),
-                ),
-                _ => None,
-            };
-            quiet.push((d.id.clone(), period));
-        }
+        let quiet = cluster_provisioning::quiet_periods(descriptors).map_err(CliError::from)?;
         let warnings = policy.validate(&quiet).map_err(|e| {
             let field = e
                 .key()

@@ -15,7 +15,7 @@ pub use provider_factory::{FactoryContext, ProviderFactories, ProviderFactory};
 pub use provider_view::ProviderView;
 pub use provisioning_handle::ProvisioningHandle;
 pub(crate) use service::policy_check;
-pub use service::{ClusterProvisioningService, MIGRATION_PROVIDER_ID};
+pub use service::{ClusterProvisioningService, MIGRATION_PROVIDER_ID, quiet_periods};
 
 /// The Consul backend.
 #[cfg(feature = "consul")]

@@ -305,21 +305,35 @@ impl ClusterProvisioningService {
     }
 }
 
-/// Checks `policy` against the providers' quiet periods (ARCHITECTURE
-/// "Failover rules" 9); returns the warnings.
+/// Every provider with its quiet period, if its backend has one (Consul:
+/// `wait × 17/16`), in the form `FailoverPolicy::validate` takes
+/// (ARCHITECTURE "Failover rules" 9).
+pub fn quiet_periods(
+    descriptors: &[ProviderDescriptor],
+) -> Result<Vec<(ProviderId, Option<std::time::Duration>)>, ProvisioningError> {
+    descriptors
+        .iter()
+        .map(|d| {
+            let period = match d.kind {
+                ProviderKind::Consul => Some(
+                    ConsulWatch::from_descriptor(d)
+                        .map_err(|e| e.with_provider(&d.id))?
+                        .quiet_period(),
+                ),
+                _ => None,
+            };
+            Ok((d.id.clone(), period))
+        })
+        .collect()
+}
+
+/// Checks `policy` against the providers' quiet periods; returns the
+/// warnings.
 pub(crate) fn policy_check(
     policy: &FailoverPolicy,
     descriptors: &[ProviderDescriptor],
 ) -> Result<Vec<provisioning_failover::PolicyWarning>, ProvisioningError> {
-    let mut quiet = Vec::with_capacity(descriptors.len());
-    for d in descriptors {
-        let period = match d.kind {
-            ProviderKind::Consul => Some(ConsulWatch::from_descriptor(d)?.quiet_period()),
-            _ => None,
-        };
-        quiet.push((d.id.clone(), period));
-    }
-    policy.validate(&quiet).map_err(|e| {
+    policy.validate(&quiet_periods(descriptors)?).map_err(|e| {
         let field = e.key().map(|k| format!("policy.{k}"));
         ProvisioningError::invalid(None, field, format!("failover policy: {e}"))
     })
