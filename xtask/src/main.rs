@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod chaos;
+mod fuzz;
+mod soak;
+
 const USAGE: &str = "\
 usage: cargo xtask <command>
 
@@ -19,7 +23,10 @@ commands:
   integration [--containers]
                            tests against fakes and real services; --containers also runs the
                            Docker-based Consul test (reported as not run without Docker)
-  bench [--quick]          criterion benches
+  bench [--quick]          criterion benches and the latency / recovery / scale harnesses
+  chaos                    the fault matrix over every backend, under a tight policy
+  soak --minutes M         flapping backends with churn; RSS and open fds every minute
+  fuzz [--seconds S]       every fuzz target for a bounded time
   demo                     the embedded demo scenario (in-memory providers, no external service)
 ";
 
@@ -35,6 +42,9 @@ fn main() -> ExitCode {
         "test" => test(),
         "integration" => integration(rest),
         "bench" => bench(rest),
+        "chaos" => chaos::run(rest),
+        "soak" => soak::run(rest),
+        "fuzz" => fuzz::run(rest),
         "demo" => demo(),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
