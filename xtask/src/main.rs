@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod bench;
 mod chaos;
 mod fuzz;
 mod soak;
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "test" => test(),
         "integration" => integration(rest),
-        "bench" => bench(rest),
+        "bench" => bench::run(rest),
         "chaos" => chaos::run(rest),
         "soak" => soak::run(rest),
         "fuzz" => fuzz::run(rest),
@@ -226,7 +227,16 @@ fn ci() -> Result<(), String> {
     )?;
     run(
         "tests (unit, integration, doc)",
-        env.cargo(&["test", "--workspace", "--no-fail-fast"]),
+        // `--show-output` prints what passing tests print: the conformance
+        // reports (every case executed) and the measured figures of the
+        // time-bounded tests.
+        env.cargo(&[
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--",
+            "--show-output",
+        ]),
     )?;
     let mut docs = env.cargo(&["doc", "--workspace", "--no-deps"]);
     docs.env("RUSTDOCFLAGS", "-D warnings");
@@ -273,15 +283,6 @@ fn integration(rest: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn bench(rest: &[String]) -> Result<(), String> {
-    let env = Env::prepare()?;
-    let mut bench = env.cargo(&["bench", "--workspace"]);
-    if rest.iter().any(|a| a == "--quick") {
-        bench.args(["--", "--quick"]);
-    }
-    run("benches", bench)
 }
 
 fn demo() -> Result<(), String> {

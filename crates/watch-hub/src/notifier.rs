@@ -70,11 +70,13 @@ impl Notifier {
         pending.len() > before
     }
 
-    /// Wakes the notifier if it sleeps; while it polls, nothing to do.
+    /// Wakes the notifier at once, whether it sleeps or waits between
+    /// polls: a publication must not wait for the next poll (up to
+    /// [`POLL_MAX`]) — that delay, not the hand-off, dominated the latency
+    /// from a provider event to the last consumer. While the notifier is
+    /// running, `unpark` is a single atomic store and no system call.
     pub(crate) fn signal(&self) {
-        if self.shared.asleep.load(Ordering::SeqCst)
-            && let Some(thread) = self.shared.thread.get()
-        {
+        if let Some(thread) = self.shared.thread.get() {
             thread.unpark();
         }
     }
