@@ -4,6 +4,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chaos_matrix;
+pub mod chaos_observer;
+pub mod chaos_proxy;
+pub mod chaos_target;
 mod recorder;
+pub mod soak_churn;
 
 pub use recorder::{Recorder, RecorderState};

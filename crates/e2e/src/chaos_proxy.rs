@@ -1,0 +1,272 @@
+//! [`ChaosProxy`]: a loopback TCP proxy in front of any backend that can
+//! refuse connections, reset them mid-response, drip the answers slowly or
+//! hold everything (a hang) — faults the fakes cannot express themselves,
+//! and the same faults for real etcd.
+//!
+//! It works below the protocol, so it is faithful for every client: a reset
+//! arrives as a TCP RST after part of an answer, exactly what a crashed
+//! load balancer or a dropped NAT entry produces.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// What the proxy does with traffic, switchable at any time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyMode {
+    /// Forward both ways.
+    Pass,
+    /// The port is closed: new connections are refused and open ones are
+    /// reset.
+    Refuse,
+    /// Requests pass; the next chunk of every answer is cut in half and the
+    /// connection is reset (RST) after it — on open connections and on
+    /// every new one while the mode holds.
+    ResetMidResponse,
+    /// Answers trickle through one byte per `interval`.
+    SlowDrip {
+        /// Time between two bytes.
+        interval: Duration,
+    },
+    /// Connections are accepted but nothing is forwarded either way.
+    Blackhole,
+}
+
+#[derive(Default)]
+struct Tasks {
+    accept: Option<JoinHandle<()>>,
+    connections: Vec<AbortHandle>,
+}
+
+/// A loopback TCP proxy to one upstream address. Dropping it closes the
+/// port and every connection.
+pub struct ChaosProxy {
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    mode: Arc<watch::Sender<ProxyMode>>,
+    tasks: Arc<Mutex<Tasks>>,
+}
+
+impl std::fmt::Debug for ChaosProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChaosProxy")
+            .field("addr", &self.addr)
+            .field("upstream", &self.upstream)
+            .field("mode", &*self.mode.borrow())
+            .finish()
+    }
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    // Listening on the same port again after `Refuse`.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+impl ChaosProxy {
+    /// Starts a proxy on an ephemeral loopback port to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<Self> {
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = listener.local_addr()?;
+        let (mode, _) = watch::channel(ProxyMode::Pass);
+        let proxy = Self {
+            addr,
+            upstream,
+            mode: Arc::new(mode),
+            tasks: Arc::new(Mutex::new(Tasks::default())),
+        };
+        proxy.listen(listener);
+        Ok(proxy)
+    }
+
+    /// The proxy's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> ProxyMode {
+        *self.mode.borrow()
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn listen(&self, listener: TcpListener) {
+        let (mode, upstream, tasks) = (self.mode.clone(), self.upstream, self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                let conn = tokio::spawn(connection(client, upstream, mode.subscribe()));
+                let mut t = tasks.lock().unwrap_or_else(PoisonError::into_inner);
+                t.connections.retain(|c| !c.is_finished());
+                t.connections.push(conn.abort_handle());
+            }
+        });
+        self.tasks().accept = Some(accept);
+    }
+
+    /// Switches the mode. `Refuse` closes the port and resets every open
+    /// connection; leaving it listens on the same port again.
+    pub fn set_mode(&self, mode: ProxyMode) -> std::io::Result<()> {
+        self.mode.send_replace(mode);
+        let mut tasks = self.tasks();
+        if mode == ProxyMode::Refuse {
+            if let Some(accept) = tasks.accept.take() {
+                accept.abort();
+            }
+            for c in tasks.connections.drain(..) {
+                c.abort();
+            }
+            return Ok(());
+        }
+        if tasks.accept.is_none() {
+            drop(tasks);
+            let listener = bind(self.addr)?;
+            self.listen(listener);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ChaosProxy {
+    fn drop(&mut self) {
+        let mut tasks = self.tasks();
+        if let Some(accept) = tasks.accept.take() {
+            accept.abort();
+        }
+        for c in tasks.connections.drain(..) {
+            c.abort();
+        }
+    }
+}
+
+/// Resets a connection: `SO_LINGER 0` turns the close into an RST.
+fn reset(stream: &TcpStream) {
+    let _ = stream.set_zero_linger();
+}
+
+async fn connection(client: TcpStream, upstream: SocketAddr, mode: watch::Receiver<ProxyMode>) {
+    let _ = client.set_nodelay(true);
+    let server = match TcpStream::connect(upstream).await {
+        Ok(s) => s,
+        Err(_) => {
+            reset(&client);
+            return;
+        }
+    };
+    let _ = server.set_nodelay(true);
+    let (client, server) = (Arc::new(client), Arc::new(server));
+    let up = pump(client.clone(), server.clone(), mode.clone(), false);
+    let down = pump(server.clone(), client.clone(), mode, true);
+    // Whichever direction ends first ends the connection (both sockets close
+    // when the last `Arc` goes).
+    let reset_client = tokio::select! {
+        r = up => r,
+        r = down => r,
+    };
+    if reset_client {
+        reset(&client);
+        reset(&server);
+    }
+}
+
+/// Forwards `from` → `to`; `answers` is the server-to-client direction,
+/// where resets and drips apply. Returns whether to end with a reset.
+async fn pump(
+    from: Arc<TcpStream>,
+    to: Arc<TcpStream>,
+    mut mode: watch::Receiver<ProxyMode>,
+    answers: bool,
+) -> bool {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let current = *mode.borrow_and_update();
+        match current {
+            ProxyMode::Refuse => return true,
+            ProxyMode::Blackhole => {
+                if mode.changed().await.is_err() {
+                    return true;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        tokio::select! {
+            changed = mode.changed() => {
+                if changed.is_err() {
+                    return true;
+                }
+                continue;
+            }
+            ready = from.readable() => {
+                if ready.is_err() {
+                    return true;
+                }
+            }
+        }
+        let n = match from.try_read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return true,
+        };
+        let chunk = &buf[..n];
+        let current = *mode.borrow();
+        let result = match (answers, current) {
+            (true, ProxyMode::ResetMidResponse) => {
+                let _ = write_all(&to, &chunk[..n.div_ceil(2)]).await;
+                return true;
+            }
+            (true, ProxyMode::SlowDrip { interval }) => drip(&to, chunk, interval, &mut mode).await,
+            _ => write_all(&to, chunk).await,
+        };
+        if result.is_err() {
+            return true;
+        }
+    }
+}
+
+async fn drip(
+    to: &TcpStream,
+    chunk: &[u8],
+    interval: Duration,
+    mode: &mut watch::Receiver<ProxyMode>,
+) -> std::io::Result<()> {
+    for (i, byte) in chunk.iter().enumerate() {
+        if !matches!(*mode.borrow(), ProxyMode::SlowDrip { .. }) {
+            return write_all(to, &chunk[i..]).await;
+        }
+        write_all(to, std::slice::from_ref(byte)).await?;
+        tokio::time::sleep(interval).await;
+    }
+    Ok(())
+}
+
+async fn write_all(to: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        to.writable().await?;
+        match to.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
