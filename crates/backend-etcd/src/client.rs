@@ -407,7 +407,19 @@ pub(crate) fn decode(prefix: &[u8], kv: &KeyValue) -> Entry {
     }
 }
 
-pub(crate) fn decode_member(prefix: &[u8], key: &[u8], value: &[u8]) -> Result<MemberSpec, String> {
+/// Decodes the value stored at `key` under `prefix` into a member (the
+/// member schema of CONTRACTS §1, whose id must equal the key's last path
+/// segment). Pure: no connection, so it can be fuzzed on its own. The error
+/// says what is wrong with the value, for the fault that names the key.
+///
+/// ```
+/// use provisioning_backend_etcd::decode_member;
+/// let member = decode_member(b"/c/", b"/c/n1", br#"{"id":"n1","host":"h","port":1}"#)?;
+/// assert_eq!(member.id.as_str(), "n1");
+/// assert!(decode_member(b"/c/", b"/c/n2", br#"{"id":"n1","host":"h","port":1}"#).is_err());
+/// # Ok::<(), String>(())
+/// ```
+pub fn decode_member(prefix: &[u8], key: &[u8], value: &[u8]) -> Result<MemberSpec, String> {
     let Ok(key) = std::str::from_utf8(key) else {
         return Err("key is not valid UTF-8".into());
     };

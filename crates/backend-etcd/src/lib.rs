@@ -10,6 +10,7 @@ mod registration;
 mod stream;
 mod view;
 
+pub use client::decode_member;
 pub use config::EtcdConfig;
 pub use error::EtcdError;
 pub use probe::EtcdProbe;

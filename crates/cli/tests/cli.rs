@@ -2,6 +2,7 @@
 //! directories (CONTRACTS §2).
 
 mod cli {
+    mod admin_hostile;
     mod admin_server;
     mod http_client;
     mod support;
@@ -9,7 +10,9 @@ mod cli {
     mod demo;
     mod exit_codes;
     mod providers;
+    mod secrets_canary;
     mod serve;
+    mod serve_crash;
     mod status_page;
     mod validate;
     mod watch;
