@@ -10,5 +10,10 @@ pub mod chaos_proxy;
 pub mod chaos_target;
 mod recorder;
 pub mod soak_churn;
+mod timing;
 
 pub use recorder::{Recorder, RecorderState};
+pub use timing::{
+    Percentiles, ResultRow, SignalBridge, SignalBridges, fmt_bytes, fmt_duration, load_average,
+    peak_rss_bytes, rss_bytes,
+};
