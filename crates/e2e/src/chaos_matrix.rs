@@ -574,3 +574,66 @@ fn judge(report: &CellReport, still: bool, violations: &[String]) -> Result<(), 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SwitchReason::{HealthDegraded as Hd, PriorityRestored as Back, Timeout as To};
+
+    fn report(expected: Expected, switches: Vec<SwitchReason>) -> CellReport {
+        let mut r = CellReport::not_applicable(Backend::Consul, Fault::Hang, expected);
+        r.switches = switches;
+        r.to_converge = Some(Duration::from_millis(5));
+        r
+    }
+
+    #[test]
+    fn switch_counts_and_reasons_are_exact() {
+        let e = Expected::Switch { reasons: SILENT };
+        assert!(judge(&report(e, vec![To, Back]), true, &[]).is_ok());
+        assert!(judge(&report(e, vec![Hd, Back]), true, &[]).is_ok());
+        assert!(
+            judge(&report(e, vec![To]), true, &[]).is_err(),
+            "no fail-back"
+        );
+        assert!(judge(&report(e, vec![To, Back, Hd, Back]), true, &[]).is_err());
+        let e = Expected::Switch { reasons: HD };
+        assert!(
+            judge(&report(e, vec![To, Back]), true, &[]).is_err(),
+            "reason"
+        );
+    }
+
+    #[test]
+    fn other_outcomes_fail_when_they_should() {
+        let mut r = report(Expected::ResyncOnly, vec![]);
+        assert!(judge(&r, true, &[]).is_ok());
+        r.unreachable = true;
+        assert!(judge(&r, true, &[]).is_err());
+        assert!(judge(&report(Expected::ResyncOnly, vec![Hd, Back]), true, &[]).is_err());
+        let f = Expected::Flapping { max: 4 };
+        assert!(judge(&report(f, vec![Hd, Back, Hd, Back]), true, &[]).is_ok());
+        assert!(judge(&report(f, vec![Hd, Back, Hd]), true, &[]).is_err());
+        assert!(judge(&report(f, vec![Hd, Hd]), true, &[]).is_err());
+        assert!(judge(&report(f, [Hd, Back].repeat(3)), true, &[]).is_err());
+        let mut r = report(Expected::FaultsOnly, vec![]);
+        assert!(judge(&r, true, &[]).is_err(), "no faults counted");
+        r.interruptions = 2;
+        assert!(judge(&r, true, &[]).is_ok());
+        assert!(judge(&r, false, &[]).is_err(), "left the truth");
+        assert!(judge(&r, true, &["seq_no 3 after 4".into()]).is_err());
+        r.to_converge = None;
+        assert!(judge(&r, true, &[]).is_err(), "never converged");
+    }
+
+    #[test]
+    fn every_cell_has_an_expectation_and_na_says_why() {
+        for b in Backend::ALL {
+            for f in Fault::ALL {
+                if let Expected::NotApplicable(why) = expected(b, f) {
+                    assert!(why.len() > 5, "{b:?} {f:?}");
+                }
+            }
+        }
+    }
+}

@@ -270,3 +270,93 @@ async fn write_all(to: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that answers every connection with `answer` after
+    /// reading a request line, then closes.
+    async fn upstream(answer: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let _ = s.readable().await;
+                    let _ = s.try_read(&mut buf);
+                    let _ = write_all(&s, answer).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// Sends one line through the proxy; returns what came back and
+    /// whether the connection ended with an error (a reset).
+    async fn ask(addr: SocketAddr) -> std::io::Result<(Vec<u8>, bool)> {
+        let s = TcpStream::connect(addr).await?;
+        write_all(&s, b"hello\n").await?;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            s.readable().await?;
+            match s.try_read(&mut buf) {
+                Ok(0) => return Ok((out, false)),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Ok((out, true)),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_resets_mid_answer_and_refuses() {
+        let answer: &[u8] = b"0123456789abcdefghij";
+        let proxy = ChaosProxy::start(upstream(answer).await)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (got, reset) = ask(proxy.addr()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((got.as_slice(), reset), (answer, false));
+
+        proxy
+            .set_mode(ProxyMode::ResetMidResponse)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (got, reset) = ask(proxy.addr()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.as_slice(), &answer[..10], "half an answer");
+        assert!(reset, "the connection ends with a reset");
+
+        proxy
+            .set_mode(ProxyMode::Refuse)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = TcpStream::connect(proxy.addr()).await;
+        assert!(refused.is_err(), "the port is closed");
+
+        proxy
+            .set_mode(ProxyMode::Pass)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (got, _) = ask(proxy.addr()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got.as_slice(), answer, "listening on the same port again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drips_one_byte_per_interval() {
+        let answer: &[u8] = b"abcdef";
+        let proxy = ChaosProxy::start(upstream(answer).await)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        proxy
+            .set_mode(ProxyMode::SlowDrip {
+                interval: Duration::from_millis(50),
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        let started = std::time::Instant::now();
+        let (got, _) = ask(proxy.addr()).await.unwrap_or_else(|e| panic!("{e}"));
+        let took = started.elapsed();
+        assert_eq!(got.as_slice(), answer);
+        assert!(took >= Duration::from_millis(250), "{took:?}");
+    }
+}

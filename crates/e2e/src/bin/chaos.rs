@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! chaos [--backend NAME]... [--fault NAME]... [--jobs N] [--markdown]
-//!       [--converge-minutes N] [--seed S]
+//!       [--converge-minutes N] [--seed S] [--no-matrix]
 //! ```
 //!
 //! Names are the table's (`in-memory`, `consul`, `k8s`, `etcd`; `refused`,
@@ -21,6 +21,7 @@
 //! 0 skips it), seeded by `--seed` (default: the time; printed, so a
 //! failure can be replayed); at the end every bridge and a replay of the
 //! event stream must hold exactly the active provider's true set.
+//! `--no-matrix` runs only that (e.g. `--no-matrix --converge-minutes 30`).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ struct Args {
     markdown: bool,
     converge_minutes: f64,
     seed: u64,
+    matrix: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -47,6 +49,7 @@ fn parse() -> Result<Args, String> {
         jobs: 4,
         markdown: false,
         converge_minutes: 1.0,
+        matrix: true,
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_secs()),
@@ -78,6 +81,7 @@ fn parse() -> Result<Args, String> {
                     .max(1);
             }
             "--markdown" => args.markdown = true,
+            "--no-matrix" => args.matrix = false,
             "--converge-minutes" => {
                 let v = it.next().ok_or("--converge-minutes needs a number")?;
                 args.converge_minutes = v
@@ -116,7 +120,11 @@ fn main() -> ExitCode {
         .build()
         .expect("a tokio runtime");
     let started = Instant::now();
-    let reports = runtime.block_on(run(&args));
+    let reports = if args.matrix {
+        runtime.block_on(run(&args))
+    } else {
+        Vec::new()
+    };
     let elapsed = started.elapsed();
     let converged = if args.converge_minutes > 0.0 {
         runtime.block_on(converge(&args))
@@ -125,8 +133,10 @@ fn main() -> ExitCode {
     };
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
 
-    print_matrix(&args, &reports);
-    if args.markdown {
+    if args.matrix {
+        print_matrix(&args, &reports);
+    }
+    if args.matrix && args.markdown {
         print_markdown(&args, &reports);
     }
     let ran = reports.iter().filter(|r| r.ran()).count();
