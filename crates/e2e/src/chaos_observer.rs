@@ -32,11 +32,11 @@ pub struct ObservedSwitch {
 /// What the observer has seen so far.
 #[derive(Debug)]
 pub struct Observed {
-    /// The last [`KEEP`] switches, oldest first.
+    /// The most recent switches (a bounded number), oldest first.
     pub switches: Vec<ObservedSwitch>,
     /// Every switch counted.
     pub switch_count: u64,
-    /// The last [`KEEP`] health lines: provider, health, when.
+    /// The most recent health lines (a bounded number): provider, health, when.
     pub health: Vec<(ProviderId, ProviderHealth, Instant)>,
     /// The member set rebuilt only from `remote_topology` lines (and the
     /// snapshot after a `resync`, as the contract says).
