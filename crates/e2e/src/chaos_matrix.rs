@@ -67,6 +67,8 @@ impl Backend {
 pub enum Fault {
     /// Connections refused (port closed, process dead).
     Refused,
+    /// One answer cut off mid-way by a TCP reset, once.
+    TransientReset,
     /// Answers cut off mid-way by a TCP reset.
     ResetMidResponse,
     /// Requests accepted, never answered.
@@ -91,8 +93,9 @@ pub enum Fault {
 
 impl Fault {
     /// Every row, in table order.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Refused,
+        Self::TransientReset,
         Self::ResetMidResponse,
         Self::Hang,
         Self::SlowDrip,
@@ -109,6 +112,7 @@ impl Fault {
     pub fn name(self) -> &'static str {
         match self {
             Self::Refused => "refused",
+            Self::TransientReset => "one reset (transient)",
             Self::ResetMidResponse => "reset mid-response",
             Self::Hang => "hang",
             Self::SlowDrip => "slow drip",
@@ -193,6 +197,9 @@ pub fn expected(backend: Backend, fault: Fault) -> Expected {
                 _ => Expected::Switch { reasons: HD },
             }
         }
+        // One error, then the retry that comes at once succeeds: below
+        // max_errors, never a verdict.
+        (_, F::TransientReset) => Expected::FaultsOnly,
         (B::Memory, F::ResetMidResponse) => Expected::Switch {
             reasons: TERMINATED,
         },

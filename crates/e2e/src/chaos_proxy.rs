@@ -8,6 +8,7 @@
 //! load balancer or a dropped NAT entry produces.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ pub struct ChaosProxy {
     addr: SocketAddr,
     upstream: SocketAddr,
     mode: Arc<watch::Sender<ProxyMode>>,
+    /// Set: the next answer chunk on any connection is cut and reset.
+    reset_next: Arc<AtomicBool>,
     tasks: Arc<Mutex<Tasks>>,
 }
 
@@ -80,6 +83,7 @@ impl ChaosProxy {
             addr,
             upstream,
             mode: Arc::new(mode),
+            reset_next: Arc::new(AtomicBool::new(false)),
             tasks: Arc::new(Mutex::new(Tasks::default())),
         };
         proxy.listen(listener);
@@ -107,19 +111,31 @@ impl ChaosProxy {
 
     fn listen(&self, listener: TcpListener) {
         let (mode, upstream, tasks) = (self.mode.clone(), self.upstream, self.tasks.clone());
+        let reset_next = self.reset_next.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     continue;
                 };
-                let conn = tokio::spawn(connection(client, upstream, mode.subscribe()));
+                let conn = tokio::spawn(connection(
+                    client,
+                    upstream,
+                    mode.subscribe(),
+                    reset_next.clone(),
+                ));
                 let mut t = tasks.lock().unwrap_or_else(PoisonError::into_inner);
                 t.connections.retain(|c| !c.is_finished());
                 t.connections.push(conn.abort_handle());
             }
         });
         self.tasks().accept = Some(accept);
+    }
+
+    /// Cuts the next answer chunk on whichever connection carries it and
+    /// resets that connection, once (a single transient reset).
+    pub fn reset_next_answer(&self) {
+        self.reset_next.store(true, Ordering::SeqCst);
     }
 
     /// Switches the mode. `Refuse` closes the port and resets every open
@@ -162,7 +178,12 @@ fn reset(stream: &TcpStream) {
     let _ = stream.set_zero_linger();
 }
 
-async fn connection(client: TcpStream, upstream: SocketAddr, mode: watch::Receiver<ProxyMode>) {
+async fn connection(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mode: watch::Receiver<ProxyMode>,
+    reset_next: Arc<AtomicBool>,
+) {
     let _ = client.set_nodelay(true);
     let server = match TcpStream::connect(upstream).await {
         Ok(s) => s,
@@ -173,8 +194,8 @@ async fn connection(client: TcpStream, upstream: SocketAddr, mode: watch::Receiv
     };
     let _ = server.set_nodelay(true);
     let (client, server) = (Arc::new(client), Arc::new(server));
-    let up = pump(client.clone(), server.clone(), mode.clone(), false);
-    let down = pump(server.clone(), client.clone(), mode, true);
+    let up = pump(client.clone(), server.clone(), mode.clone(), None);
+    let down = pump(server.clone(), client.clone(), mode, Some(reset_next));
     // Whichever direction ends first ends the connection (both sockets close
     // when the last `Arc` goes).
     let reset_client = tokio::select! {
@@ -187,14 +208,16 @@ async fn connection(client: TcpStream, upstream: SocketAddr, mode: watch::Receiv
     }
 }
 
-/// Forwards `from` → `to`; `answers` is the server-to-client direction,
-/// where resets and drips apply. Returns whether to end with a reset.
+/// Forwards `from` → `to`; `reset_next` is given for the server-to-client
+/// direction, where resets and drips apply. Returns whether to end with a
+/// reset.
 async fn pump(
     from: Arc<TcpStream>,
     to: Arc<TcpStream>,
     mut mode: watch::Receiver<ProxyMode>,
-    answers: bool,
+    reset_next: Option<Arc<AtomicBool>>,
 ) -> bool {
+    let answers = reset_next.is_some();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let current = *mode.borrow_and_update();
@@ -228,7 +251,13 @@ async fn pump(
             Err(_) => return true,
         };
         let chunk = &buf[..n];
-        let current = *mode.borrow();
+        let mut current = *mode.borrow();
+        if reset_next
+            .as_ref()
+            .is_some_and(|r| r.swap(false, Ordering::SeqCst))
+        {
+            current = ProxyMode::ResetMidResponse;
+        }
         let result = match (answers, current) {
             (true, ProxyMode::ResetMidResponse) => {
                 let _ = write_all(&to, &chunk[..n.div_ceil(2)]).await;
@@ -285,9 +314,21 @@ mod tests {
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
                 tokio::spawn(async move {
+                    // Read the whole request line first: closing with
+                    // unread input would send a reset of its own.
                     let mut buf = [0u8; 64];
-                    let _ = s.readable().await;
-                    let _ = s.try_read(&mut buf);
+                    let mut got = 0;
+                    while !buf[..got].contains(&b'\n') && got < buf.len() {
+                        if s.readable().await.is_err() {
+                            return;
+                        }
+                        match s.try_read(&mut buf[got..]) {
+                            Ok(0) => return,
+                            Ok(n) => got += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            Err(_) => return,
+                        }
+                    }
                     let _ = write_all(&s, answer).await;
                 });
             }
@@ -330,10 +371,28 @@ mod tests {
         assert!(reset, "the connection ends with a reset");
 
         proxy
+            .set_mode(ProxyMode::Pass)
+            .unwrap_or_else(|e| panic!("{e}"));
+        proxy.reset_next_answer();
+        let (got, reset) = ask(proxy.addr()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((got.as_slice(), reset), (&answer[..10], true), "once");
+        let (got, reset) = ask(proxy.addr()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((got.as_slice(), reset), (answer, false), "only once");
+
+        proxy
             .set_mode(ProxyMode::Refuse)
             .unwrap_or_else(|e| panic!("{e}"));
-        let refused = TcpStream::connect(proxy.addr()).await;
-        assert!(refused.is_err(), "the port is closed");
+        // The listener closes when its aborted task is dropped, which the
+        // runtime does a moment later.
+        let mut refused = false;
+        for _ in 0..100 {
+            if TcpStream::connect(proxy.addr()).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(refused, "the port is closed");
 
         proxy
             .set_mode(ProxyMode::Pass)

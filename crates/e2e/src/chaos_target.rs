@@ -331,6 +331,12 @@ impl ChaosTarget {
                 });
             }
             (Kind::Memory(h), Fault::Hang) => h.hang(),
+            (Kind::Memory(h), Fault::TransientReset) => {
+                h.inject_fault(ProviderFault::retryable(
+                    FaultKind::BackendUnavailable,
+                    "connection reset by peer",
+                ));
+            }
             (Kind::Memory(h), Fault::ServerError) => h.fail(ProviderFault::retryable(
                 FaultKind::BackendUnavailable,
                 "HTTP 500",
@@ -405,6 +411,12 @@ impl ChaosTarget {
             (Kind::Etcd { proxy: Some(p), .. }, Fault::Flapping) => proxy(p, ProxyMode::Refuse)?,
             (Kind::Etcd { proxy: Some(p), .. }, Fault::Hang) => proxy(p, ProxyMode::Blackhole)?,
 
+            (
+                Kind::Consul { proxy: p, .. }
+                | Kind::Kube { proxy: p, .. }
+                | Kind::Etcd { proxy: Some(p), .. },
+                Fault::TransientReset,
+            ) => p.reset_next_answer(),
             (
                 Kind::Consul { proxy: p, .. }
                 | Kind::Kube { proxy: p, .. }
