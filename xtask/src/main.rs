@@ -238,6 +238,9 @@ fn ci() -> Result<(), String> {
             "--show-output",
         ]),
     )?;
+    // The fault matrix and the randomized convergence run, in the dev
+    // profile that `cargo test` just built (about 70 s).
+    chaos::run(&["--dev".to_owned()])?;
     let mut docs = env.cargo(&["doc", "--workspace", "--no-deps"]);
     docs.env("RUSTDOCFLAGS", "-D warnings");
     run("docs", docs)?;
