@@ -17,7 +17,9 @@
 //! one at a time: the next change is made only after the previous one
 //! reached every bridge, plus a pause (10 ms; 210 ms for Consul, whose
 //! provider rate-limits its query loop to one query per 200 ms after a
-//! burst of five, so faster changes would measure the rate limit).
+//! burst of five, so faster changes would measure the rate limit). The
+//! Consul floor's samples are spaced the same way, so both figures include
+//! waking an idle machine.
 //!
 //! Usage: `latency [--changes N] [--only memory|consul|etcd|k8s]`. Needs
 //! `/usr/bin/etcd` (or `ETCD_BIN`) for the etcd row. Everything runs on
@@ -44,6 +46,9 @@ use provisioning_testkit::{ConformanceDriver, MembershipChange};
 const BASE: usize = 100;
 /// Longest a single change may take to reach the bridges.
 const CHANGE_LIMIT: Duration = Duration::from_secs(10);
+/// Pause between Consul changes: the provider's token bucket refills one
+/// query per 200 ms.
+const CONSUL_PAUSE: Duration = Duration::from_millis(210);
 const ETCD_PREFIX: &str = "/latency/app/";
 const ETCD_FLOOR_PREFIX: &str = "/latency/floor/";
 
@@ -266,9 +271,13 @@ fn consul_toggle(fake: &FakeConsul, add: bool) {
 /// One raw blocking query per sample, on a fresh connection that is
 /// connected and held by the fake before the change is made; the sample
 /// ends when the whole answer has been read.
-fn consul_floor(fake: &FakeConsul, n: usize) -> Result<Vec<Duration>, String> {
+fn consul_floor(fake: &FakeConsul, n: usize, pause: Duration) -> Result<Vec<Duration>, String> {
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
+        // The same spacing as the measured changes: after 200 ms of quiet
+        // the machine's threads (and vCPUs) are idle, and waking them is
+        // part of both figures.
+        std::thread::sleep(pause);
         let add = i % 2 == 0;
         let index = fake.index("app");
         fake.clear_requests();
@@ -318,7 +327,7 @@ fn raw_blocking_query(addr: SocketAddr, index: u64) -> Result<(Instant, String),
 fn consul(rt: &tokio::runtime::Runtime, n: usize) -> ResultRow {
     let fake = rt.block_on(FakeConsul::start()).expect("fake consul");
     fake.set_instances("app", (0..BASE).map(consul_instance).collect());
-    let floor = consul_floor(&fake, n);
+    let floor = consul_floor(&fake, n, CONSUL_PAUSE);
     // Leave the cluster without `lat` whatever the floor ended on.
     fake.remove("app", "lat");
     let registry = ProviderRegistry::new();
@@ -329,7 +338,7 @@ fn consul(rt: &tokio::runtime::Runtime, n: usize) -> ResultRow {
     .expect("consul descriptor");
     registry.register(descriptor).expect("register consul");
     let (service, bridges) = rt.block_on(async { start_service(registry, None) });
-    let e2e = measure(&bridges, n, Duration::from_millis(210), |add| {
+    let e2e = measure(&bridges, n, CONSUL_PAUSE, |add| {
         let t0 = Instant::now();
         consul_toggle(&fake, add);
         t0
