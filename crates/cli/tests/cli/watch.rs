@@ -105,9 +105,28 @@ fn follow_json_prints_contract_lines_in_seq_order_until_the_timeout() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
         .collect();
-    let seqs: Vec<u64> = lines.iter().filter_map(|l| l["seq_no"].as_u64()).collect();
-    assert_eq!(seqs.len(), lines.len(), "every line has a seq_no");
+    assert!(
+        lines.iter().all(|l| l["seq_no"].as_u64().is_some()),
+        "every line has a seq_no"
+    );
+    // CONTRACTS §3: `resync` (sent when the subscription starts after the
+    // first publication) has no seq_no of its own — it repeats the re-sent
+    // snapshot's — and every other line's seq_no is greater than all before.
+    let seqs: Vec<u64> = lines
+        .iter()
+        .filter(|l| l["type"] != "resync")
+        .filter_map(|l| l["seq_no"].as_u64())
+        .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    for (i, line) in lines.iter().enumerate() {
+        if line["type"] == "resync" {
+            let next = lines
+                .get(i + 1)
+                .expect("resync is followed by its snapshot");
+            assert_eq!(next["type"], "snapshot");
+            assert_eq!(line["as_of_seq_no"], next["seq_no"]);
+        }
+    }
     let run_ids: std::collections::BTreeSet<&str> =
         lines.iter().filter_map(|l| l["run_id"].as_str()).collect();
     assert_eq!(run_ids.len(), 1, "one run");
