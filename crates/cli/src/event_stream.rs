@@ -83,8 +83,18 @@ pub(crate) async fn events(
     };
     let handle = state.handle();
     // Subscribe before reading the history, so nothing published in
-    // between is missed; the filter drops what both deliver.
-    let live = handle.events()?;
+    // between is missed; the filter drops what both deliver. Without a
+    // replay the stream starts exactly with `resync` + the snapshot.
+    let live = handle
+        .hub()
+        .subscribe_events_from_snapshot("events")
+        .map_err(|e| {
+            ApiError::from(
+                cluster_provisioning::ProvisioningError::ProvisioningUnavailable {
+                    detail: format!("event stream: {e}"),
+                },
+            )
+        })?;
     let lines: BoxStream<'static, Arc<ProvisioningEvent>> = match since {
         None => live.boxed(),
         Some(since) => match handle.hub().history().since(since) {

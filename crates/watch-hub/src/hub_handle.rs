@@ -120,6 +120,30 @@ impl HubHandle {
         Ok(EventSubscription::new(cursor))
     }
 
+    /// A bounded stream that starts exactly with `resync` and the current
+    /// snapshot, then live lines — the admin API's `GET /events` without
+    /// `since` (CONTRACTS §4). Unlike
+    /// [`subscribe_events`](Self::subscribe_events), retained lines older
+    /// than the snapshot are left out (newer ones follow it); before the
+    /// first publication it starts with the first live line.
+    pub fn subscribe_events_from_snapshot(
+        &self,
+        name: impl Into<String>,
+    ) -> Result<EventSubscription, HubError> {
+        let slot = Arc::new(ConsumerSlot::new(
+            name.into(),
+            ConsumerKind::EventStream,
+            self.fanout.queue_capacity,
+        ));
+        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
+        let mut bundle = self.fanout.add_consumer(slot)?;
+        if bundle.snapshot.is_some() {
+            bundle.before.clear();
+        }
+        cursor.seed(bundle);
+        Ok(EventSubscription::new(cursor))
+    }
+
     /// A bounded stream that resumes after `since` (the admin API's
     /// `GET /events?since=N`): every line with a greater `seq_no`, from the
     /// history, then live lines; or, when the history no longer holds line

@@ -163,3 +163,44 @@ fn a_bridge_stuck_in_a_call_is_reported_by_the_shutdown_timeout() {
         || Arc::strong_count(&stuck) == 1
     ));
 }
+
+#[test]
+fn a_from_snapshot_subscription_starts_exactly_with_resync_and_the_snapshot() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let t0 = Instant::now();
+    // Nothing published yet: the stream starts with the first live line.
+    let mut early = hub
+        .handle()
+        .subscribe_events_from_snapshot("early")
+        .expect("subscribe");
+    assert!(drain(&mut early).is_empty());
+    let termination = ProviderTermination::Ended;
+    hub.terminated(pid("old"), &termination);
+    hub.activate(pid("a"), numbered(2), t0).expect("activate");
+
+    // The termination is older than the snapshot: a plain subscription
+    // delivers it first, the admin stream leaves it out (CONTRACTS §4).
+    let mut plain = hub.handle().subscribe_events("plain").expect("subscribe");
+    assert_eq!(
+        types(&drain(&mut plain))[..3],
+        ["terminated", "resync", "snapshot"]
+    );
+    let mut admin = hub
+        .handle()
+        .subscribe_events_from_snapshot("admin")
+        .expect("subscribe");
+    let lines = drain(&mut admin);
+    assert_eq!(types(&lines)[..2], ["resync", "snapshot"]);
+    assert!(!types(&lines).contains(&"terminated"));
+
+    // A retained line newer than the snapshot follows it.
+    let seq = hub.terminated(pid("a"), &termination);
+    let mut later = hub
+        .handle()
+        .subscribe_events_from_snapshot("later")
+        .expect("subscribe");
+    let lines = drain(&mut later);
+    assert_eq!(types(&lines)[..3], ["resync", "snapshot", "terminated"]);
+    assert_eq!(lines[2].seq_no(), seq);
+    assert_eq!(types(&drain(&mut early))[0], "terminated");
+}
