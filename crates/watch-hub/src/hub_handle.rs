@@ -110,14 +110,20 @@ impl HubHandle {
     /// A bounded stream of every event line, starting with the retained
     /// lines, `resync` and the current snapshot.
     pub fn subscribe_events(&self, name: impl Into<String>) -> Result<EventSubscription, HubError> {
+        let (slot, mut cursor) = self.event_consumer(name.into());
+        cursor.seed(self.fanout.add_consumer(slot)?);
+        Ok(EventSubscription::new(cursor))
+    }
+
+    /// A new event-stream slot and its cursor, not yet attached.
+    fn event_consumer(&self, name: String) -> (Arc<ConsumerSlot>, ConsumerCursor) {
         let slot = Arc::new(ConsumerSlot::new(
-            name.into(),
+            name,
             ConsumerKind::EventStream,
             self.fanout.queue_capacity,
         ));
-        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
-        cursor.seed(self.fanout.add_consumer(slot)?);
-        Ok(EventSubscription::new(cursor))
+        let cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
+        (slot, cursor)
     }
 
     /// A bounded stream that starts exactly with `resync` and the current
@@ -130,12 +136,7 @@ impl HubHandle {
         &self,
         name: impl Into<String>,
     ) -> Result<EventSubscription, HubError> {
-        let slot = Arc::new(ConsumerSlot::new(
-            name.into(),
-            ConsumerKind::EventStream,
-            self.fanout.queue_capacity,
-        ));
-        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
+        let (slot, mut cursor) = self.event_consumer(name.into());
         let mut bundle = self.fanout.add_consumer(slot)?;
         if bundle.snapshot.is_some() {
             bundle.before.clear();
@@ -155,12 +156,7 @@ impl HubHandle {
         name: impl Into<String>,
         since: u64,
     ) -> Result<EventSubscription, HubError> {
-        let slot = Arc::new(ConsumerSlot::new(
-            name.into(),
-            ConsumerKind::EventStream,
-            self.fanout.queue_capacity,
-        ));
-        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
+        let (slot, mut cursor) = self.event_consumer(name.into());
         match self.fanout.add_consumer_since(slot, since)? {
             Start::Replay { since, lines } => cursor.seed_replay(since, lines),
             Start::Resync(bundle) => cursor.seed(bundle),
