@@ -125,7 +125,9 @@ async fn follow(
     signals: &mut ShutdownSignals,
     out: &Output,
 ) -> Result<(), CliError> {
-    let mut events = handle.events()?;
+    // From the run's first line: the service was started just before, and
+    // its first publication may already be out.
+    let mut events = handle.events_since(0)?;
     let deadline = limit.map(|d| tokio::time::Instant::now() + d);
     loop {
         tokio::select! {

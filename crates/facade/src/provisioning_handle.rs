@@ -76,6 +76,18 @@ impl ProvisioningHandle {
             .map_err(crate::service::hub_error)
     }
 
+    /// A bounded stream that resumes after `since`: every line with a
+    /// greater `seq_no` still held by the history, then live lines; or, when
+    /// the history no longer reaches back that far, the retained lines,
+    /// `resync` and the current snapshot, as [`events`](Self::events) starts.
+    /// `events_since(0)` right after [`start`](crate::ClusterProvisioningService::start)
+    /// sees the run from its first line, whatever was published meanwhile.
+    pub fn events_since(&self, since: u64) -> Result<EventSubscription, ProvisioningError> {
+        self.hub
+            .subscribe_events_since("events", since)
+            .map_err(crate::service::hub_error)
+    }
+
     /// Lines retained for late subscribers (last termination per provider,
     /// `provisioning_unavailable` while it lasts).
     pub fn retained(&self) -> Vec<Arc<ProvisioningEvent>> {
