@@ -6,6 +6,8 @@ use std::time::Duration;
 use provisioning_provider_api::{FaultKind, ProviderFault, ProviderId};
 use provisioning_registry::ProvisioningError;
 
+use crate::DecodeError;
+
 /// Why a Consul provider cannot be built, or why its preflight probe failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -167,6 +169,15 @@ impl Error {
                 provider,
                 detail: fault.detail,
             },
+        }
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Status { status, message } => Self::Status { status, message },
+            other => Self::Malformed(other.to_string()),
         }
     }
 }

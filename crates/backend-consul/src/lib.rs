@@ -1,20 +1,37 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The crate docs (README.md) describe the provider; without `client` its
+// links have no target.
+#![cfg_attr(not(feature = "client"), allow(rustdoc::broken_intra_doc_links))]
 
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
 mod config;
+mod decode;
+#[cfg(feature = "client")]
 mod error;
+mod health_answer;
 mod mapping;
+#[cfg(feature = "client")]
 mod probe;
+#[cfg(feature = "client")]
 mod provider;
+#[cfg(feature = "client")]
 mod registration;
+#[cfg(feature = "client")]
 mod watch;
 
-pub use client::{
-    CheckInfo, DecodeError, HealthAnswer, HealthEntry, NodeInfo, QueryMeta, ServiceInfo,
-    decode_health, decode_meta,
-};
+pub use decode::{DecodeError, decode_health, decode_meta};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::ConsulError;
+pub use health_answer::{CheckInfo, HealthAnswer, HealthEntry, NodeInfo, QueryMeta, ServiceInfo};
 pub use mapping::{MappingError, MemberMapping, TAG_LABEL_PREFIX};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use probe::ConsulProbe;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use provider::{ConsulProvider, ConsulProviderBuilder};

@@ -145,7 +145,7 @@ impl MemberMapping {
 mod tests {
     use super::*;
     use crate::decode_health;
-    use reqwest::header::{HeaderMap, HeaderValue};
+    use http::header::{HeaderMap, HeaderValue};
 
     fn entries(json: &str) -> Vec<HealthEntry> {
         let mut h = HeaderMap::new();
