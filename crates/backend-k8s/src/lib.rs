@@ -1,17 +1,33 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The crate docs (README.md) describe the provider; without `client` its
+// links have no target.
+#![cfg_attr(not(feature = "client"), allow(rustdoc::broken_intra_doc_links))]
 
+#[cfg(feature = "client")]
 mod client;
 mod config;
+#[cfg(feature = "client")]
 mod error;
 mod mapping;
+#[cfg(feature = "client")]
 mod probe;
+#[cfg(feature = "client")]
 mod provider;
+#[cfg(feature = "client")]
 mod stream;
+#[cfg(feature = "client")]
 mod watch_guard;
 
 pub use config::{DEFAULT_IDLE_TIMEOUT, KubeResource, KubeWatchConfig, LIST_PAGE_SIZE};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::KubeError;
 pub use mapping::{MappedMember, MemberMapping, ObjectMembers, pod_members, slice_members};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use probe::KubeProbe;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use provider::KubeProvider;
