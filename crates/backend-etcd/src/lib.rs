@@ -1,18 +1,41 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The crate docs (README.md) describe the provider; without `client` its
+// links have no target.
+#![cfg_attr(not(feature = "client"), allow(rustdoc::broken_intra_doc_links))]
 
+#[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
 mod config;
+mod decode;
+#[cfg(feature = "client")]
 mod error;
+#[cfg(feature = "client")]
 mod probe;
+#[cfg(feature = "client")]
 mod provider;
+#[cfg(feature = "client")]
 mod registration;
+#[cfg(feature = "client")]
 mod stream;
+#[cfg(feature = "client")]
 mod view;
 
-pub use client::decode_member;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use config::EtcdConfig;
+pub use decode::decode_member;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::EtcdError;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use probe::EtcdProbe;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use provider::EtcdProvider;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use registration::RegistrationStatus;

@@ -124,7 +124,7 @@ impl PrefixView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::decode_member;
+    use crate::decode::decode_member;
 
     fn entry(key: &str, rev: i64, value: &str) -> Entry {
         Entry {
