@@ -12,6 +12,11 @@
 //! also encodes, the harness checks that what it accepted survives a round
 //! trip; a failed check panics, which the fuzzer records as a crash.
 //!
+//! The Consul, Kubernetes and etcd decoders come from their backend crates
+//! without the `client` feature, so neither this crate nor the fuzz build
+//! compiles an HTTP, Kubernetes or etcd client (`tests/network_free.rs`
+//! checks the dependency tree and `fuzz/Cargo.lock`).
+//!
 //! ```
 //! use provisioning_fuzz_replay::{Outcome, run};
 //! let line = br#"{"id":"a","kind":"in_memory","priority":1,"enabled":true}"#;
