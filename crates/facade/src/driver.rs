@@ -145,6 +145,7 @@ impl Driver {
                         return;
                     }
                     Some(command) => {
+                        let _wakes = self.hub.batch_wakes();
                         self.on_command(command);
                         self.refresh_suspicion(Instant::now());
                     }
@@ -155,11 +156,14 @@ impl Driver {
                     }
                 },
                 Some(item) = self.items_rx.recv() => {
+                    // One wake-up for everything this event publishes.
+                    let _wakes = self.hub.batch_wakes();
                     let at = item.at;
                     self.on_item(item);
                     self.refresh_suspicion(at);
                 }
                 () = sleep_until(deadline) => {
+                    let _wakes = self.hub.batch_wakes();
                     let now = Instant::now();
                     self.controller.tick(now.into_std());
                     self.apply_decisions(now, None);

@@ -117,7 +117,7 @@ impl Fanout {
         let first = publication.lines().first().cloned();
         let snapshot = first.as_ref().and_then(|line| line.as_snapshot()).cloned();
         let mut evicted = Vec::new();
-        let wake_notifier = {
+        let queued = {
             let mut state = self.state();
             if let Some(line) = first {
                 match retain {
@@ -173,10 +173,21 @@ impl Fanout {
         }
         retired.extend(evicted.into_iter().map(Retired::Publication));
         self.retire(retired);
-        // Wake-ups last, and on the notifier's thread.
-        if wake_notifier {
-            self.notifier.signal();
+        // Wake-ups last, once every queue has the publication.
+        if queued {
+            self.notifier.flush();
         }
+    }
+
+    /// Defers consumer wake-ups until [`release_wakes`](Self::release_wakes).
+    pub(crate) fn hold_wakes(&self) {
+        self.notifier.hold();
+    }
+
+    /// Ends one [`hold_wakes`](Self::hold_wakes); the last one wakes what
+    /// was published meanwhile.
+    pub(crate) fn release_wakes(&self) {
+        self.notifier.release();
     }
 
     pub(crate) fn retire(&self, retired: Vec<Retired>) {

@@ -24,6 +24,7 @@ mod reclaimer;
 mod run_id;
 mod seq_filter;
 mod shrink_guard;
+mod wake_batch;
 mod watch_hub;
 
 pub use bridges::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
@@ -49,6 +50,7 @@ pub use provisioning_metrics::{
 pub use published_snapshot::{PublishedSnapshot, SnapshotEnvelope};
 pub use run_id::{RunId, RunIdParseError};
 pub use seq_filter::SeqFilter;
+pub use wake_batch::WakeBatch;
 pub use watch_hub::{ProviderWatchHub, PublishOutcome};
 
 /// Compile-time proof that the hub can move into the facade's driver task

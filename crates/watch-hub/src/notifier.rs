@@ -1,38 +1,52 @@
-//! [`Notifier`]: wakes consumers off the publishing path.
+//! [`Notifier`]: wakes consumers — at once after a quiet spell, batched on
+//! its own thread while publications keep coming.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::consumer_slot::ConsumerSlot;
 
-/// While publications keep coming, the notifier looks for work this soon
-/// after it last found some instead of being signalled ...
+/// A flush within this long of the previous one is part of a burst.
+const BURST: Duration = Duration::from_millis(1);
+/// While a burst lasts, the notifier thread looks for work this often ...
 const POLL: Duration = Duration::from_micros(100);
-/// ... and, finding none, twice as late each time up to this.
-const POLL_MAX: Duration = Duration::from_micros(400);
-/// How long after its last work the notifier keeps polling before it sleeps
-/// until the hub signals it.
-const HOT: Duration = Duration::from_millis(50);
+/// ... until it found none for this long; then it sleeps until signalled.
+const LINGER: Duration = Duration::from_millis(2);
 
 /// Waking an idle thread costs about 8 µs on the target machines (FLOORS.md;
-/// p99 75 µs), and the woken thread may take the waker's core on the spot:
-/// waking eleven consumers from the hub would cost it more than hashing a
-/// 1k-member snapshot, and on two cores a large publication's consumers
-/// could keep it off the CPU for milliseconds. So the hub only queues the
-/// consumers to wake, and this thread wakes them.
+/// p99 75 µs), and the woken thread may take the waker's core on the spot.
+/// Two situations want opposite things:
 ///
-/// While publications keep coming (for [`HOT`] after the last one) the
-/// notifier polls the queue, every [`POLL`] after finding work and backing
-/// off to [`POLL_MAX`], so the hub makes no system call at all and each
-/// consumer is woken at most once per poll, however many publications
-/// arrived (wake-ups batched in bursts). After a quiet spell it sleeps, and
-/// the first publication costs the hub one `unpark`. Polling costs about
-/// 2,500 short wake-ups a second while hot, none otherwise.
+/// - **A publication after a quiet spell** (the usual case: a member joins,
+///   a provider fails, a switch) wants its consumers woken now. The
+///   publisher wakes them itself when it flushes: one hop from the
+///   publication to each consumer, a few wake-ups paid once.
+/// - **A burst** (flushes less than [`BURST`] apart: a rolling restart, a
+///   replay, a benchmark) must not pay a context switch per consumer per
+///   publication, or on two cores the consumers would keep the publisher
+///   off the CPU. The publisher only queues; this thread polls every
+///   [`POLL`] and wakes each queued consumer once per poll, however many
+///   publications arrived in between (consumers take them as a batch). A
+///   publication in a burst waits at most [`POLL`] for its wake-up, and the
+///   publisher makes no system call unless the thread is asleep.
+///
+/// A flush covers every publication made since the previous one: one per
+/// publication, or one per [`WakeBatch`](crate::WakeBatch) — the service
+/// driver publishes a health line, a `provider_changed` and the new
+/// snapshot from one provider event, and wakes the consumers once.
 pub(crate) struct Notifier {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The notifier's epoch for [`last_flush`](Self::last_flush).
+    origin: Instant,
+    /// Nanoseconds after `origin` of the last flush (0: none yet).
+    last_flush: AtomicU64,
+    /// Open wake batches: while any is open, flushes are deferred.
+    batches: AtomicUsize,
+    /// A flush was deferred by an open batch.
+    deferred: AtomicBool,
 }
 
 struct Shared {
@@ -59,10 +73,15 @@ impl Notifier {
         Ok(Self {
             shared,
             thread: Mutex::new(Some(thread)),
+            origin: Instant::now(),
+            last_flush: AtomicU64::new(0),
+            batches: AtomicUsize::new(0),
+            deferred: AtomicBool::new(false),
         })
     }
 
-    /// Queues `slots` to be woken; true when the notifier must be signalled.
+    /// Queues `slots` to be woken by the next flush; true when one was
+    /// queued that was not already waiting for a wake-up.
     pub(crate) fn enqueue<'a>(&self, slots: impl Iterator<Item = &'a Arc<ConsumerSlot>>) -> bool {
         let mut pending = self.shared.pending();
         let before = pending.len();
@@ -70,67 +89,110 @@ impl Notifier {
         pending.len() > before
     }
 
-    /// Wakes the notifier at once, whether it sleeps or waits between
-    /// polls: a publication must not wait for the next poll (up to
-    /// [`POLL_MAX`]) — that delay, not the hand-off, dominated the latency
-    /// from a provider event to the last consumer. While the notifier is
-    /// running, `unpark` is a single atomic store and no system call.
-    pub(crate) fn signal(&self) {
-        if let Some(thread) = self.shared.thread.get() {
-            thread.unpark();
+    /// Wakes what is queued: at once on the caller's thread after a quiet
+    /// spell, through the notifier thread during a burst. Inside an open
+    /// batch, only remembers that the batch must flush when it closes.
+    pub(crate) fn flush(&self) {
+        if self.batches.load(Ordering::Acquire) > 0 {
+            self.deferred.store(true, Ordering::Release);
+            // A batch dropped on another thread may have closed meanwhile
+            // without seeing `deferred`: whoever turns it back off flushes.
+            if self.batches.load(Ordering::Acquire) > 0
+                || !self.deferred.swap(false, Ordering::AcqRel)
+            {
+                return;
+            }
+        }
+        let now = self.now_nanos();
+        let previous = self.last_flush.swap(now, Ordering::AcqRel);
+        let in_burst = previous != 0 && now.saturating_sub(previous) < BURST.as_nanos() as u64;
+        if in_burst {
+            // Queued before reading `asleep`: either the notifier's last
+            // look finds the slots or it announced its sleep and is woken.
+            if self.shared.asleep.load(Ordering::SeqCst) {
+                self.unpark();
+            }
+            return;
+        }
+        let batch = std::mem::take(&mut *self.shared.pending());
+        for slot in batch {
+            slot.wake();
+        }
+    }
+
+    /// Defers flushes until [`release`](Self::release).
+    pub(crate) fn hold(&self) {
+        self.batches.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Ends one [`hold`](Self::hold); the last one flushes what was deferred.
+    pub(crate) fn release(&self) {
+        if self.batches.fetch_sub(1, Ordering::AcqRel) == 1
+            && self.deferred.swap(false, Ordering::AcqRel)
+        {
+            self.flush();
         }
     }
 
     /// Stops the thread after the pending wake-ups; returns it to be joined.
     pub(crate) fn stop(&self) -> Option<JoinHandle<()>> {
         self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.shared.thread.get() {
-            thread.unpark();
-        }
+        self.unpark();
         self.thread
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
     }
+
+    fn unpark(&self) {
+        if let Some(thread) = self.shared.thread.get() {
+            thread.unpark();
+        }
+    }
+
+    fn now_nanos(&self) -> u64 {
+        // Never 0 (that means "no flush yet"); u64 nanoseconds last 584 years.
+        (self.origin.elapsed().as_nanos() as u64).max(1)
+    }
 }
 
 impl Shared {
-    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ConsumerSlot>>> {
+    fn pending(&self) -> MutexGuard<'_, Vec<Arc<ConsumerSlot>>> {
         // A list of slots to wake; a panic elsewhere cannot leave it invalid.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn run(&self) {
         let mut batch = Vec::new();
-        let mut hot_until = Instant::now();
-        let mut poll = POLL;
+        let mut linger_until = Instant::now();
         loop {
             std::mem::swap(&mut batch, &mut *self.pending());
             if !batch.is_empty() {
                 for slot in batch.drain(..) {
                     slot.wake();
                 }
-                hot_until = Instant::now() + HOT;
-                poll = POLL;
-                std::thread::park_timeout(poll);
+                linger_until = Instant::now() + LINGER;
+                std::thread::park_timeout(POLL);
                 continue;
             }
             if self.stop.load(Ordering::SeqCst) {
                 return;
             }
-            if Instant::now() < hot_until {
-                poll = (poll * 2).min(POLL_MAX);
-                std::thread::park_timeout(poll);
+            if Instant::now() < linger_until {
+                std::thread::park_timeout(POLL);
                 continue;
             }
             // Sleep until signalled. Announce it first, then look once more:
-            // the hub queues before it reads `asleep`, so either this look
-            // finds its slots or the hub sees `asleep` and unparks.
+            // the publisher queues before it reads `asleep`, so either this
+            // look finds its slots or the publisher sees `asleep` and
+            // unparks.
             self.asleep.store(true, Ordering::SeqCst);
             if self.pending().is_empty() && !self.stop.load(Ordering::SeqCst) {
                 std::thread::park();
             }
             self.asleep.store(false, Ordering::SeqCst);
+            // Woken for a burst: keep polling for a while.
+            linger_until = Instant::now() + LINGER;
         }
     }
 }

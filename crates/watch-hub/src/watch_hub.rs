@@ -102,6 +102,13 @@ impl ProviderWatchHub {
         }
     }
 
+    /// Defers consumer wake-ups until the returned batch is dropped, so
+    /// that several publications in a row wake each consumer once (see
+    /// [`WakeBatch`](crate::WakeBatch)).
+    pub fn batch_wakes(&self) -> crate::WakeBatch {
+        crate::WakeBatch::open(self.fanout.clone())
+    }
+
     /// This run's id.
     pub fn run_id(&self) -> RunId {
         self.publisher.run_id()
