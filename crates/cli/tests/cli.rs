@@ -11,6 +11,7 @@ mod cli {
     mod exit_codes;
     mod providers;
     mod secrets_canary;
+    mod secrets_etcd_auth;
     mod serve;
     mod serve_crash;
     mod status_page;
