@@ -2,9 +2,10 @@
 //! diff, shrink check and hand-off to 3 bridges + 8 event subscribers, beside
 //! `baseline_hash/N`: hashing the same snapshots once.
 //!
-//! `publish` ends when the publication is in every consumer queue (and the
-//! consumer is woken); the consumers' own work runs on their threads and is
-//! not timed here. After each run every consumer's records (`seq_no`,
+//! `publish` ends when the publication is in every consumer queue and its
+//! consumers are queued for the notifier (publications back to back are a
+//! burst; `wakeup/N` times the quiet path, where the publisher wakes them);
+//! the consumers' own work runs on their threads and is not timed here. After each run every consumer's records (`seq_no`,
 //! snapshot pointer) are checked: strictly increasing, ending at the latest
 //! published snapshot.
 
