@@ -60,9 +60,9 @@ impl KubeResource {
 /// | `blocked_annotation` | string | none | a pod (or slice) with this annotation set to `"true"` is blocked |
 /// | `idle_timeout` | duration | `60s` | watch timeout: each watch is replaced after this long, and a watch silent for this + 5 s is dropped |
 ///
-/// The stored schema is the registry's [`K8sWatch`]; this type adds the
-/// checks only this backend makes (`port_label` only for pods, whole-second
-/// `idle_timeout`) and what the provider derives from it.
+/// The stored schema, and every check of it, is the registry's [`K8sWatch`];
+/// this type adds what the provider derives from it (the watch timeout, the
+/// server-side selector, the labels a selector pins).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KubeWatchConfig {
@@ -159,65 +159,11 @@ impl KubeWatchConfig {
         Ok(config)
     }
 
-    /// Checks the combination of keys.
+    /// Checks the combination of keys with the registry's rules
+    /// ([`K8sWatch::validate`]): one schema, one set of checks, whether the
+    /// configuration came from a store or was built in code.
     pub fn check(&self) -> Result<(), ProvisioningError> {
-        let bad = |field: &str, message: &str| {
-            ProvisioningError::invalid(None, Some(format!("watch.{field}")), message)
-        };
-        if let Some(ns) = &self.namespace {
-            let ok = !ns.is_empty()
-                && ns.len() <= 63
-                && ns
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !ns.starts_with('-')
-                && !ns.ends_with('-');
-            if !ok {
-                return Err(bad(
-                    "namespace",
-                    "must be a DNS label: 1-63 of [a-z0-9-], not starting or ending with '-'",
-                ));
-            }
-        }
-        for (field, value) in [
-            ("label_selector", &self.label_selector),
-            ("service", &self.service),
-            ("port_name", &self.port_name),
-            ("port_label", &self.port_label),
-            ("blocked_annotation", &self.blocked_annotation),
-        ] {
-            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                return Err(bad(field, "must not be empty"));
-            }
-        }
-        match self.resource {
-            KubeResource::Pods => {
-                if self.label_selector.is_none() {
-                    return Err(bad("label_selector", "required for `pods`"));
-                }
-                if self.service.is_some() {
-                    return Err(bad("service", "only for `endpointslices`"));
-                }
-            }
-            KubeResource::Endpointslices => {
-                if self.service.is_none() {
-                    return Err(bad("service", "required for `endpointslices`"));
-                }
-                if self.label_selector.is_some() {
-                    return Err(bad("label_selector", "only for `pods`"));
-                }
-                if self.port_label.is_some() {
-                    return Err(bad("port_label", "only for `pods`"));
-                }
-            }
-        }
-        if self
-            .idle_timeout
-            .is_some_and(|d| d < Duration::from_secs(1))
-        {
-            return Err(bad("idle_timeout", "must be at least 1s"));
-        }
-        Ok(())
+        K8sWatch::from(self).validate()
     }
 
     /// The watch timeout in whole seconds (at least 1).
@@ -296,6 +242,25 @@ impl From<K8sWatch> for KubeWatchConfig {
             include_unready: watch.include_unready,
             blocked_annotation: watch.blocked_annotation,
             idle_timeout: watch.idle_timeout,
+        }
+    }
+}
+
+impl From<&KubeWatchConfig> for K8sWatch {
+    fn from(config: &KubeWatchConfig) -> Self {
+        K8sWatch {
+            namespace: config.namespace.clone(),
+            resource: match config.resource {
+                KubeResource::Pods => K8sResource::Pods,
+                KubeResource::Endpointslices => K8sResource::Endpointslices,
+            },
+            label_selector: config.label_selector.clone(),
+            service: config.service.clone(),
+            port_name: config.port_name.clone(),
+            port_label: config.port_label.clone(),
+            include_unready: config.include_unready,
+            blocked_annotation: config.blocked_annotation.clone(),
+            idle_timeout: config.idle_timeout,
         }
     }
 }

@@ -18,10 +18,10 @@ use crate::watch_params::{non_empty, parse_watch, watch_error};
 /// | `label_selector` | string | required for `pods`, not allowed otherwise | pod label selector |
 /// | `service` | string | required for `endpointslices`, not allowed otherwise | the Service whose slices are watched |
 /// | `port_name` | string | none | the named container / endpoint port to use |
-/// | `port_label` | string | none | a pod label holding the port number |
+/// | `port_label` | string | none, `pods` only | a pod label holding the port number |
 /// | `include_unready` | bool | `false` | also members that are not ready |
 /// | `blocked_annotation` | string | none | pods with this annotation set to `"true"` are blocked |
-/// | `idle_timeout` | duration | none (the backend's default) | watcher idle timeout: bounds how long a stuck watch goes unnoticed |
+/// | `idle_timeout` | duration | none (the backend's default), at least `1s` | watcher idle timeout: bounds how long a stuck watch goes unnoticed (the API server's `timeoutSeconds` counts whole seconds) |
 ///
 /// `endpoints` are optional (else kubeconfig / in-cluster configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ impl K8sWatch {
     /// Parses and checks `watch`; errors name `watch.<key>`.
     pub fn from_params(params: &WatchParams) -> Result<Self, ProvisioningError> {
         let watch: Self = parse_watch(params)?;
-        watch.check()?;
+        watch.validate()?;
         Ok(watch)
     }
 
@@ -96,7 +96,9 @@ impl K8sWatch {
         [self.namespace.as_deref(), Some(resource), selector]
     }
 
-    fn check(&self) -> Result<(), ProvisioningError> {
+    /// Checks the combination of keys (what [`from_params`](Self::from_params)
+    /// checks after parsing); for a value built in code.
+    pub fn validate(&self) -> Result<(), ProvisioningError> {
         if let Some(ns) = &self.namespace {
             let label_ok = !ns.is_empty()
                 && ns.len() <= 63
@@ -133,10 +135,16 @@ impl K8sWatch {
                 if self.label_selector.is_some() {
                     return Err(watch_error("label_selector", "only for `pods`"));
                 }
+                if self.port_label.is_some() {
+                    return Err(watch_error("port_label", "only for `pods`"));
+                }
             }
         }
-        if self.idle_timeout.is_some_and(|d| d.is_zero()) {
-            return Err(watch_error("idle_timeout", "must be more than 0s"));
+        if self
+            .idle_timeout
+            .is_some_and(|d| d < Duration::from_secs(1))
+        {
+            return Err(watch_error("idle_timeout", "must be at least 1s"));
         }
         Ok(())
     }
@@ -189,6 +197,14 @@ mod tests {
             (
                 r#"{"resource":"pods","label_selector":"a","idle_timeout":"x"}"#,
                 "watch.idle_timeout",
+            ),
+            (
+                r#"{"resource":"pods","label_selector":"a","idle_timeout":"500ms"}"#,
+                "watch.idle_timeout",
+            ),
+            (
+                r#"{"resource":"endpointslices","service":"s","port_label":"p"}"#,
+                "watch.port_label",
             ),
             (
                 r#"{"resource":"pods","label_selector":"a","labelselector":"x"}"#,
