@@ -47,6 +47,8 @@ pub(crate) struct Notifier {
     batches: AtomicUsize,
     /// A flush was deferred by an open batch.
     deferred: AtomicBool,
+    /// Consumers to wake that were queued while a batch was open.
+    held: Mutex<Vec<Arc<ConsumerSlot>>>,
 }
 
 struct Shared {
@@ -77,16 +79,23 @@ impl Notifier {
             last_flush: AtomicU64::new(0),
             batches: AtomicUsize::new(0),
             deferred: AtomicBool::new(false),
+            held: Mutex::new(Vec::new()),
         })
     }
 
     /// Queues `slots` to be woken by the next flush; true when one was
     /// queued that was not already waiting for a wake-up.
+    /// Inside an open batch they are held back, so that not even the
+    /// notifier thread's polling wakes them before the batch closes.
     pub(crate) fn enqueue<'a>(&self, slots: impl Iterator<Item = &'a Arc<ConsumerSlot>>) -> bool {
-        let mut pending = self.shared.pending();
-        let before = pending.len();
-        pending.extend(slots.filter(|slot| slot.request_wake()).cloned());
-        pending.len() > before
+        let mut queue = if self.batches.load(Ordering::Acquire) > 0 {
+            lock(&self.held)
+        } else {
+            self.shared.pending()
+        };
+        let before = queue.len();
+        queue.extend(slots.filter(|slot| slot.request_wake()).cloned());
+        queue.len() > before
     }
 
     /// Wakes what is queued: at once on the caller's thread after a quiet
@@ -103,6 +112,9 @@ impl Notifier {
                 return;
             }
         }
+        // What batches held back joins the queue now.
+        let held = std::mem::take(&mut *lock(&self.held));
+        self.shared.pending().extend(held);
         let now = self.now_nanos();
         let previous = self.last_flush.swap(now, Ordering::AcqRel);
         let in_burst = previous != 0 && now.saturating_sub(previous) < BURST.as_nanos() as u64;
@@ -156,10 +168,14 @@ impl Notifier {
     }
 }
 
+fn lock(list: &Mutex<Vec<Arc<ConsumerSlot>>>) -> MutexGuard<'_, Vec<Arc<ConsumerSlot>>> {
+    // A list of slots to wake; a panic elsewhere cannot leave it invalid.
+    list.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Shared {
     fn pending(&self) -> MutexGuard<'_, Vec<Arc<ConsumerSlot>>> {
-        // A list of slots to wake; a panic elsewhere cannot leave it invalid.
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.pending)
     }
 
     fn run(&self) {

@@ -290,6 +290,10 @@ fn a_wake_batch_holds_every_wake_up_until_it_is_dropped() {
     let first = hub.latest().expect("latest").clone();
     assert!(wait_until(Duration::from_secs(5), || bridge.reached(&first)));
     let seen = bridge.calls().len();
+    // Let the bridge thread park and the notifier go quiet: a consumer that
+    // is still awake may take what is queued without being woken, and a
+    // batch only holds wake-ups.
+    std::thread::sleep(Duration::from_millis(50));
 
     let batch = hub.batch_wakes();
     let nested = hub.batch_wakes();
