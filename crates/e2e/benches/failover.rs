@@ -1,9 +1,10 @@
 //! `failover/warm_switch/{1000,100000}` and `failover/cold_switch/1000`: the
 //! decisive fault injected through the in-memory handle, timed until every
 //! bridge (placement, partition, remoting) holds the new provider's snapshot
-//! hash. Each bridge notes the instant it first held a hash; an iteration
-//! lasts from the injection to the latest of the three instants, so the
-//! measuring thread's own wake-up is not counted.
+//! hash: from the injection to the last of the bridges' callbacks, taken
+//! by the harnesses' shared [`SignalBridges`] (the remoting bridge's last
+//! callback is its last diff event), so the measuring thread's own wake-up
+//! is not counted.
 //!
 //! Warm: two providers watching the same cluster with a 1 % different view;
 //! each iteration kills the active one with a permanent fault, so the other
@@ -12,8 +13,7 @@
 //! fresh service per iteration, the lower-priority provider's stream is only
 //! opened when the primary dies.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_provisioning::{
@@ -21,79 +21,13 @@ use cluster_provisioning::{
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
+use provisioning_e2e::SignalBridges;
 use provisioning_provider_api::{ClusterNode, FaultKind, ProviderFault, ProviderId};
-use provisioning_watch_hub::{
-    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
-    SnapshotEnvelope, TopologyEnvelope,
-};
-
-/// Remembers the hash of the last snapshot it was handed and when it first
-/// held it, and wakes the measuring thread when the hash changes; the
-/// measuring thread blocks instead of spinning (a spinning waiter would take
-/// one of the two cores from the service it measures).
-#[derive(Default)]
-struct HashBridge(AtomicU64, Arc<Signal>, Mutex<Option<Instant>>);
-
-#[derive(Default)]
-struct Signal {
-    lock: Mutex<()>,
-    changed: Condvar,
-}
-
-impl HashBridge {
-    fn new(signal: &Arc<Signal>) -> Arc<Self> {
-        Arc::new(Self(AtomicU64::new(0), signal.clone(), Mutex::new(None)))
-    }
-
-    fn store(&self, hash: u64) {
-        if self.0.load(Ordering::Acquire) == hash {
-            // The remoting bridge gets one call per diff event, all with
-            // the same hash: only the first one counts.
-            return;
-        }
-        let at = Instant::now();
-        *self
-            .2
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
-        self.0.store(hash, Ordering::Release);
-        let _guard = self
-            .1
-            .lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.1.changed.notify_all();
-    }
-}
-
-impl PlacementSupervisorBridge for HashBridge {
-    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
-        self.store(envelope.hash());
-    }
-    fn provider_changed(&self, _: &ChangeEnvelope) {}
-}
-
-impl PartitionManagerBridge for HashBridge {
-    fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
-        self.store(envelope.hash());
-    }
-    fn provider_changed(&self, _: &ChangeEnvelope) {}
-}
-
-impl RemotingBridge for HashBridge {
-    fn publish_remote_topology(&self, envelope: &TopologyEnvelope) {
-        self.store(envelope.snapshot_hash());
-    }
-    fn resync(&self, envelope: &SnapshotEnvelope) {
-        self.store(envelope.hash());
-    }
-}
 
 struct Setup {
     service: ProvisioningHandle,
     providers: [(InMemoryHandle, u64); 2],
-    bridges: [Arc<HashBridge>; 3],
-    signal: Arc<Signal>,
+    bridges: Arc<SignalBridges>,
 }
 
 fn members(n: usize, variant: u16) -> Vec<ClusterNode> {
@@ -127,14 +61,10 @@ fn setup(n: usize, policy: FailoverPolicy) -> Setup {
         providers.push((handle.clone(), handle.snapshot().hash()));
         service = service.with_provider(Arc::new(provider));
     }
-    let signal = Arc::new(Signal::default());
-    let bridges = [
-        HashBridge::new(&signal),
-        HashBridge::new(&signal),
-        HashBridge::new(&signal),
-    ];
+    let bridges = SignalBridges::new();
+    let [placement, partition, remoting] = bridges.bridges();
     let service = service
-        .with_bridges(bridges[0].clone(), bridges[1].clone(), bridges[2].clone())
+        .with_bridges(placement, partition, remoting)
         .start()
         .expect("service starts");
     let providers = [providers.remove(0), providers.remove(0)];
@@ -142,45 +72,15 @@ fn setup(n: usize, policy: FailoverPolicy) -> Setup {
         service,
         providers,
         bridges,
-        signal,
     }
 }
 
-/// When the last of the bridges first held its current hash.
-fn last_arrival(s: &Setup) -> Instant {
+/// Waits until every bridge holds `hash`; the instant of the last of their
+/// callbacks (the measuring thread's own wake-up is not counted).
+fn wait_all(s: &Setup, hash: u64, limit: Duration) -> Instant {
     s.bridges
-        .iter()
-        .filter_map(|b| {
-            *b.2.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        })
-        .max()
-        .expect("every bridge holds a hash")
-}
-
-fn wait_all(s: &Setup, hash: u64, limit: Duration) -> bool {
-    let started = Instant::now();
-    let mut guard = s
-        .signal
-        .lock
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    while s
-        .bridges
-        .iter()
-        .any(|b| b.0.load(Ordering::Acquire) != hash)
-    {
-        let Some(left) = limit.checked_sub(started.elapsed()) else {
-            return false;
-        };
-        guard = s
-            .signal
-            .changed
-            .wait_timeout(guard, left)
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0;
-    }
-    true
+        .wait_all(hash, limit)
+        .expect("every bridge holds the expected snapshot in time")
 }
 
 fn kill() -> ProviderFault {
@@ -208,10 +108,7 @@ fn warm(c: &mut Criterion) {
                 FailoverPolicy::tight().with_cooldown(Duration::from_secs(60)),
             )
         });
-        assert!(
-            wait_all(&s, s.providers[0].1, Duration::from_secs(30)),
-            "first snapshot never arrived"
-        );
+        wait_all(&s, s.providers[0].1, Duration::from_secs(30));
         let mut active = 0usize;
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_custom(|iters| {
@@ -223,11 +120,8 @@ fn warm(c: &mut Criterion) {
                     std::thread::sleep(Duration::from_millis(2));
                     let started = Instant::now();
                     s.providers[victim].0.inject_fault(kill());
-                    assert!(
-                        wait_all(&s, s.providers[target].1, Duration::from_secs(30)),
-                        "switch did not happen"
-                    );
-                    total += last_arrival(&s).saturating_duration_since(started);
+                    let last = wait_all(&s, s.providers[target].1, Duration::from_secs(30));
+                    total += last.saturating_duration_since(started);
                     active = target;
                 }
                 total
@@ -247,17 +141,11 @@ fn cold(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let s = rt.block_on(async { setup(n, FailoverPolicy::tight().with_standby(0)) });
-                assert!(
-                    wait_all(&s, s.providers[0].1, Duration::from_secs(30)),
-                    "first snapshot never arrived"
-                );
+                wait_all(&s, s.providers[0].1, Duration::from_secs(30));
                 let started = Instant::now();
                 s.providers[0].0.fail(kill());
-                assert!(
-                    wait_all(&s, s.providers[1].1, Duration::from_secs(30)),
-                    "switch did not happen"
-                );
-                total += last_arrival(&s).saturating_duration_since(started);
+                let last = wait_all(&s, s.providers[1].1, Duration::from_secs(30));
+                total += last.saturating_duration_since(started);
                 rt.block_on(s.service.shutdown()).expect("shutdown");
             }
             total
