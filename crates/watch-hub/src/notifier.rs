@@ -45,8 +45,6 @@ pub(crate) struct Notifier {
     last_flush: AtomicU64,
     /// Open wake batches: while any is open, flushes are deferred.
     batches: AtomicUsize,
-    /// A flush was deferred by an open batch.
-    deferred: AtomicBool,
     /// Consumers to wake that were queued while a batch was open.
     held: Mutex<Vec<Arc<ConsumerSlot>>>,
 }
@@ -78,7 +76,6 @@ impl Notifier {
             origin: Instant::now(),
             last_flush: AtomicU64::new(0),
             batches: AtomicUsize::new(0),
-            deferred: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
         })
     }
@@ -100,17 +97,13 @@ impl Notifier {
 
     /// Wakes what is queued: at once on the caller's thread after a quiet
     /// spell, through the notifier thread during a burst. Inside an open
-    /// batch, only remembers that the batch must flush when it closes.
+    /// batch, does nothing: what it queued is held until the batch closes.
     pub(crate) fn flush(&self) {
+        // `enqueue` put the slots in `held` before this check, so a batch
+        // closed meanwhile on another thread either saw them (and flushed)
+        // or closed before this load, which then sees no batch.
         if self.batches.load(Ordering::Acquire) > 0 {
-            self.deferred.store(true, Ordering::Release);
-            // A batch dropped on another thread may have closed meanwhile
-            // without seeing `deferred`: whoever turns it back off flushes.
-            if self.batches.load(Ordering::Acquire) > 0
-                || !self.deferred.swap(false, Ordering::AcqRel)
-            {
-                return;
-            }
+            return;
         }
         // What batches held back joins the queue now.
         let held = std::mem::take(&mut *lock(&self.held));
@@ -137,11 +130,9 @@ impl Notifier {
         self.batches.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Ends one [`hold`](Self::hold); the last one flushes what was deferred.
+    /// Ends one [`hold`](Self::hold); the last one flushes what was held.
     pub(crate) fn release(&self) {
-        if self.batches.fetch_sub(1, Ordering::AcqRel) == 1
-            && self.deferred.swap(false, Ordering::AcqRel)
-        {
+        if self.batches.fetch_sub(1, Ordering::AcqRel) == 1 && !lock(&self.held).is_empty() {
             self.flush();
         }
     }
