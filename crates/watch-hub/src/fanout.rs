@@ -200,13 +200,7 @@ impl Fanout {
 
     fn bundle(state: &FanoutState, after_seq: u64) -> ResyncBundle {
         let snapshot = state.latest.clone();
-        let mut retained: Vec<_> = state
-            .terminations
-            .values()
-            .chain(state.unavailable.iter())
-            .cloned()
-            .collect();
-        retained.sort_by_key(|line| line.seq_no());
+        let mut retained = Self::retained_of(state);
         // Without a snapshot there is no resync line to reset the consumer,
         // so only lines it has not seen may follow.
         let snapshot_seq = snapshot.as_ref().map_or(after_seq, |line| line.seq_no());
@@ -230,7 +224,11 @@ impl Fanout {
     }
 
     pub(crate) fn retained(&self) -> Vec<Arc<ProvisioningEvent>> {
-        let state = self.state();
+        Self::retained_of(&self.state())
+    }
+
+    /// The lines kept for late subscribers, in `seq_no` order.
+    fn retained_of(state: &FanoutState) -> Vec<Arc<ProvisioningEvent>> {
         let mut lines: Vec<_> = state
             .terminations
             .values()
