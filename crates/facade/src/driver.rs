@@ -145,8 +145,11 @@ impl Driver {
                         return;
                     }
                     Some(command) => {
+                        {
+                            let _wakes = self.hub.batch_wakes();
+                            self.on_command(command);
+                        }
                         let _wakes = self.hub.batch_wakes();
-                        self.on_command(command);
                         self.refresh_suspicion(Instant::now());
                     }
                     // Every handle is gone: nobody can observe the service.
@@ -156,10 +159,15 @@ impl Driver {
                     }
                 },
                 Some(item) = self.items_rx.recv() => {
-                    // One wake-up for everything this event publishes.
-                    let _wakes = self.hub.batch_wakes();
                     let at = item.at;
-                    self.on_item(item);
+                    {
+                        // One wake-up for everything this event publishes.
+                        let _wakes = self.hub.batch_wakes();
+                        self.on_item(item);
+                    }
+                    // Consumers are woken before the views are assessed
+                    // against what they now hold.
+                    let _wakes = self.hub.batch_wakes();
                     self.refresh_suspicion(at);
                 }
                 () = sleep_until(deadline) => {
@@ -183,6 +191,8 @@ impl Driver {
     /// Decision 5 compares each candidate's view with the published one:
     /// when the published snapshot changed, every running provider's flag is
     /// computed again (a provider whose view is unchanged only heartbeats).
+    /// The hub keeps each standby's diff from that assessment, so that a
+    /// switch to it publishes without diffing.
     fn refresh_suspicion(&mut self, now: Instant) {
         let basis = self.hub.latest().map(|l| l.hash());
         if basis == self.suspicion_basis {
@@ -190,7 +200,7 @@ impl Driver {
         }
         self.suspicion_basis = basis;
         for (id, snapshot) in &self.latest {
-            let suspicious = self.hub.is_suspicious_shrink(snapshot);
+            let suspicious = self.hub.assess_candidate(id, snapshot);
             // Only fails for an unknown id; `latest` holds running ones.
             let _ = self
                 .controller
@@ -237,7 +247,7 @@ impl Driver {
         match &item.event {
             ProviderEvent::Snapshot(snapshot) => {
                 self.latest.insert(id.clone(), snapshot.clone());
-                let suspicious = self.hub.is_suspicious_shrink(snapshot);
+                let suspicious = self.hub.assess_candidate(&id, snapshot);
                 // Only fails for an unknown id, and the stream is current.
                 let _ = self
                     .controller

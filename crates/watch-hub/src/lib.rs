@@ -16,6 +16,7 @@ mod hub_config;
 mod hub_handle;
 mod line_payloads;
 mod notifier;
+mod prepared_diffs;
 mod provisioning_event;
 mod provisioning_metrics;
 mod publication;

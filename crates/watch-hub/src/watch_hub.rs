@@ -9,6 +9,7 @@ use provisioning_provider_api::{
 };
 
 use crate::fanout::{Fanout, Retain};
+use crate::prepared_diffs::PreparedDiffs;
 use crate::reclaimer::Retired;
 use crate::shrink_guard::{
     HeldShrink, ShrinkGuard, disagreement, removed_in_diff, removed_members,
@@ -63,6 +64,8 @@ pub struct ProviderWatchHub {
     unavailable: bool,
     last: Option<Arc<PublishedSnapshot>>,
     diff: Vec<RemoteTopologyEvent>,
+    /// Standbys' diffs from `last`, ready for a switch.
+    prepared: PreparedDiffs,
 }
 
 impl ProviderWatchHub {
@@ -91,6 +94,7 @@ impl ProviderWatchHub {
             unavailable: false,
             last: None,
             diff: Vec::new(),
+            prepared: PreparedDiffs::default(),
         })
     }
 
@@ -177,6 +181,32 @@ impl ProviderWatchHub {
         self.guard.is_suspicious(published, removed, snapshot.len())
     }
 
+    /// [`is_suspicious_shrink`](Self::is_suspicious_shrink) for the latest
+    /// view of a running provider. For a provider that is not active, the
+    /// answer comes from the diff a switch to it would publish, which is
+    /// kept (while the published snapshot and that view stay the same, and
+    /// if it is not much larger than an eighth of the published view), so
+    /// that a switch to a warm standby publishes without diffing. The
+    /// facade calls it for every running provider whenever the published
+    /// snapshot or a provider's view changes.
+    pub fn assess_candidate(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) -> bool {
+        let Some(last) = &self.last else {
+            return false;
+        };
+        let published = last.members().len();
+        if self.active.as_ref() == Some(provider)
+            || published == 0
+            || snapshot.is_empty()
+            || snapshot.hash() == last.hash()
+        {
+            return self.is_suspicious_shrink(snapshot);
+        }
+        let removed = self
+            .prepared
+            .prepare(provider, last.snapshot(), last.hash(), snapshot);
+        self.guard.is_suspicious(published, removed, snapshot.len())
+    }
+
     /// The first activation of the run: publishes `snapshot` (and a `join`
     /// per member, a `blocked` per blocked id) without `provider_changed`.
     /// Later activations are [`switch`](Self::switch)es.
@@ -190,7 +220,7 @@ impl ProviderWatchHub {
             return Err(HubError::AlreadyActivated);
         }
         self.make_active(&provider, snapshot.len());
-        self.fill_diff(&snapshot);
+        self.fill_diff(&provider, &snapshot);
         Ok(self.publish_diffed(provider, snapshot, now))
     }
 
@@ -215,7 +245,7 @@ impl ProviderWatchHub {
             return PublishOutcome::HeldShrink { until };
         }
         let Some(last) = &self.last else {
-            self.fill_diff(&snapshot);
+            self.fill_diff(&provider, &snapshot);
             return self.publish_diffed(provider, snapshot, now);
         };
         if last.hash() == hash {
@@ -320,7 +350,7 @@ impl ProviderWatchHub {
             .provider_changed(from, to.clone(), reason, snapshot.hash());
         self.fanout.publish(change, Retain::Nothing, Vec::new());
         self.make_active(&to, snapshot.len());
-        self.fill_diff(&snapshot);
+        self.fill_diff(&to, &snapshot);
         self.publish_diffed(to, snapshot, now)
     }
 
@@ -399,8 +429,22 @@ impl ProviderWatchHub {
     }
 
     /// Fills `self.diff` with the changes from the published snapshot (or
-    /// from nothing) to `snapshot`, and hashes `snapshot`.
-    fn fill_diff(&mut self, snapshot: &ProviderSnapshot) {
+    /// from nothing) to `snapshot` — `provider`'s prepared diff when it has
+    /// one for them — and hashes `snapshot`.
+    fn fill_diff(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) {
+        // A prepared view was hashed when its diff was prepared; an unhashed
+        // one has none, and is hashed below beside its diff.
+        if let Some(last) = &self.last
+            && snapshot.is_hashed()
+        {
+            self.diff.clear();
+            if self
+                .prepared
+                .take(provider, last.hash(), snapshot.hash(), &mut self.diff)
+            {
+                return;
+            }
+        }
         let (_, diffed) = self.hash_and_diff(snapshot);
         if !diffed {
             match &self.last {
@@ -456,7 +500,7 @@ impl ProviderWatchHub {
             members = held.snapshot.len(),
             "watch hub publishes the held shrink"
         );
-        self.fill_diff(&held.snapshot);
+        self.fill_diff(&provider, &held.snapshot);
         self.publish_diffed(provider, held.snapshot, held.arrival)
     }
 
@@ -471,6 +515,8 @@ impl ProviderWatchHub {
             self.publisher
                 .snapshot(provider, snapshot, &mut self.diff, arrival, &self.metrics);
         let seq_no = published.seq_no();
+        // Prepared diffs start from the snapshot this one replaces.
+        self.prepared.clear();
         let retired = self
             .last
             .replace(published)

@@ -221,3 +221,83 @@ fn a_subscriber_resumes_after_since_from_the_history_or_resyncs() {
         "nothing after the newest line yet"
     );
 }
+
+/// The lines of: activate `a` with `first`, publish `second` from `a`
+/// (when given), then switch to `b` with `standby`; `prepare` runs just
+/// before the publication (or the switch) and may prepare `b`'s diff.
+fn switch_lines(
+    first: &provisioning_provider_api::ProviderSnapshot,
+    second: Option<&provisioning_provider_api::ProviderSnapshot>,
+    standby: &provisioning_provider_api::ProviderSnapshot,
+    prepare: impl Fn(&mut ProviderWatchHub),
+) -> Vec<String> {
+    let mut hub = hub();
+    let mut events = hub.handle().subscribe_events("test").expect("subscribe");
+    let now = Instant::now();
+    hub.activate(pid("a"), first.clone(), now)
+        .expect("activate");
+    prepare(&mut hub);
+    if let Some(second) = second {
+        hub.publish_active(pid("a"), second.clone(), now);
+    }
+    hub.switch(
+        Some(pid("a")),
+        pid("b"),
+        SwitchReason::HealthDegraded,
+        standby.clone(),
+        now,
+    );
+    drain(&mut events)
+        .iter()
+        .map(|l| l.to_json_line())
+        .collect()
+}
+
+#[test]
+fn a_switch_to_a_prepared_standby_publishes_what_a_diff_at_switch_time_publishes() {
+    let first = view(&["n1", "n2", "n3"], &["x"]);
+    let standby = view(&["n2", "n3", "n4"], &[]);
+    let cold = switch_lines(&first, None, &standby, |_| {});
+    let warm = switch_lines(&first, None, &standby, |hub| {
+        assert!(!hub.assess_candidate(&pid("b"), &standby));
+    });
+    assert!(
+        cold.iter()
+            .any(|l| l.contains(r#""event":"join","node_id":"n4""#))
+    );
+    assert!(
+        cold.iter()
+            .any(|l| l.contains(r#""event":"leave","node_id":"n1""#))
+    );
+    assert_eq!(warm, cold);
+    // A publication in between makes the prepared diff stale: the switch
+    // diffs from the snapshot published last, not the one prepared from.
+    let second = view(&["n1", "n2", "n3", "n5"], &["x"]);
+    let cold = switch_lines(&first, Some(&second), &standby, |_| {});
+    let stale = switch_lines(&first, Some(&second), &standby, |hub| {
+        hub.assess_candidate(&pid("b"), &standby);
+    });
+    assert!(
+        cold.iter()
+            .any(|l| l.contains(r#""event":"leave","node_id":"n5""#))
+    );
+    assert_eq!(stale, cold);
+}
+
+#[test]
+fn assessing_a_candidate_answers_as_is_suspicious_shrink_does() {
+    let mut hub = hub();
+    let all: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let ids = |n: usize| all[..n].iter().map(String::as_str).collect::<Vec<_>>();
+    assert!(!hub.assess_candidate(&pid("b"), &view(&ids(2), &[])));
+    hub.activate(pid("a"), view(&ids(10), &[]), Instant::now())
+        .expect("activate");
+    for n in [0, 1, 4, 5, 6, 10] {
+        let candidate = view(&ids(n), &[]);
+        let expected = hub.is_suspicious_shrink(&candidate);
+        assert_eq!(hub.assess_candidate(&pid("b"), &candidate), expected, "{n}");
+        assert_eq!(hub.assess_candidate(&pid("a"), &candidate), expected, "{n}");
+    }
+    assert!(hub.assess_candidate(&pid("b"), &view(&ids(4), &[])));
+    assert!(!hub.assess_candidate(&pid("b"), &view(&ids(6), &[])));
+}

@@ -195,6 +195,11 @@ fn replaying_random_sequences_reproduces_every_published_member_and_blocked_set(
                 12 | 13 => {
                     active = (active + rng.random_range(1..3)) % 3;
                     view = mutate(&mut rng, &view);
+                    // Half of the switches go to a standby whose diff was
+                    // prepared; the replay checks it is the right one.
+                    if rng.random_bool(0.5) {
+                        hub.assess_candidate(&providers[active], &view);
+                    }
                     let reason = SwitchReason::ALL[rng.random_range(0..SwitchReason::ALL.len())];
                     hub.switch(None, providers[active].clone(), reason, view.clone(), now)
                 }
@@ -202,6 +207,8 @@ fn replaying_random_sequences_reproduces_every_published_member_and_blocked_set(
                 15 => {
                     let standby = providers[(active + 1) % 3].clone();
                     let candidate = hub.held_shrink().cloned().unwrap_or_else(|| view.clone());
+                    // Prepared, then often made stale by a publication.
+                    hub.assess_candidate(&standby, &mutate(&mut rng, &candidate));
                     hub.observe_standby(&standby, &candidate, now)
                 }
                 16 => {
