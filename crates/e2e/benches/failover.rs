@@ -22,7 +22,9 @@ use cluster_provisioning::{
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_e2e::SignalBridges;
-use provisioning_provider_api::{ClusterNode, FaultKind, ProviderFault, ProviderId};
+use provisioning_provider_api::{
+    ClusterNode, FaultKind, ProviderFault, ProviderId, ProviderSnapshot, diff,
+};
 
 struct Setup {
     service: ProvisioningHandle,
@@ -75,6 +77,13 @@ fn setup(n: usize, policy: FailoverPolicy) -> Setup {
     }
 }
 
+/// How many remote-topology events a switch between the two views
+/// publishes: the remoting bridge holds the new view after the last of them.
+fn switch_events(n: usize) -> usize {
+    let view = |variant| ProviderSnapshot::new(members(n, variant), vec![]).expect("valid view");
+    diff(&view(0), &view(1)).len()
+}
+
 /// Waits until every bridge holds `hash`; the instant of the last of their
 /// callbacks (the measuring thread's own wake-up is not counted).
 fn wait_all(s: &Setup, hash: u64, limit: Duration) -> Instant {
@@ -109,6 +118,7 @@ fn warm(c: &mut Criterion) {
             )
         });
         wait_all(&s, s.providers[0].1, Duration::from_secs(30));
+        s.bridges.expect_remote_events(switch_events(n));
         let mut active = 0usize;
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_custom(|iters| {
@@ -142,6 +152,7 @@ fn cold(c: &mut Criterion) {
             for _ in 0..iters {
                 let s = rt.block_on(async { setup(n, FailoverPolicy::tight().with_standby(0)) });
                 wait_all(&s, s.providers[0].1, Duration::from_secs(30));
+                s.bridges.expect_remote_events(switch_events(n));
                 let started = Instant::now();
                 s.providers[0].0.fail(kill());
                 let last = wait_all(&s, s.providers[1].1, Duration::from_secs(30));

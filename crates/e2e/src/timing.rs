@@ -17,6 +17,9 @@ use provisioning_watch_hub::{
 struct Slot {
     hash: AtomicU64,
     members: AtomicUsize,
+    /// Remote-topology events received that lead to `hash` (`usize::MAX`
+    /// once a snapshot or resync brought it whole).
+    events: AtomicUsize,
     at: Mutex<Option<Instant>>,
 }
 
@@ -25,6 +28,7 @@ impl Slot {
         Self {
             hash: AtomicU64::new(0),
             members: AtomicUsize::new(0),
+            events: AtomicUsize::new(0),
             at: Mutex::new(None),
         }
     }
@@ -36,10 +40,19 @@ impl Slot {
 /// condition variable instead of spinning (a spinning waiter would take one
 /// of the machine's two cores from the service it measures). Latencies are
 /// taken from the callback timestamps, so the waiter's own wake-up is not
-/// counted.
+/// counted. While [`wait_all`](Self::wait_all) waits for a hash, only the
+/// callback that completes it wakes the waiter: waking it on every callback
+/// would put a wake-up of the measuring thread (a system call, and the
+/// woken thread competing for the CPU) between the switch's callbacks.
 #[derive(Debug)]
 pub struct SignalBridges {
     slots: [Slot; 3],
+    /// The hash [`wait_all`](Self::wait_all) waits for (0: wake on every
+    /// callback).
+    awaited: AtomicU64,
+    /// How many remote-topology events the remoting role needs before it
+    /// holds a new hash (1 unless [`expect_remote_events`](Self::expect_remote_events)).
+    remote_events: AtomicUsize,
     lock: Mutex<()>,
     changed: Condvar,
 }
@@ -56,6 +69,8 @@ impl SignalBridges {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             slots: [Slot::new(), Slot::new(), Slot::new()],
+            awaited: AtomicU64::new(0),
+            remote_events: AtomicUsize::new(1),
             lock: Mutex::new(()),
             changed: Condvar::new(),
         })
@@ -75,13 +90,28 @@ impl SignalBridges {
         self.lock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Records a callback: a whole snapshot (`members: Some`) or one
+    /// remote-topology event leading to `hash`.
     fn store(&self, role: usize, hash: u64, members: Option<usize>) {
         let slot = &self.slots[role];
         *slot.at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-        if let Some(n) = members {
-            slot.members.store(n, Ordering::Release);
-        }
+        let events = match members {
+            Some(n) => {
+                slot.members.store(n, Ordering::Release);
+                usize::MAX
+            }
+            None if slot.hash.load(Ordering::Acquire) == hash => {
+                slot.events.load(Ordering::Acquire).saturating_add(1)
+            }
+            None => 1,
+        };
+        // A role calls from one thread at a time; the waiter only reads.
+        slot.events.store(events, Ordering::Release);
         slot.hash.store(hash, Ordering::Release);
+        let awaited = self.awaited.load(Ordering::Acquire);
+        if awaited != 0 && !self.all_hold(awaited) {
+            return;
+        }
         let _guard = self.guard();
         self.changed.notify_all();
     }
@@ -96,11 +126,20 @@ impl SignalBridges {
         self.slots[0].members.load(Ordering::Acquire)
     }
 
+    /// From now on the remoting role holds a new hash only after `n`
+    /// remote-topology events leading to it (a switch's whole diff), so
+    /// that [`wait_all`](Self::wait_all) ends at the last of them.
+    pub fn expect_remote_events(&self, n: usize) {
+        self.remote_events.store(n.max(1), Ordering::Release);
+    }
+
     /// Whether every role holds `hash`.
     pub fn all_hold(&self, hash: u64) -> bool {
-        self.slots
-            .iter()
-            .all(|s| s.hash.load(Ordering::Acquire) == hash)
+        let needed = self.remote_events.load(Ordering::Acquire);
+        self.slots.iter().enumerate().all(|(role, s)| {
+            s.hash.load(Ordering::Acquire) == hash
+                && (role != 2 || s.events.load(Ordering::Acquire) >= needed)
+        })
     }
 
     /// Blocks until `check` holds or `limit` passes; returns whether it
@@ -124,7 +163,12 @@ impl SignalBridges {
     /// Blocks until every role holds `hash` (or `limit` passes), then
     /// returns the time of the last of the three callbacks.
     pub fn wait_all(&self, hash: u64, limit: Duration) -> Option<Instant> {
-        if !self.wait_until(limit, |s| s.all_hold(hash)) {
+        // Set before the first check: a callback that completes `hash` after
+        // it notifies under the lock the waiter holds while checking.
+        self.awaited.store(hash, Ordering::Release);
+        let held = self.wait_until(limit, |s| s.all_hold(hash));
+        self.awaited.store(0, Ordering::Release);
+        if !held {
             return None;
         }
         self.slots

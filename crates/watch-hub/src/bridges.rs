@@ -1,9 +1,11 @@
 //! The consumer traits of the seed: [`PlacementSupervisorBridge`],
 //! [`PartitionManagerBridge`] and [`RemotingBridge`].
 //!
-//! Each attached bridge runs on its own worker thread fed by its own bounded
-//! queue, so a bridge may block, sleep or call back into the service; a
-//! panic is caught, counted and followed by a resync. Calls come in
+//! Each attached bridge is fed by its own bounded queue and called by the
+//! hub's bridge crew (one thread per bridge, one call at a time per
+//! bridge), so a bridge may block, sleep or call back into the service
+//! without delaying the others; a panic is caught, counted and followed by
+//! a resync. Calls come in
 //! `seq_no` order; after a resync the snapshot passed keeps its original
 //! `seq_no` and no diff follows it.
 

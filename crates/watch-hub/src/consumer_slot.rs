@@ -4,10 +4,10 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
-use std::thread::Thread;
 
 use futures::task::AtomicWaker;
 
+use crate::bridge_crew::CrewLink;
 use crate::publication::Publication;
 
 /// What kind of consumer a slot feeds.
@@ -63,7 +63,8 @@ pub(crate) struct SlotQueue {
 }
 
 enum Wake {
-    Thread(OnceLock<Thread>),
+    /// A bridge, served by the hub's [`BridgeCrew`](crate::bridge_crew::BridgeCrew).
+    Crew(OnceLock<CrewLink>),
     Task(AtomicWaker),
 }
 
@@ -88,7 +89,7 @@ impl ConsumerSlot {
     pub(crate) fn new(name: String, kind: ConsumerKind, capacity: usize) -> Self {
         let wake = match kind {
             ConsumerKind::EventStream => Wake::Task(AtomicWaker::new()),
-            _ => Wake::Thread(OnceLock::new()),
+            _ => Wake::Crew(OnceLock::new()),
         };
         Self {
             name,
@@ -117,10 +118,10 @@ impl ConsumerSlot {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The worker thread registers itself before its first wait.
-    pub(crate) fn set_thread(&self, thread: Thread) {
-        if let Wake::Thread(cell) = &self.wake {
-            let _ = cell.set(thread);
+    /// The crew links a bridge's slot to its place in the crew.
+    pub(crate) fn link_crew(&self, link: CrewLink) {
+        if let Wake::Crew(cell) = &self.wake {
+            let _ = cell.set(link);
         }
     }
 
@@ -139,10 +140,9 @@ impl ConsumerSlot {
     pub(crate) fn wake(&self) {
         self.wake_requested.store(false, Ordering::Release);
         match &self.wake {
-            // `unpark` is one atomic swap unless the thread is parked.
-            Wake::Thread(cell) => {
-                if let Some(thread) = cell.get() {
-                    thread.unpark();
+            Wake::Crew(cell) => {
+                if let Some(link) = cell.get() {
+                    link.schedule();
                 }
             }
             Wake::Task(waker) => waker.wake(),

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use provisioning_provider_api::ProviderId;
 use tokio::sync::watch;
 
+use crate::bridge_crew::BridgeCrew;
+use crate::bridge_target::BridgeTarget;
+use crate::consumer_cursor::ConsumerCursor;
 use crate::consumer_slot::{ConsumerSlot, ConsumerStats};
 use crate::notifier::Notifier;
 use crate::publication::Publication;
@@ -60,7 +63,6 @@ struct FanoutState {
     terminations: BTreeMap<ProviderId, Arc<ProvisioningEvent>>,
     unavailable: Option<Arc<ProvisioningEvent>>,
     consumers: Vec<Arc<ConsumerSlot>>,
-    workers: Vec<(String, JoinHandle<()>)>,
     closed: bool,
 }
 
@@ -72,6 +74,7 @@ pub(crate) struct Fanout {
     pub(crate) queue_capacity: usize,
     reclaimer: Reclaimer,
     notifier: Notifier,
+    crew: BridgeCrew,
 }
 
 impl Fanout {
@@ -88,7 +91,6 @@ impl Fanout {
                 terminations: BTreeMap::new(),
                 unavailable: None,
                 consumers: Vec::new(),
-                workers: Vec::new(),
                 closed: false,
             }),
             topology: Mutex::new(Some(watch::Sender::new(None))),
@@ -97,6 +99,7 @@ impl Fanout {
             queue_capacity,
             reclaimer,
             notifier,
+            crew: BridgeCrew::new(),
         })
     }
 
@@ -286,16 +289,14 @@ impl Fanout {
         })
     }
 
-    /// Keeps a bridge's worker thread to join it on shutdown.
-    pub(crate) fn add_worker(&self, name: String, worker: JoinHandle<()>) {
-        let mut state = self.state();
-        if state.closed {
-            drop(state);
-            // Its slot was closed by the shutdown, so it ends at once.
-            let _ = worker.join();
-        } else {
-            state.workers.push((name, worker));
-        }
+    /// Has the bridge crew serve `target` from `cursor` (whose slot was
+    /// added with [`add_consumer`](Self::add_consumer)).
+    pub(crate) fn add_bridge(
+        &self,
+        target: BridgeTarget,
+        cursor: ConsumerCursor,
+    ) -> std::io::Result<()> {
+        self.crew.join(target, cursor)
     }
 
     pub(crate) fn consumers(&self) -> Vec<ConsumerStats> {
@@ -308,15 +309,12 @@ impl Fanout {
     }
 
     /// Closes every consumer queue and the topology channel, then waits up to
-    /// `timeout` for the worker threads.
+    /// `timeout` for the threads.
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), HubError> {
-        let (slots, mut workers) = {
+        let slots = {
             let mut state = self.state();
             state.closed = true;
-            (
-                std::mem::take(&mut state.consumers),
-                std::mem::take(&mut state.workers),
-            )
+            std::mem::take(&mut state.consumers)
         };
         for slot in &slots {
             slot.close();
@@ -325,23 +323,37 @@ impl Fanout {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let crew = self.crew.stop();
+        let mut others = Vec::new();
         if let Some(reclaimer) = self.reclaimer.stop() {
-            workers.push(("reclaimer".to_owned(), reclaimer));
+            others.push(("reclaimer".to_owned(), reclaimer));
         }
         if let Some(notifier) = self.notifier.stop() {
-            workers.push(("notifier".to_owned(), notifier));
+            others.push(("notifier".to_owned(), notifier));
         }
         let deadline = Instant::now() + timeout;
-        let mut stuck = Vec::new();
-        for (name, worker) in workers {
+        let finished = |worker: JoinHandle<()>| {
             while !worker.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
             }
             if worker.is_finished() {
-                // A worker's panics are caught per call; a join error would
+                // A bridge's panics are caught per call; a join error would
                 // only repeat what was already reported.
                 let _ = worker.join();
+                true
             } else {
+                false
+            }
+        };
+        let mut stuck = Vec::new();
+        // Every thread is waited for (and joined if it ends in time).
+        let crew_running = crew.into_iter().map(finished).filter(|done| !done).count();
+        if crew_running > 0 {
+            // The bridges not yet through their queue: one is inside a call.
+            stuck.extend(self.crew.unfinished());
+        }
+        for (name, worker) in others {
+            if !finished(worker) {
                 stuck.push(name);
             }
         }
@@ -366,6 +378,7 @@ impl Fanout {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        drop(self.crew.stop());
         drop(self.reclaimer.stop());
         drop(self.notifier.stop());
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::bridge_worker::{BridgeTarget, BridgeWorker};
+use crate::bridge_target::BridgeTarget;
 use crate::consumer_cursor::ConsumerCursor;
 use crate::consumer_slot::{ConsumerKind, ConsumerSlot, ConsumerStats};
 use crate::fanout::{Fanout, Start};
@@ -35,8 +35,8 @@ impl HubHandle {
         self.run_id
     }
 
-    /// Attaches a placement supervisor on its own worker thread; it first
-    /// gets `resync` with the current snapshot (if any).
+    /// Attaches a placement supervisor (adding a thread to the bridge
+    /// crew); it first gets `resync` with the current snapshot (if any).
     pub fn attach_placement(
         &self,
         name: impl Into<String>,
@@ -49,7 +49,7 @@ impl HubHandle {
         )
     }
 
-    /// Attaches a partition manager on its own worker thread.
+    /// Attaches a partition manager (adding a thread to the bridge crew).
     pub fn attach_partition(
         &self,
         name: impl Into<String>,
@@ -62,7 +62,7 @@ impl HubHandle {
         )
     }
 
-    /// Attaches remoting on its own worker thread.
+    /// Attaches remoting (adding a thread to the bridge crew).
     pub fn attach_remoting(
         &self,
         name: impl Into<String>,
@@ -97,14 +97,10 @@ impl HubHandle {
         let slot = Arc::new(ConsumerSlot::new(name, kind, self.fanout.queue_capacity));
         let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
         cursor.seed(self.fanout.add_consumer(slot.clone())?);
-        match BridgeWorker::spawn(target, cursor) {
-            Ok(worker) => {
-                self.fanout.add_worker(slot.name().to_owned(), worker);
-                Ok(())
-            }
-            // The cursor was dropped with the closure, which closed the slot.
-            Err(source) => Err(HubError::Spawn { source }),
-        }
+        // On failure the cursor was dropped, which closed the slot.
+        self.fanout
+            .add_bridge(target, cursor)
+            .map_err(|source| HubError::Spawn { source })
     }
 
     /// A bounded stream of every event line, starting with the retained

@@ -1,7 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-mod bridge_worker;
+mod bridge_crew;
+mod bridge_target;
 mod bridges;
 mod consumer_cursor;
 mod consumer_slot;

@@ -382,3 +382,70 @@ fn a_burst_of_publications_reaches_every_consumer_in_order() {
         "event stream stopped early"
     );
 }
+
+/// Attaches `stuck` bridges, then `free` ones; after their first resync the
+/// stuck ones block inside their next call. Every publication must reach
+/// the free ones while the stuck ones stay blocked, and the stuck ones
+/// catch up when released.
+fn bridges_blocked_in_a_call_hold_up_no_other(stuck: usize, free: usize) {
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let handle = hub.handle();
+    let t0 = Instant::now();
+    hub.activate(pid("a"), numbered(1), t0).expect("activate");
+    let mut bridges = Vec::new();
+    for i in 0..stuck + free {
+        let bridge = Arc::new(RecordingBridge::new());
+        // Stuck ones first: they are queued, and taken, before the others,
+        // so the thread that takes a stuck one must not be the one the
+        // others wait for.
+        handle
+            .attach_placement(format!("bridge-{i}"), bridge.clone())
+            .expect("attach");
+        bridges.push(bridge);
+    }
+    for bridge in &bridges {
+        assert!(wait_until(Duration::from_secs(5), || bridge.calls().len() == 1));
+    }
+    for bridge in &bridges[..stuck] {
+        bridge.set_gate_closed(true);
+    }
+    let mut last = 0;
+    for i in 2..=6 {
+        std::thread::sleep(Duration::from_millis(2));
+        let PublishOutcome::Published { seq_no } = hub.publish_active(pid("a"), numbered(i), t0)
+        else {
+            panic!("not published");
+        };
+        last = seq_no;
+        for (n, bridge) in bridges.iter().enumerate().skip(stuck) {
+            assert!(
+                wait_until(Duration::from_secs(5), || bridge.last_seq_no() == seq_no),
+                "bridge-{n} missed seq_no {seq_no} while {stuck} bridges are stuck in a call"
+            );
+        }
+    }
+    for bridge in &bridges[..stuck] {
+        assert_eq!(bridge.calls().len(), 1, "held at its gate");
+        bridge.set_gate_closed(false);
+    }
+    for (n, bridge) in bridges.iter().enumerate() {
+        assert!(
+            wait_until(Duration::from_secs(5), || bridge.last_seq_no() == last),
+            "bridge-{n} caught up"
+        );
+        // A resync first (the attach), then the snapshots in order.
+        let seqs: Vec<u64> = bridge.calls().iter().map(Call::seq_no).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "bridge-{n}: {seqs:?}");
+    }
+    hub.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+#[test]
+fn a_bridge_blocked_in_a_call_holds_up_no_other_bridge() {
+    bridges_blocked_in_a_call_hold_up_no_other(1, 3);
+}
+
+#[test]
+fn all_but_one_bridge_blocked_in_a_call_still_leaves_a_thread_for_the_last() {
+    bridges_blocked_in_a_call_hold_up_no_other(3, 1);
+}

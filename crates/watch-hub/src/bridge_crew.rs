@@ -1,0 +1,347 @@
+//! [`BridgeCrew`]: the threads that call the bridges. Any crew thread serves
+//! any bridge (one thread at a time per bridge, so its calls stay in
+//! order), and one wake-up usually serves them all.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::{JoinHandle, Thread};
+
+use crate::bridge_target::{BridgeTarget, panic_text};
+use crate::consumer_cursor::{ConsumerCursor, Delivery, Next};
+
+/// Nothing to deliver, or a crew thread is about to look.
+const IDLE: u8 = 0;
+/// In the ready queue.
+const QUEUED: u8 = 1;
+/// A crew thread is delivering.
+const SERVING: u8 = 2;
+/// A crew thread is delivering and more came in meanwhile.
+const NOTIFIED: u8 = 3;
+/// The consumer's queue is closed and drained; the bridge was dropped.
+const DONE: u8 = 4;
+
+/// Waking an idle thread costs about 8 µs of the waker's time on the target
+/// machines and tens of µs until the thread runs (FLOORS.md), and the three
+/// bridges of a switch are all woken at once. One thread per bridge paid
+/// that three times in a row before the last bridge saw the switch; the crew
+/// pays it once or twice:
+///
+/// - A bridge with work goes into the ready queue, and the waker makes sure
+///   that one crew thread is awake and not inside a bridge call. That
+///   thread takes the ready bridges one after the other; a bridge call
+///   takes microseconds, so it usually serves all of them before a second
+///   thread is even running.
+/// - **Isolation.** A thread that takes a bridge while others are still
+///   ready makes sure another thread is free first (it wakes one before its
+///   call), so a bridge that blocks never holds up the others: the other
+///   thread serves them. There is one thread per bridge, so when every
+///   thread is inside a call, every bridge with work is being served.
+///
+/// Decision 9 holds as before: no hub lock is held during a bridge call, a
+/// bridge may call back into the service, and a panic is caught, counted and
+/// followed by a resync.
+pub(crate) struct BridgeCrew {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<CrewState>,
+}
+
+struct CrewState {
+    lanes: Vec<Arc<Lane>>,
+    /// Indices into `lanes` of the bridges waiting for a thread.
+    ready: VecDeque<usize>,
+    threads: Vec<Thread>,
+    handles: Vec<JoinHandle<()>>,
+    /// Indices into `threads` of the parked ones.
+    idle: Vec<usize>,
+    /// Threads awake (or woken) and not inside a bridge call.
+    free: usize,
+    stopping: bool,
+}
+
+/// One bridge: its target and cursor, and where it is in the crew's
+/// schedule.
+struct Lane {
+    name: String,
+    state: AtomicU8,
+    /// Taken by the one thread serving the bridge; emptied when its queue
+    /// closes, which drops the bridge.
+    work: Mutex<Option<(BridgeTarget, ConsumerCursor)>>,
+}
+
+/// What a consumer slot keeps to get its bridge served.
+pub(crate) struct CrewLink {
+    crew: Weak<Shared>,
+    lane: usize,
+}
+
+impl CrewLink {
+    /// The bridge has something new: queue it for a crew thread.
+    pub(crate) fn schedule(&self) {
+        if let Some(crew) = self.crew.upgrade() {
+            crew.schedule(self.lane);
+        }
+    }
+}
+
+impl BridgeCrew {
+    pub(crate) fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(CrewState {
+                    lanes: Vec::new(),
+                    ready: VecDeque::new(),
+                    threads: Vec::new(),
+                    handles: Vec::new(),
+                    idle: Vec::new(),
+                    free: 0,
+                    stopping: false,
+                }),
+            }),
+        }
+    }
+
+    /// Adds a bridge, and a thread to the crew; the bridge is served at
+    /// once (its cursor starts with the resync bundle).
+    pub(crate) fn join(&self, target: BridgeTarget, cursor: ConsumerCursor) -> std::io::Result<()> {
+        let name = cursor.slot.name().to_owned();
+        let slot = cursor.slot.clone();
+        let lane = Arc::new(Lane {
+            name,
+            state: AtomicU8::new(IDLE),
+            work: Mutex::new(Some((target, cursor))),
+        });
+        let mut state = self.shared.lock();
+        let index = state.threads.len();
+        let shared = self.shared.clone();
+        // On failure the lane, and with it the cursor, is dropped, which
+        // closes the slot.
+        let handle = std::thread::Builder::new()
+            .name(format!("watch-hub-bridge-{index}"))
+            .spawn(move || shared.run(index))?;
+        state.threads.push(handle.thread().clone());
+        state.free += 1;
+        let lane_index = state.lanes.len();
+        state.lanes.push(lane);
+        // Joined by a shutdown that started after the bridge's slot was
+        // added (and closed it): the thread ends once it has served it.
+        let late = if state.stopping {
+            Some(handle)
+        } else {
+            state.handles.push(handle);
+            None
+        };
+        drop(state);
+        slot.link_crew(CrewLink {
+            crew: Arc::downgrade(&self.shared),
+            lane: lane_index,
+        });
+        self.shared.schedule(lane_index);
+        if let Some(handle) = late {
+            let _ = handle.join();
+        }
+        Ok(())
+    }
+
+    /// Lets the threads end once no bridge is ready; returns them to be
+    /// joined. Bridges whose queue is closed are served to the end first.
+    pub(crate) fn stop(&self) -> Vec<JoinHandle<()>> {
+        let (handles, wake) = {
+            let mut state = self.shared.lock();
+            state.stopping = true;
+            let idle = std::mem::take(&mut state.idle);
+            state.free += idle.len();
+            let wake: Vec<Thread> = idle.iter().map(|&i| state.threads[i].clone()).collect();
+            (std::mem::take(&mut state.handles), wake)
+        };
+        for thread in wake {
+            thread.unpark();
+        }
+        handles
+    }
+
+    /// The bridges whose queue is not yet closed and drained (one stuck in
+    /// a call among them).
+    pub(crate) fn unfinished(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .lanes
+            .iter()
+            .filter(|lane| lane.state.load(Ordering::Acquire) != DONE)
+            .map(|lane| lane.name.clone())
+            .collect()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, CrewState> {
+        // Every critical section leaves the state consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn schedule(&self, index: usize) {
+        let lane = match self.lock().lanes.get(index) {
+            Some(lane) => lane.clone(),
+            None => return,
+        };
+        loop {
+            match lane.state.load(Ordering::Acquire) {
+                IDLE => {
+                    if lane
+                        .state
+                        .compare_exchange(IDLE, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let wake = {
+                        let mut state = self.lock();
+                        state.ready.push_back(index);
+                        state.wake_until_free(1)
+                    };
+                    unpark(wake);
+                    return;
+                }
+                SERVING => {
+                    if lane
+                        .state
+                        .compare_exchange(SERVING, NOTIFIED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+                // Already queued or noticed, or finished.
+                _ => return,
+            }
+        }
+    }
+
+    /// A crew thread: takes ready bridges until the crew stops.
+    fn run(&self, me: usize) {
+        loop {
+            let (lane, wake) = {
+                let mut state = self.lock();
+                loop {
+                    if let Some(index) = state.ready.pop_front() {
+                        state.free -= 1;
+                        // Another free thread for the bridges still ready,
+                        // in case this call blocks.
+                        let wake = if state.ready.is_empty() {
+                            Vec::new()
+                        } else {
+                            state.wake_until_free(1)
+                        };
+                        break (state.lanes[index].clone(), wake);
+                    }
+                    if state.stopping {
+                        state.free -= 1;
+                        return;
+                    }
+                    state.free -= 1;
+                    state.idle.push(me);
+                    drop(state);
+                    std::thread::park();
+                    state = self.lock();
+                    // Whoever unparked this thread took it off `idle` and
+                    // counted it free; after a spurious return it is still
+                    // listed.
+                    if let Some(at) = state.idle.iter().position(|&i| i == me) {
+                        state.idle.swap_remove(at);
+                        state.free += 1;
+                    }
+                }
+            };
+            unpark(wake);
+            lane.serve();
+            self.lock().free += 1;
+        }
+    }
+}
+
+impl CrewState {
+    /// Wakes parked threads until `want` are free (or none is parked).
+    fn wake_until_free(&mut self, want: usize) -> Vec<Thread> {
+        let mut wake = Vec::new();
+        while self.free < want {
+            let Some(i) = self.idle.pop() else { break };
+            self.free += 1;
+            wake.push(self.threads[i].clone());
+        }
+        wake
+    }
+}
+
+fn unpark(threads: Vec<Thread>) {
+    for thread in threads {
+        thread.unpark();
+    }
+}
+
+impl Lane {
+    /// Delivers everything queued for the bridge, including what arrives
+    /// while it does.
+    fn serve(&self) {
+        self.state.store(SERVING, Ordering::Release);
+        let mut work = self.work.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((target, cursor)) = work.as_mut() else {
+            self.state.store(DONE, Ordering::Release);
+            return;
+        };
+        loop {
+            match cursor.next() {
+                Next::Item(delivery) => deliver(target, cursor, &delivery),
+                Next::Empty => {
+                    if self
+                        .state
+                        .compare_exchange(SERVING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        return;
+                    }
+                    // NOTIFIED: something came in since the queue was empty.
+                    self.state.store(SERVING, Ordering::Release);
+                }
+                Next::Closed => {
+                    // Drops the bridge and the cursor (which drains the slot).
+                    *work = None;
+                    self.state.store(DONE, Ordering::Release);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One bridge call; a panic is caught, counted, logged and followed by a
+/// resync.
+fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delivery) {
+    let is_resync = matches!(delivery, Delivery::Resync(_));
+    match catch_unwind(AssertUnwindSafe(|| target.deliver(delivery))) {
+        Ok(true) => {
+            cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(false) => {}
+        Err(panic) => {
+            cursor.slot.panics.fetch_add(1, Ordering::Relaxed);
+            let seq_no = match delivery {
+                Delivery::Line(line) | Delivery::Resync(line) => line.seq_no(),
+            };
+            tracing::error!(
+                consumer = cursor.slot.name(),
+                seq_no,
+                panic = panic_text(&*panic),
+                "watch hub bridge panicked; it gets a resync"
+            );
+            // A resync that panics is not retried, or a bridge that always
+            // panics would spin.
+            if !is_resync {
+                cursor.force_resync();
+            }
+        }
+    }
+}
