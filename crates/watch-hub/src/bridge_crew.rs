@@ -110,24 +110,36 @@ impl BridgeCrew {
     pub(crate) fn join(&self, target: BridgeTarget, cursor: ConsumerCursor) -> std::io::Result<()> {
         let name = cursor.slot.name().to_owned();
         let slot = cursor.slot.clone();
+        // Queued from the start (its cursor begins with the resync bundle),
+        // before the thread exists: the new thread finds it even if the
+        // crew is stopping.
         let lane = Arc::new(Lane {
             name,
-            state: AtomicU8::new(IDLE),
+            state: AtomicU8::new(QUEUED),
             work: Mutex::new(Some((target, cursor))),
         });
         let mut state = self.shared.lock();
         let index = state.threads.len();
-        let shared = self.shared.clone();
-        // On failure the lane, and with it the cursor, is dropped, which
-        // closes the slot.
-        let handle = std::thread::Builder::new()
-            .name(format!("watch-hub-bridge-{index}"))
-            .spawn(move || shared.run(index))?;
-        state.threads.push(handle.thread().clone());
-        state.free += 1;
         let lane_index = state.lanes.len();
         state.lanes.push(lane);
-        // Joined by a shutdown that started after the bridge's slot was
+        state.ready.push_back(lane_index);
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("watch-hub-bridge-{index}"))
+            .spawn(move || shared.run(index));
+        let handle = match spawned {
+            Ok(handle) => handle,
+            Err(e) => {
+                // No thread ran yet (the lock is held): take the lane back;
+                // dropping it drops the cursor, which closes the slot.
+                state.ready.retain(|&i| i != lane_index);
+                state.lanes.pop();
+                return Err(e);
+            }
+        };
+        state.threads.push(handle.thread().clone());
+        state.free += 1;
+        // Joined here when a shutdown began after the bridge's slot was
         // added (and closed it): the thread ends once it has served it.
         let late = if state.stopping {
             Some(handle)
@@ -140,7 +152,6 @@ impl BridgeCrew {
             crew: Arc::downgrade(&self.shared),
             lane: lane_index,
         });
-        self.shared.schedule(lane_index);
         if let Some(handle) = late {
             let _ = handle.join();
         }
