@@ -130,30 +130,30 @@ impl BridgeCrew {
         let handle = match spawned {
             Ok(handle) => handle,
             Err(e) => {
-                // No thread ran yet (the lock is held): take the lane back;
-                // dropping it drops the cursor, which closes the slot.
+                // No thread ran yet (the lock is held): take the lane back,
+                // and drop it (and with it the cursor, which closes the
+                // slot, and the bridge) outside the lock.
                 state.ready.retain(|&i| i != lane_index);
-                state.lanes.pop();
+                let lane = state.lanes.pop();
+                drop(state);
+                drop(lane);
                 return Err(e);
             }
         };
-        state.threads.push(handle.thread().clone());
-        state.free += 1;
-        // Joined here when a shutdown began after the bridge's slot was
-        // added (and closed it): the thread ends once it has served it.
-        let late = if state.stopping {
-            Some(handle)
-        } else {
-            state.handles.push(handle);
-            None
-        };
-        drop(state);
+        // Linked before any thread can take the lane (the lock is held): a
+        // publication after the link schedules it, one before it is found
+        // by the lane's first serving.
         slot.link_crew(CrewLink {
             crew: Arc::downgrade(&self.shared),
             lane: lane_index,
         });
-        if let Some(handle) = late {
-            let _ = handle.join();
+        state.threads.push(handle.thread().clone());
+        state.free += 1;
+        // A shutdown that began after the bridge's slot was added closed
+        // it and took the handles already: the thread serves what is ready
+        // and ends by itself.
+        if !state.stopping {
+            state.handles.push(handle);
         }
         Ok(())
     }
@@ -318,9 +318,15 @@ impl Lane {
                     self.state.store(SERVING, Ordering::Release);
                 }
                 Next::Closed => {
-                    // Drops the bridge and the cursor (which drains the slot).
-                    *work = None;
+                    let finished = work.take();
                     self.state.store(DONE, Ordering::Release);
+                    drop(work);
+                    // Drops the bridge and the cursor (which drains the
+                    // slot); a bridge whose drop panics must not take the
+                    // crew thread with it.
+                    if catch_unwind(AssertUnwindSafe(|| drop(finished))).is_err() {
+                        tracing::error!(consumer = %self.name, "watch hub bridge panicked when dropped");
+                    }
                     return;
                 }
             }

@@ -138,7 +138,9 @@ impl ConsumerSlot {
     }
 
     pub(crate) fn wake(&self) {
-        self.wake_requested.store(false, Ordering::Release);
+        // A swap, not a store: it synchronises with the publisher whose
+        // `request_wake` found a wake-up pending and relies on this one.
+        self.wake_requested.swap(false, Ordering::AcqRel);
         match &self.wake {
             Wake::Crew(cell) => {
                 if let Some(link) = cell.get() {

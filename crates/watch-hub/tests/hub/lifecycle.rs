@@ -204,3 +204,41 @@ fn a_from_snapshot_subscription_starts_exactly_with_resync_and_the_snapshot() {
     assert_eq!(lines[2].seq_no(), seq);
     assert_eq!(types(&drain(&mut early))[0], "terminated");
 }
+
+/// A placement bridge whose drop panics.
+struct PanicsWhenDropped;
+
+impl provisioning_watch_hub::PlacementSupervisorBridge for PanicsWhenDropped {
+    fn apply_snapshot(&self, _: &provisioning_watch_hub::SnapshotEnvelope) {}
+    fn provider_changed(&self, _: &provisioning_watch_hub::ChangeEnvelope) {}
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("test bridge panics when dropped");
+    }
+}
+
+#[test]
+fn a_bridge_that_panics_when_dropped_does_not_stop_the_shutdown() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let handle = hub.handle();
+    handle
+        .attach_placement("panics-when-dropped", Arc::new(PanicsWhenDropped))
+        .expect("attach");
+    let other = Arc::new(RecordingBridge::new());
+    handle
+        .attach_partition("other", other.clone())
+        .expect("attach");
+    hub.activate(pid("a"), numbered(1), Instant::now())
+        .expect("activate");
+    let latest = hub.latest().expect("latest").clone();
+    assert!(super::support::wait_until(Duration::from_secs(2), || other.reached(&latest)));
+    hub.shutdown(Duration::from_secs(5))
+        .expect("every crew thread ends");
+    assert_eq!(
+        Arc::strong_count(&other),
+        1,
+        "the other bridge was released"
+    );
+}
