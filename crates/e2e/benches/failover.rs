@@ -157,9 +157,6 @@ fn switch_row(switches: &[Duration]) {
     let Some(p) = Percentiles::of(switches) else {
         return;
     };
-    let mut sorted = switches.to_vec();
-    sorted.sort_unstable();
-    let p90 = sorted[(sorted.len() * 9).div_ceil(10).saturating_sub(1)];
     let mean = switches.iter().sum::<Duration>() / switches.len() as u32;
     let met = p.p50 < Duration::from_micros(100);
     ResultRow {
@@ -167,7 +164,7 @@ fn switch_row(switches: &[Duration]) {
         value: format!(
             "{} (p90 {}, p99 {}, mean {}; {} switches)",
             fmt_duration(p.p50),
-            fmt_duration(p90),
+            fmt_duration(p.p90),
             fmt_duration(p.p99),
             fmt_duration(mean),
             p.count

@@ -212,13 +212,15 @@ impl RemotingBridge for SignalBridge {
     }
 }
 
-/// p50 / p99 / max of a set of durations.
+/// p50 / p90 / p99 / max of a set of durations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Percentiles {
     /// How many samples.
     pub count: usize,
     /// Median.
     pub p50: Duration,
+    /// 90th percentile (nearest rank).
+    pub p90: Duration,
     /// 99th percentile (nearest rank).
     pub p99: Duration,
     /// Largest sample.
@@ -240,6 +242,7 @@ impl Percentiles {
         Some(Self {
             count: sorted.len(),
             p50: rank(50),
+            p90: rank(90),
             p99: rank(99),
             max: sorted[sorted.len() - 1],
         })

@@ -73,17 +73,19 @@ struct Lane {
     work: Mutex<Option<(BridgeTarget, ConsumerCursor)>>,
 }
 
-/// What a consumer slot keeps to get its bridge served.
+/// What a consumer slot keeps to get its bridge served (weak: the lane
+/// holds the slot through its cursor).
 pub(crate) struct CrewLink {
     crew: Weak<Shared>,
-    lane: usize,
+    lane: Weak<Lane>,
+    index: usize,
 }
 
 impl CrewLink {
     /// The bridge has something new: queue it for a crew thread.
     pub(crate) fn schedule(&self) {
-        if let Some(crew) = self.crew.upgrade() {
-            crew.schedule(self.lane);
+        if let (Some(crew), Some(lane)) = (self.crew.upgrade(), self.lane.upgrade()) {
+            crew.schedule(&lane, self.index);
         }
     }
 }
@@ -145,7 +147,8 @@ impl BridgeCrew {
         // by the lane's first serving.
         slot.link_crew(CrewLink {
             crew: Arc::downgrade(&self.shared),
-            lane: lane_index,
+            lane: Arc::downgrade(&state.lanes[lane_index]),
+            index: lane_index,
         });
         state.threads.push(handle.thread().clone());
         state.free += 1;
@@ -194,41 +197,23 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn schedule(&self, index: usize) {
-        let lane = match self.lock().lanes.get(index) {
-            Some(lane) => lane.clone(),
-            None => return,
-        };
-        loop {
-            match lane.state.load(Ordering::Acquire) {
-                IDLE => {
-                    if lane
-                        .state
-                        .compare_exchange(IDLE, QUEUED, Ordering::AcqRel, Ordering::Acquire)
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    let wake = {
-                        let mut state = self.lock();
-                        state.ready.push_back(index);
-                        state.wake_until_free(1)
-                    };
-                    unpark(wake);
-                    return;
-                }
-                SERVING => {
-                    if lane
-                        .state
-                        .compare_exchange(SERVING, NOTIFIED, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                    {
-                        return;
-                    }
-                }
+    fn schedule(&self, lane: &Lane, index: usize) {
+        let before = lane
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
+                IDLE => Some(QUEUED),
+                SERVING => Some(NOTIFIED),
                 // Already queued or noticed, or finished.
-                _ => return,
-            }
+                _ => None,
+            });
+        // Only an idle lane joins the queue; a serving one is drained again.
+        if before == Ok(IDLE) {
+            let wake = {
+                let mut state = self.lock();
+                state.ready.push_back(index);
+                state.wake_if_none_free()
+            };
+            unpark(wake);
         }
     }
 
@@ -243,9 +228,9 @@ impl Shared {
                         // Another free thread for the bridges still ready,
                         // in case this call blocks.
                         let wake = if state.ready.is_empty() {
-                            Vec::new()
+                            None
                         } else {
-                            state.wake_until_free(1)
+                            state.wake_if_none_free()
                         };
                         break (state.lanes[index].clone(), wake);
                     }
@@ -275,20 +260,20 @@ impl Shared {
 }
 
 impl CrewState {
-    /// Wakes parked threads until `want` are free (or none is parked).
-    fn wake_until_free(&mut self, want: usize) -> Vec<Thread> {
-        let mut wake = Vec::new();
-        while self.free < want {
-            let Some(i) = self.idle.pop() else { break };
-            self.free += 1;
-            wake.push(self.threads[i].clone());
+    /// Takes a parked thread to wake (counted free from now) unless one is
+    /// free already.
+    fn wake_if_none_free(&mut self) -> Option<Thread> {
+        if self.free > 0 {
+            return None;
         }
-        wake
+        let i = self.idle.pop()?;
+        self.free += 1;
+        Some(self.threads[i].clone())
     }
 }
 
-fn unpark(threads: Vec<Thread>) {
-    for thread in threads {
+fn unpark(thread: Option<Thread>) {
+    if let Some(thread) = thread {
         thread.unpark();
     }
 }
