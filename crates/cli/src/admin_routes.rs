@@ -193,7 +193,8 @@ async fn failover(
 }
 
 async fn metrics(State(state): State<AdminState>) -> Response {
-    let mut response = (StatusCode::OK, state.exporter().render()).into_response();
+    let mut response =
+        (StatusCode::OK, state.handle().metrics().render_prometheus()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

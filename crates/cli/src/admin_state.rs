@@ -5,9 +5,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use cluster_provisioning::ProvisioningHandle;
 
 use crate::bearer_token::BearerToken;
-use crate::prometheus_exporter::PrometheusExporter;
 
-/// The running service, the metrics exporter and the token (if any).
+/// The running service and the token (if any).
 /// Cloned per request; the clone shares everything. The service can be
 /// replaced (a SIGHUP that changes the policy restarts it).
 #[derive(Clone, Debug)]
@@ -18,21 +17,15 @@ pub(crate) struct AdminState {
 #[derive(Debug)]
 struct Inner {
     handle: RwLock<ProvisioningHandle>,
-    exporter: PrometheusExporter,
     token: Option<BearerToken>,
 }
 
 impl AdminState {
     /// The state of one server.
-    pub(crate) fn new(
-        handle: ProvisioningHandle,
-        exporter: PrometheusExporter,
-        token: Option<BearerToken>,
-    ) -> Self {
+    pub(crate) fn new(handle: ProvisioningHandle, token: Option<BearerToken>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 handle: RwLock::new(handle),
-                exporter,
                 token,
             }),
         }
@@ -56,11 +49,6 @@ impl AdminState {
             .handle
             .write()
             .unwrap_or_else(PoisonError::into_inner) = handle;
-    }
-
-    /// The metrics exporter.
-    pub(crate) fn exporter(&self) -> &PrometheusExporter {
-        &self.inner.exporter
     }
 
     /// The required token; `None` when auth is off.

@@ -36,8 +36,14 @@ impl EventText {
         }
     }
 
-    /// What happened, without time, seq_no or epoch.
+    /// What happened, without time, seq_no or epoch. Control characters a
+    /// backend put into an id, a host or a detail are shown escaped, so
+    /// they can neither move the cursor nor forge a line on a terminal.
     pub(crate) fn what(&self) -> String {
+        escape_controls(&self.rendered())
+    }
+
+    fn rendered(&self) -> String {
         let f = |k: &str| self.field(k);
         match self.line.get("type").and_then(Value::as_str) {
             Some("snapshot") => {
@@ -139,6 +145,24 @@ impl EventText {
     }
 }
 
+/// `text` with every control character (C0, DEL, C1: escape sequences,
+/// line breaks, carriage returns) written as a Rust escape (`\u{1b}`,
+/// `\n`).
+fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn text_of(member: &Value, key: &str) -> String {
     member.get(key).map_or_else(String::new, |v| match v {
         Value::String(s) => s.clone(),
@@ -201,6 +225,38 @@ mod tests {
         assert_eq!(
             text,
             "1970-01-01T00:00:00.000Z  #  1 e1  snapshot   local  hash 8cd9924dea78c53d  healthy  1 member: n1@127.0.0.1:4000"
+        );
+    }
+
+    #[test]
+    fn control_characters_from_a_backend_are_escaped() {
+        // An id with a line break and a terminal escape sequence, a host
+        // with a carriage return: as a backend might answer them.
+        let view = ProviderSnapshot::new(
+            vec![ClusterNode::new(
+                "n1\n2026 fake line\u{1b}[2J",
+                "10.0.0.1\r",
+                4000,
+            )],
+            vec![],
+        )
+        .unwrap();
+        let snapshot = PublishedSnapshot::new(
+            RunId::from_u64(1),
+            1,
+            1,
+            ProviderId::new("local").unwrap(),
+            view,
+        );
+        let text = EventText::new(
+            &ProvisioningEvent::Snapshot(Arc::new(snapshot)),
+            UtcTimestamp::from_millis(0),
+        )
+        .to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(
+            text.ends_with(r"n1\n2026 fake line\u{1b}[2J@10.0.0.1\r:4000"),
+            "{text}"
         );
     }
 }

@@ -26,7 +26,6 @@ mod demo_command;
 mod event_stream;
 mod event_text;
 mod output;
-mod prometheus_exporter;
 mod provider_view_json;
 mod providers_command;
 mod reachability_probe;

@@ -19,7 +19,6 @@ use crate::bearer_token::BearerToken;
 use crate::cli_args::ServeArgs;
 use crate::cli_error::CliError;
 use crate::output::Output;
-use crate::prometheus_exporter::PrometheusExporter;
 use crate::shutdown_signals::ShutdownSignals;
 use crate::store_config::StoreConfig;
 
@@ -44,8 +43,6 @@ pub(crate) async fn run(
             format!("cannot install the SIGHUP handler: {e}"),
         )
     })?;
-    // Before the service starts, so its first gauges are recorded.
-    let exporter = PrometheusExporter::install()?;
 
     let registry = config.load_registry()?;
     let mut policy = config.load_policy()?;
@@ -79,7 +76,7 @@ pub(crate) async fn run(
         ));
     }
 
-    let state = AdminState::new(handle, exporter, token);
+    let state = AdminState::new(handle, token);
     let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {

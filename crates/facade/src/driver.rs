@@ -74,7 +74,7 @@ pub(crate) struct Driver {
     /// A provider activated before its snapshot was at hand (it is published
     /// when the snapshot arrives).
     awaiting_snapshot: Option<(ProviderId, Option<(ProviderId, SwitchReason)>)>,
-    /// Hash of the published snapshot the suspicion flags were computed
+    /// `seq_no` of the published snapshot the suspicion flags were computed
     /// against.
     suspicion_basis: Option<u64>,
     items_tx: mpsc::Sender<StreamItem>,
@@ -94,6 +94,10 @@ impl Driver {
             context,
             policy,
         } = parts;
+        // Every series of the running set exists from the first scrape on.
+        let enabled = registry.list();
+        hub.metrics()
+            .set_running_providers(enabled.iter().filter(|d| d.enabled).map(|d| &d.id));
         Self {
             controller,
             hub,
@@ -189,12 +193,13 @@ impl Driver {
     }
 
     /// Decision 5 compares each candidate's view with the published one:
-    /// when the published snapshot changed, every running provider's flag is
-    /// computed again (a provider whose view is unchanged only heartbeats).
-    /// The hub keeps each standby's diff from that assessment, so that a
-    /// switch to it publishes without diffing.
+    /// after every publication of a snapshot (a switch included, even to an
+    /// identical view), every running provider's flag and disagreement gauge
+    /// are computed again (a provider whose view is unchanged only
+    /// heartbeats). The hub keeps each standby's diff from that assessment,
+    /// so that a switch to it publishes without diffing.
     fn refresh_suspicion(&mut self, now: Instant) {
-        let basis = self.hub.latest().map(|l| l.hash());
+        let basis = self.hub.latest().map(|l| l.seq_no());
         if basis == self.suspicion_basis {
             return;
         }
@@ -437,7 +442,11 @@ impl Driver {
 
     fn refresh_gauges(&self, now: Instant) {
         let metrics = self.hub.metrics();
-        for status in self.controller.statuses() {
+        let statuses = self.controller.statuses();
+        // The running set of CONTRACTS §5: series of a provider that left it
+        // go within a refresh, a new one's start at 0.
+        metrics.set_running_providers(statuses.iter().filter(|s| s.enabled).map(|s| &s.id));
+        for status in statuses {
             if let Some(at) = status.last_liveness_at.filter(|_| status.running) {
                 metrics.set_snapshot_age(&status.id, now.into_std().saturating_duration_since(at));
             }

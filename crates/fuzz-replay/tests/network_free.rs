@@ -28,8 +28,16 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `cargo tree` of this crate's normal dependencies, one package (or, with
-/// `features`, one package feature) per line, without tree prefixes.
+/// `cargo tree` of this crate's normal dependencies on this host, one
+/// package (or, with `features`, one package feature) per line, without tree
+/// prefixes.
+///
+/// Offline, and for the host only: the packages it reads are exactly those
+/// the build of this crate fetched, so it runs on a new machine right after
+/// `cargo build`/`cargo test` (`--target all` would need the packages of
+/// every other platform too, which no build here downloads). The fuzz
+/// harnesses are built and run on this host, so its graph is the one that
+/// matters.
 fn cargo_tree(edges: &str) -> String {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(&cargo)
@@ -38,8 +46,6 @@ fn cargo_tree(edges: &str) -> String {
             "tree",
             "--offline",
             "--locked",
-            "--target",
-            "all",
             "-p",
             "provisioning-fuzz-replay",
             "-e",

@@ -129,12 +129,10 @@ pub enum EventLine {
         /// Free text (empty for `ended`).
         detail: String,
     },
-    /// `resync` (its `seq_no` is `as_of_seq_no`).
+    /// `resync`: no `seq_no` of its own (the line has no such key).
     Resync {
         /// The run.
         run_id: RunId,
-        /// The re-sent snapshot's number.
-        seq_no: u64,
         /// The re-sent snapshot's epoch.
         epoch: u64,
         /// The consumer's new high-water mark.
@@ -178,7 +176,10 @@ impl EventLine {
             | Self::ProviderChanged { seq_no, .. }
             | Self::ProvisioningUnavailable { seq_no, .. }
             | Self::Terminated { seq_no, .. }
-            | Self::Resync { seq_no, .. } => *seq_no,
+            | Self::Resync {
+                as_of_seq_no: seq_no,
+                ..
+            } => *seq_no,
         }
     }
 
@@ -282,7 +283,6 @@ impl From<&ProvisioningEvent> for EventLine {
             },
             ProvisioningEvent::Resync(l) => Self::Resync {
                 run_id: l.run_id,
-                seq_no: l.as_of_seq_no,
                 epoch: l.epoch,
                 as_of_seq_no: l.as_of_seq_no,
             },
@@ -313,7 +313,8 @@ mod hex_hash {
 mod tests {
     use super::*;
 
-    /// The example lines of CONTRACTS §3, verbatim.
+    /// The example lines of CONTRACTS §3, with `resync` as the rules state
+    /// it: no `seq_no` key.
     const CONTRACT_LINES: [&str; 7] = [
         r#"{"type":"snapshot","run_id":"5d41402abc4b2a76","seq_no":1,"epoch":1,"provider_id":"consul-a","hash":"9f0c3a1b2c3d4e5f","health":"healthy","revision":"1234","members":[{"id":"n1","host":"10.0.0.1","port":4000,"labels":{}}],"blocked":[]}"#,
         r#"{"type":"remote_topology","run_id":"5d41402abc4b2a76","seq_no":2,"epoch":1,"event":"join","node_id":"n1","member":{"id":"n1","host":"10.0.0.1","port":4000,"labels":{}},"provider_id":"consul-a","snapshot_hash":"9f0c3a1b2c3d4e5f"}"#,
@@ -321,7 +322,7 @@ mod tests {
         r#"{"type":"provider_changed","run_id":"5d41402abc4b2a76","seq_no":7,"epoch":2,"from_provider_id":"consul-a","to_provider_id":"etcd-a","reason":"timeout","snapshot_hash":"0123456789abcdef"}"#,
         r#"{"type":"provisioning_unavailable","run_id":"5d41402abc4b2a76","seq_no":9,"epoch":2,"since_ms":1764230400000}"#,
         r#"{"type":"terminated","run_id":"5d41402abc4b2a76","seq_no":12,"epoch":3,"provider_id":"k8s","reason":"errored","detail":"watch ended: 403 forbidden"}"#,
-        r#"{"type":"resync","run_id":"5d41402abc4b2a76","seq_no":40,"epoch":3,"as_of_seq_no":40}"#,
+        r#"{"type":"resync","run_id":"5d41402abc4b2a76","epoch":3,"as_of_seq_no":40}"#,
     ];
 
     #[test]

@@ -18,6 +18,7 @@ mod hub_handle;
 mod line_payloads;
 mod notifier;
 mod prepared_diffs;
+mod prometheus_text;
 mod provisioning_event;
 mod provisioning_metrics;
 mod publication;

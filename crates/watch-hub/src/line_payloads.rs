@@ -213,8 +213,10 @@ impl TerminatedLine {
     }
 }
 
-/// A `resync` line: for one consumer only. It has no `seq_no` of its own: the
-/// line's `seq_no` and `as_of_seq_no` are both the re-sent snapshot's.
+/// A `resync` line: for one consumer only. It has no `seq_no` of its own and
+/// its JSON carries no `seq_no` key (CONTRACTS §3): a consumer that drops
+/// lines at or below its high-water mark must never drop the snapshot that
+/// follows. `as_of_seq_no` is the re-sent snapshot's `seq_no`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ResyncLine {
@@ -240,10 +242,9 @@ impl ResyncLine {
         &self,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        let mut line = serializer.serialize_struct("resync", 5)?;
+        let mut line = serializer.serialize_struct("resync", 4)?;
         line.serialize_field("type", "resync")?;
         line.serialize_field("run_id", &self.run_id)?;
-        line.serialize_field("seq_no", &self.as_of_seq_no)?;
         line.serialize_field("epoch", &self.epoch)?;
         line.serialize_field("as_of_seq_no", &self.as_of_seq_no)?;
         line.end()

@@ -31,20 +31,21 @@ impl PreparedDiffs {
     /// Diffs `snapshot` (the latest view of `provider`) against `published`
     /// (whose hash is `basis`) unless that is done already, and keeps it if
     /// it is small enough; returns how many published members the view
-    /// lacks (a member that changed is not missing).
+    /// lacks (a member that changed is not missing) and how many members the
+    /// two disagree on (`shrink_guard::diff_counts`).
     pub(crate) fn prepare(
         &mut self,
         provider: &ProviderId,
         published: &ProviderSnapshot,
         basis: u64,
         snapshot: &ProviderSnapshot,
-    ) -> usize {
+    ) -> (usize, usize) {
         let target = snapshot.hash();
         let index = self.diffs.iter().position(|d| &d.provider == provider);
         if let Some(i) = index {
             let prepared = &self.diffs[i];
             if prepared.basis == basis && prepared.target == target {
-                return crate::shrink_guard::removed_in_diff(&prepared.events);
+                return crate::shrink_guard::diff_counts(&prepared.events);
             }
         }
         let mut events = match index {
@@ -56,7 +57,7 @@ impl PreparedDiffs {
             None => Vec::new(),
         };
         diff_into(published, snapshot, &mut events);
-        let removed = crate::shrink_guard::removed_in_diff(&events);
+        let counts = crate::shrink_guard::diff_counts(&events);
         if events.len() <= MIN_KEPT_EVENTS.max(published.len() / 8) {
             self.diffs.push(PreparedDiff {
                 provider: provider.clone(),
@@ -65,7 +66,7 @@ impl PreparedDiffs {
                 events,
             });
         }
-        removed
+        counts
     }
 
     /// Moves the diff from `basis` to `target` prepared for `provider` into
@@ -126,10 +127,16 @@ mod tests {
         let published = view(&[("a", 1), ("b", 1), ("c", 1)]);
         let standby = view(&[("a", 1), ("b", 2), ("d", 1)]);
         let mut prepared = PreparedDiffs::default();
-        // `c` is gone; `b` changed and is not missing.
+        // `c` is gone; `b` changed and is not missing; they disagree on
+        // `b`, `c` and `d`.
         assert_eq!(
             prepared.prepare(&pid("s"), &published, published.hash(), &standby),
-            1
+            (1, 3)
+        );
+        // Asked again, the kept diff answers the same.
+        assert_eq!(
+            prepared.prepare(&pid("s"), &published, published.hash(), &standby),
+            (1, 3)
         );
         let mut out = Vec::new();
         assert!(!prepared.take(&pid("s"), published.hash() ^ 1, standby.hash(), &mut out));
@@ -150,7 +157,7 @@ mod tests {
         prepared.prepare(&pid("s"), &published, published.hash(), &first);
         assert_eq!(
             prepared.prepare(&pid("s"), &published, published.hash(), &second),
-            0
+            (0, 1)
         );
         assert_eq!(prepared.len(), 1);
         let mut out = Vec::new();
@@ -182,7 +189,7 @@ mod tests {
         let mut prepared = PreparedDiffs::default();
         assert_eq!(
             prepared.prepare(&pid("s"), &published, published.hash(), &moved),
-            0
+            (0, 3 * MIN_KEPT_EVENTS)
         );
         assert_eq!(prepared.len(), 0);
         prepared.clear();

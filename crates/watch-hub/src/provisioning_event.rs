@@ -26,7 +26,7 @@ use crate::published_snapshot::PublishedSnapshot;
 /// let line = ProvisioningEvent::Resync(resync());
 /// assert_eq!(
 ///     line.to_json_line(),
-///     r#"{"type":"resync","run_id":"5d41402abc4b2a76","seq_no":40,"epoch":3,"as_of_seq_no":40}"#
+///     r#"{"type":"resync","run_id":"5d41402abc4b2a76","epoch":3,"as_of_seq_no":40}"#
 /// );
 /// ```
 #[derive(Debug, Clone)]
@@ -62,7 +62,8 @@ impl ProvisioningEvent {
         }
     }
 
-    /// The line's `seq_no` (for `resync`: the re-sent snapshot's).
+    /// The line's `seq_no`; for `resync`, which has none of its own (its
+    /// JSON carries no `seq_no` key), the re-sent snapshot's `as_of_seq_no`.
     pub fn seq_no(&self) -> u64 {
         match self {
             Self::Snapshot(s) => s.seq_no(),
@@ -287,7 +288,7 @@ mod tests {
         });
         assert_eq!(
             resync.to_json_line(),
-            r#"{"type":"resync","run_id":"5d41402abc4b2a76","seq_no":40,"epoch":3,"as_of_seq_no":40}"#
+            r#"{"type":"resync","run_id":"5d41402abc4b2a76","epoch":3,"as_of_seq_no":40}"#
         );
         assert_eq!(resync.seq_no(), 40);
         assert_eq!(resync.type_name(), "resync");

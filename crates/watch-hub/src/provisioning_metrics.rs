@@ -195,6 +195,14 @@ impl ProvisioningMetrics {
         self.view_mut().clone()
     }
 
+    /// The current values in the Prometheus text format (0.0.4): every
+    /// name of CONTRACTS §5, a series per provider of the running set (see
+    /// [`set_running_providers`](Self::set_running_providers)), the latency
+    /// as a histogram with [`LATENCY_BUCKETS`]. What `GET /metrics` serves.
+    pub fn render_prometheus(&self) -> String {
+        crate::prometheus_text::render(&self.view_mut())
+    }
+
     /// A handle to the latency histogram of `provider` in the current
     /// recorder, to record from another thread (the consumer that acknowledges
     /// a publication last).
@@ -311,10 +319,58 @@ impl ProvisioningMetrics {
             Some(members as u64);
     }
 
-    /// Drops a removed provider from the view (its exported series keep
-    /// their last values; the exporter's idle timeout removes them).
-    pub fn forget_provider(&self, provider: &ProviderId) {
+    /// Makes `running` the running set (CONTRACTS §5: the enabled
+    /// descriptors of the set last applied). A provider new to the set gets
+    /// every provider-labelled series at 0 — in the view and through the
+    /// `metrics` facade — so alerts and `rate()` work before anything
+    /// happened to it; a provider no longer in it is
+    /// [forgotten](Self::forget_provider). Values of providers that stay are
+    /// kept. The facade calls this whenever the set may have changed.
+    pub fn set_running_providers<'a>(&self, running: impl IntoIterator<Item = &'a ProviderId>) {
+        let running: std::collections::BTreeSet<&ProviderId> = running.into_iter().collect();
         let mut view = self.view_mut();
+        let gone: Vec<ProviderId> = view
+            .providers
+            .keys()
+            .filter(|id| !running.contains(id))
+            .cloned()
+            .collect();
+        for id in gone {
+            Self::forget_in(&mut view, &id);
+        }
+        for id in running {
+            if view.providers.contains_key(id) {
+                continue;
+            }
+            let label = id.to_string();
+            metrics::counter!(STREAM_INTERRUPTIONS_TOTAL, "provider" => label.clone()).increment(0);
+            metrics::counter!(SUPPRESSED_SHRINKS_TOTAL, "provider" => label.clone()).increment(0);
+            for gauge in [
+                PROVIDER_HEALTH,
+                ACTIVE_PROVIDER,
+                MEMBERS,
+                SNAPSHOT_AGE_SECONDS,
+                PROVIDER_DISAGREEMENT_MEMBERS,
+            ] {
+                metrics::gauge!(gauge, "provider" => label.clone()).set(0.0);
+            }
+            view.providers
+                .insert(id.clone(), ProviderMetricsView::default());
+        }
+        let unavailable = view.unavailable;
+        drop(view);
+        metrics::gauge!(UNAVAILABLE).set(if unavailable { 1.0 } else { 0.0 });
+    }
+
+    /// Drops a removed provider from the view, so that its series leave
+    /// `/metrics` (through [`render_prometheus`](Self::render_prometheus)).
+    /// Series already handed to another `metrics` recorder keep their last
+    /// values there until that exporter's own idle timeout removes them.
+    pub fn forget_provider(&self, provider: &ProviderId) {
+        Self::forget_in(&mut self.view_mut(), provider);
+    }
+
+    fn forget_in(view: &mut MetricsView, provider: &ProviderId) {
         view.providers.remove(provider);
         let name = provider.as_str();
         view.failovers

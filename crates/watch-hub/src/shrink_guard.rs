@@ -67,6 +67,14 @@ pub(crate) fn removed_members(published: &[ClusterNode], next: &[ClusterNode]) -
 /// Published members missing from the next view, from its diff: leaves minus
 /// the leaves that rejoin changed (a changed member is not removed).
 pub(crate) fn removed_in_diff(diff: &[RemoteTopologyEvent]) -> usize {
+    diff_counts(diff).0
+}
+
+/// From a diff between two views: the members of the first missing from the
+/// second (see [`removed_in_diff`]), and the size of their symmetric
+/// difference as [`disagreement`] counts it (ids in only one view, plus ids
+/// whose member changed), without another pass over the views.
+pub(crate) fn diff_counts(diff: &[RemoteTopologyEvent]) -> (usize, usize) {
     let leaves_end = diff
         .iter()
         .position(|e| !matches!(e, RemoteTopologyEvent::Leave(_)))
@@ -89,7 +97,10 @@ pub(crate) fn removed_in_diff(diff: &[RemoteTopologyEvent]) -> usize {
             }
         }
     }
-    leaves.len() - rejoined
+    (
+        leaves.len() - rejoined,
+        leaves.len() + joins.len() - rejoined,
+    )
 }
 
 /// Size of the symmetric difference between two member lists: ids in only

@@ -188,22 +188,31 @@ impl ProviderWatchHub {
     /// if it is not much larger than an eighth of the published view), so
     /// that a switch to a warm standby publishes without diffing. The
     /// facade calls it for every running provider whenever the published
-    /// snapshot or a provider's view changes.
+    /// snapshot, the active provider or a provider's view changes.
+    ///
+    /// It also sets the provider's
+    /// `provisioning_provider_disagreement_members` gauge (0 for the active
+    /// provider), from the same diff, so the gauge follows every publication
+    /// and every switch (CONTRACTS §5).
     pub fn assess_candidate(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) -> bool {
         let Some(last) = &self.last else {
             return false;
         };
         let published = last.members().len();
-        if self.active.as_ref() == Some(provider)
-            || published == 0
-            || snapshot.is_empty()
-            || snapshot.hash() == last.hash()
-        {
+        if self.active.as_ref() == Some(provider) || snapshot.hash() == last.hash() {
+            self.metrics.set_disagreement(provider, 0);
             return self.is_suspicious_shrink(snapshot);
         }
-        let removed = self
-            .prepared
-            .prepare(provider, last.snapshot(), last.hash(), snapshot);
+        if published == 0 || snapshot.is_empty() {
+            // One side is empty: they disagree on every member of the other.
+            self.metrics
+                .set_disagreement(provider, published + snapshot.len());
+            return self.is_suspicious_shrink(snapshot);
+        }
+        let (removed, disagreeing) =
+            self.prepared
+                .prepare(provider, last.snapshot(), last.hash(), snapshot);
+        self.metrics.set_disagreement(provider, disagreeing);
         self.guard.is_suspicious(published, removed, snapshot.len())
     }
 

@@ -381,6 +381,13 @@ fn metrics_after_a_manual_failover_and_the_event_stream() {
     assert_eq!(events[0].json()["type"], "resync", "{events:?}");
     assert_eq!(events[1].json()["type"], "snapshot", "{events:?}");
     assert_eq!(events[0].json()["as_of_seq_no"], events[1].json()["seq_no"]);
+    // CONTRACTS §3: a `resync` has no `seq_no` key, so a consumer dropping
+    // lines at or below its high-water mark keeps the snapshot it announces.
+    assert!(
+        events[0].json().get("seq_no").is_none(),
+        "resync carries a seq_no: {events:?}"
+    );
+    assert_eq!(events[0].id, None, "resync has no SSE id: {events:?}");
     let changed = events
         .iter()
         .find(|e| e.json()["type"] == "provider_changed")

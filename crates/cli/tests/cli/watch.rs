@@ -105,13 +105,16 @@ fn follow_json_prints_contract_lines_in_seq_order_until_the_timeout() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("every line is JSON"))
         .collect();
-    assert!(
-        lines.iter().all(|l| l["seq_no"].as_u64().is_some()),
-        "every line has a seq_no"
-    );
-    // CONTRACTS §3: `resync` (sent when the subscription starts after the
-    // first publication) has no seq_no of its own — it repeats the re-sent
-    // snapshot's — and every other line's seq_no is greater than all before.
+    // CONTRACTS §3: every line but `resync` has a seq_no; `resync` (sent
+    // when the subscription starts after the first publication) has no
+    // `seq_no` key at all, and every other line's seq_no is greater than all
+    // before.
+    for line in &lines {
+        let numbered = line["seq_no"].as_u64().is_some();
+        let resync = line["type"] == "resync";
+        assert!(numbered != resync, "seq_no on the wrong lines: {line}");
+        assert!(!resync || line.get("seq_no").is_none(), "{line}");
+    }
     let seqs: Vec<u64> = lines
         .iter()
         .filter(|l| l["type"] != "resync")
