@@ -9,6 +9,7 @@ mod cli {
 
     mod demo;
     mod exit_codes;
+    mod failback;
     mod providers;
     mod secrets_canary;
     mod secrets_etcd_auth;
