@@ -10,6 +10,7 @@ mod cli {
     mod demo;
     mod exit_codes;
     mod metrics_scrape;
+    mod failback;
     mod providers;
     mod secrets_canary;
     mod secrets_etcd_auth;

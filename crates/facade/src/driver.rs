@@ -209,7 +209,7 @@ impl Driver {
             // Only fails for an unknown id; `latest` holds running ones.
             let _ = self
                 .controller
-                .set_suspicious(id, suspicious, now.into_std());
+                .set_suspicious(id, snapshot.hash(), suspicious, now.into_std());
         }
         self.apply_decisions(now, None);
     }
@@ -254,9 +254,12 @@ impl Driver {
                 self.latest.insert(id.clone(), snapshot.clone());
                 let suspicious = self.hub.assess_candidate(&id, snapshot);
                 // Only fails for an unknown id, and the stream is current.
-                let _ = self
-                    .controller
-                    .set_suspicious(&id, suspicious, now.into_std());
+                let _ = self.controller.set_suspicious(
+                    &id,
+                    snapshot.hash(),
+                    suspicious,
+                    now.into_std(),
+                );
             }
             ProviderEvent::Fault(fault) => {
                 debug!(kind = %fault.kind, permanent = fault.permanent, detail = %fault.detail, "fault");

@@ -265,17 +265,30 @@ impl FailoverController {
         self.on_event(handle, &reason.into_event(), now)
     }
 
-    /// Flags a provider whose view would be a suspicious shrink (decision 5):
-    /// it is not chosen while another healthy candidate exists.
+    /// Reports a provider's latest view, identified by `view` (its
+    /// snapshot's [`hash`](provisioning_provider_api::ProviderSnapshot::hash)),
+    /// and whether that view, published now, would be a suspicious shrink
+    /// of the published snapshot (decision 5). Call it for every snapshot a running provider
+    /// delivers, and again whenever the published snapshot changes.
+    ///
+    /// A suspicious provider is not chosen while another healthy candidate
+    /// exists, and is not failed back to — but only until its view has
+    /// stood unchanged for `shrink_confirm`: then the shrink counts as
+    /// confirmed, as the hub confirms a held shrink of the active provider,
+    /// and the provider competes on priority again
+    /// ([`next_deadline`](Self::next_deadline) includes that moment). A
+    /// different `view` restarts the clock; the same view reported again,
+    /// suspicious or not, keeps it; a reopened stream starts afresh.
     pub fn set_suspicious(
         &mut self,
         id: &ProviderId,
+        view: u64,
         suspicious: bool,
         now: Instant,
     ) -> Result<(), ControllerError> {
         let i = self.require(id)?;
         let now = self.advance(now);
-        self.providers[i].suspicious = suspicious;
+        self.providers[i].note_view(view, suspicious, now);
         self.evaluate(now);
         Ok(())
     }
@@ -333,6 +346,7 @@ impl FailoverController {
             consider(p.silence_deadline(&self.policy));
             consider(p.backoff_until);
             consider(p.clean_at);
+            consider(p.suspicion_ends(&self.policy));
             let is_active = self.active.as_ref() == Some(&p.id);
             let is_pinned = self.pinned().is_some_and(|pin| pin == &p.id);
             // Only a fail-back or pin candidate's maturity can switch.
@@ -434,7 +448,7 @@ impl FailoverController {
                 .backoff_until
                 .filter(|until| now.is_some_and(|n| n < *until)),
             fail_back_period: self.policy.fail_back_period(p.penalty),
-            suspicious: p.suspicious,
+            suspicious: now.map_or(p.suspicious, |now| p.suspected(&self.policy, now)),
             permanently_terminated: p.permanently_terminated,
         }
     }
@@ -486,7 +500,8 @@ impl FailoverController {
     }
 
     /// The best eligible provider other than `exclude` that passes `extra`:
-    /// the highest priority among the non-suspicious ones, else among all.
+    /// the highest priority among those not under suspicion (decision 5),
+    /// else among all.
     fn best(
         &self,
         now: Instant,
@@ -498,7 +513,7 @@ impl FailoverController {
             if Some(&p.id) == exclude || !p.eligible(now) || !extra(p) {
                 continue;
             }
-            if !p.suspicious {
+            if !p.suspected(&self.policy, now) {
                 return Some(i);
             }
             fallback.get_or_insert(i);
@@ -564,7 +579,7 @@ impl FailoverController {
         let fail_back = self.providers.iter().enumerate().find_map(|(i, p)| {
             (p.priority > active_priority
                 && p.eligible(now)
-                && !p.suspicious
+                && !p.suspected(&self.policy, now)
                 && p.matured(&self.policy, now))
             .then_some(i)
         });

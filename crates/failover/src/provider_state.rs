@@ -87,6 +87,11 @@ pub(crate) struct ProviderState {
     /// ends.
     pub(crate) failed_back_at: Option<Instant>,
     pub(crate) clean_at: Option<Instant>,
+    /// The running stream's latest view (its snapshot hash) and since when
+    /// that view has stood unchanged: a suspicion ends once it has stood
+    /// for `shrink_confirm` (decision 5).
+    pub(crate) view: Option<(u64, Instant)>,
+    /// That view would be a suspicious shrink of the published snapshot.
     pub(crate) suspicious: bool,
 }
 
@@ -119,6 +124,7 @@ impl ProviderState {
             penalty: 0,
             failed_back_at: None,
             clean_at: None,
+            view: None,
             suspicious: false,
         }
     }
@@ -151,6 +157,32 @@ impl ProviderState {
             && self
                 .healthy_since
                 .is_some_and(|since| reached(since, policy.fail_back_period(self.penalty), now))
+    }
+
+    /// Records the latest view and whether it would be a suspicious shrink;
+    /// only a different view restarts the time it has stood.
+    pub(crate) fn note_view(&mut self, view: u64, suspicious: bool, now: Instant) {
+        if self.view.is_none_or(|(seen, _)| seen != view) {
+            self.view = Some((view, now));
+        }
+        self.suspicious = suspicious;
+    }
+
+    /// When the suspicion on the current view ends (decision 5): the view
+    /// has then stood for `shrink_confirm`, so the shrink it would publish
+    /// counts as confirmed, as the hub confirms the active provider's.
+    pub(crate) fn suspicion_ends(&self, policy: &FailoverPolicy) -> Option<Instant> {
+        let (_, since) = self.view.filter(|_| self.suspicious)?;
+        since.checked_add(policy.shrink_confirm)
+    }
+
+    /// Flagged as a suspicious shrink, and the view has not stood for
+    /// `shrink_confirm` yet: not chosen while another candidate exists.
+    pub(crate) fn suspected(&self, policy: &FailoverPolicy, now: Instant) -> bool {
+        self.suspicious
+            && self
+                .view
+                .is_none_or(|(_, since)| !reached(since, policy.shrink_confirm, now))
     }
 
     /// Waiting for its first answer without a verdict: the first activation
@@ -472,6 +504,9 @@ impl ProviderState {
         self.errors = 0;
         self.last_fault = None;
         self.stale = None;
+        // A new stream's view settles afresh, even if it is the same one.
+        self.view = None;
+        self.suspicious = false;
         self.refresh(policy, now, out);
         ProviderHandle::new(self.id.clone(), generation)
     }

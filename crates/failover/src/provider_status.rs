@@ -44,7 +44,8 @@ pub struct ProviderStatus {
     /// The continuous healthy period a fail-back to it needs now (rule 4,
     /// doubled after flapping).
     pub fail_back_period: std::time::Duration,
-    /// Whether its view was flagged as a suspicious shrink.
+    /// Whether its view is under suspicion now: flagged as a suspicious
+    /// shrink and not yet standing for `shrink_confirm` (decision 5).
     pub suspicious: bool,
     /// Whether its stream ended permanently (reopened only when enabled
     /// again or re-added).

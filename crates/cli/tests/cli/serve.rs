@@ -506,7 +506,7 @@ fn sighup_reloads_a_valid_store_and_keeps_serving_on_an_invalid_one() {
 
     // Valid: `a` goes, `z` (priority 30) comes and becomes active. Its
     // view keeps b's member (a view that drops most published members is a
-    // suspicious shrink and never chosen for a fail-back).
+    // suspicious shrink: its fail-back would wait for `shrink_confirm` too).
     sb.write_store(concat!(
         r#"{"id":"z","kind":"in_memory","priority":30,"watch":{"members":[{"id":"n2","host":"127.0.0.1","port":4001},{"id":"n9","host":"127.0.0.1","port":4009}]},"enabled":true}"#,
         "\n",

@@ -32,7 +32,8 @@ enum Op {
     Add(usize),
     Enable(usize),
     Disable(usize),
-    Suspicious(usize, bool),
+    /// Provider, view (a stand-in hash), suspicious.
+    Suspicious(usize, u64, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -52,7 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => i.clone().prop_map(Op::Add),
         1 => i.clone().prop_map(Op::Enable),
         1 => i.clone().prop_map(Op::Disable),
-        1 => (i, any::<bool>()).prop_map(|(i, s)| Op::Suspicious(i, s)),
+        1 => (i, 0u64..3, any::<bool>()).prop_map(|(i, v, s)| Op::Suspicious(i, v, s)),
     ]
 }
 
@@ -161,6 +162,31 @@ impl Checker {
                 self.fail(sim, format!("{} must run: {s:?}", s.id));
             }
         }
+        // Rule 4 and decision 5: nothing else holds a fail-back. A
+        // higher-priority provider healthy for its fail-back period and no
+        // longer under suspicion is failed back to once the cooldown allows.
+        let cooled = sim
+            .c
+            .last_switch_at()
+            .is_none_or(|t| now - t >= self.cooldown);
+        if let Some(a) = active.first()
+            && sim.c.pinned().is_none()
+            && cooled
+        {
+            let waiting = statuses.iter().find(|s| {
+                s.priority > a.priority
+                    && s.enabled
+                    && s.running
+                    && s.backoff_until.is_none()
+                    && !s.suspicious
+                    && s.condition == ProviderCondition::Healthy
+                    && s.healthy_since
+                        .is_some_and(|h| now - h >= s.fail_back_period)
+            });
+            if let Some(s) = waiting {
+                self.fail(sim, format!("{} left waiting for fail-back: {s:?}", s.id));
+            }
+        }
         if let Some(deadline) = sim.c.next_deadline()
             && deadline <= now
         {
@@ -230,8 +256,8 @@ fn apply(sim: &mut Sim, checker: &mut Checker, op: &Op, n: usize) {
         Op::Disable(i) => {
             let _ = sim.c.disable_provider(&id(name(i)), now);
         }
-        Op::Suspicious(i, flag) => {
-            let _ = sim.c.set_suspicious(&id(name(i)), *flag, now);
+        Op::Suspicious(i, view, flag) => {
+            let _ = sim.c.set_suspicious(&id(name(i)), *view, *flag, now);
         }
     }
     if sim.c.pinned().map(ToString::to_string) != checker.pin_pending.clone()

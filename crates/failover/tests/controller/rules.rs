@@ -672,13 +672,31 @@ fn rule_8_removing_or_disabling_the_active_switches_at_once() {
 
 // ---- decision 5, handles, membership ----
 
+/// Two views of the same provider: stand-ins for snapshot hashes.
+const VIEW_1: u64 = 0x1111;
+const VIEW_2: u64 = 0x2222;
+
+/// `name` delivers a view that would be a suspicious shrink (`flag`), in
+/// the facade's order: the flag first, then the snapshot.
+fn suspicious_view(sim: &mut Sim, name: &str, view: u64, flag: bool) {
+    sim.c
+        .set_suspicious(&id(name), view, flag, sim.now)
+        .expect("known");
+    sim.collect();
+    sim.snapshot(name);
+}
+
+fn suspected(sim: &Sim, name: &str) -> bool {
+    sim.status(name).expect("known").suspicious
+}
+
 #[test]
 fn decision_5_a_suspicious_candidate_is_not_chosen_while_another_healthy_exists() {
     let policy = FailoverPolicy::default().with_standby(2);
     let mut sim = Sim::new(policy, &[("a", 30), ("b", 20), ("c", 10)]);
     sim.all_answer(&["a", "b", "c"]);
     sim.c
-        .set_suspicious(&id("b"), true, sim.now)
+        .set_suspicious(&id("b"), VIEW_1, true, sim.now)
         .expect("known");
     sim.forbidden("a");
     assert_switch(&sim, ms(0), "a", "c", SwitchReason::HealthDegraded);
@@ -686,6 +704,137 @@ fn decision_5_a_suspicious_candidate_is_not_chosen_while_another_healthy_exists(
     sim.advance(ms(10));
     sim.forbidden("c");
     assert_switch(&sim, ms(10), "c", "b", SwitchReason::HealthDegraded);
+}
+
+#[test]
+fn decision_5_a_view_that_stood_for_shrink_confirm_competes_on_priority_again() {
+    let policy = FailoverPolicy::default().with_standby(2);
+    let mut sim = Sim::new(policy, &[("a", 30), ("b", 20), ("c", 10)]);
+    sim.all_answer(&["a", "b", "c"]);
+    sim.c
+        .set_suspicious(&id("b"), VIEW_1, true, sim.now)
+        .expect("known");
+    sim.advance_alive(ms(4_999), &["a", "b", "c"]);
+    assert!(suspected(&sim, "b"));
+    sim.advance(ms(1));
+    assert!(
+        !suspected(&sim, "b"),
+        "confirmed after shrink_confirm (5 s)"
+    );
+    sim.forbidden("a");
+    assert_switch(&sim, secs(5), "a", "b", SwitchReason::HealthDegraded);
+}
+
+#[test]
+fn decision_5_a_suspicious_fail_back_candidate_waits_only_until_its_view_has_stood_for_shrink_confirm()
+ {
+    // A healthy period (2 s) shorter than shrink_confirm (5 s): the
+    // suspicion is what holds the fail-back, and only for shrink_confirm.
+    let policy = FailoverPolicy::default().with_cooldown(secs(2));
+    let mut sim = Sim::new(policy, &[("a", 20), ("b", 10)]);
+    assert_eq!(sim.all_answer(&["a", "b"]).as_deref(), Some("a"));
+    sim.advance(secs(1));
+    sim.forbidden("a");
+    assert_switch(&sim, secs(1), "a", "b", SwitchReason::HealthDegraded);
+    sim.advance_alive(secs(2), &["b"]);
+    // a heals at 3 s with a view that drops everything b published.
+    suspicious_view(&mut sim, "a", VIEW_1, true);
+    sim.advance_alive(secs(2), &["a", "b"]);
+    assert!(suspected(&sim, "a"));
+    assert_eq!(sim.active().as_deref(), Some("b"), "matured but suspicious");
+    assert_eq!(sim.c.next_deadline(), Some(sim.t0 + secs(8)));
+    sim.advance_alive(ms(2_999), &["a", "b"]);
+    assert_eq!(sim.active().as_deref(), Some("b"));
+    // The controller wakes itself at the end of the suspicion.
+    sim.advance_alive(secs(1), &["a", "b"]);
+    assert_switch(&sim, secs(8), "b", "a", SwitchReason::PriorityRestored);
+    assert!(!suspected(&sim, "a"));
+}
+
+#[test]
+fn decision_5_a_confirmed_suspicion_leaves_the_fail_back_to_the_cooldown_rules() {
+    // shrink_confirm (5 s) shorter than the healthy period (10 s): the
+    // fail-back comes exactly when rule 4 allows it.
+    let mut sim = two();
+    sim.advance(secs(1));
+    sim.forbidden("a");
+    sim.advance_alive(secs(2), &["b"]);
+    suspicious_view(&mut sim, "a", VIEW_1, true);
+    sim.advance_alive(ms(9_999), &["a", "b"]);
+    assert!(!suspected(&sim, "a"));
+    assert_eq!(sim.active().as_deref(), Some("b"));
+    sim.advance(ms(1));
+    assert_switch(&sim, secs(13), "b", "a", SwitchReason::PriorityRestored);
+}
+
+#[test]
+fn decision_5_a_new_view_restarts_the_suspicion_and_the_same_view_keeps_it() {
+    let mut sim = two();
+    sim.advance(secs(1));
+    sim.forbidden("a");
+    sim.advance_alive(secs(2), &["b"]);
+    suspicious_view(&mut sim, "a", VIEW_1, true); // 3 s
+    sim.advance_alive(secs(3), &["a", "b"]);
+    // The published snapshot changed twice: the same view assessed again
+    // (cleared, then flagged again) keeps its clock.
+    let now = sim.now;
+    sim.c
+        .set_suspicious(&id("a"), VIEW_1, false, now)
+        .expect("known");
+    sim.c
+        .set_suspicious(&id("a"), VIEW_1, true, now)
+        .expect("known");
+    sim.collect();
+    assert_eq!(sim.c.next_deadline(), Some(sim.t0 + secs(8)));
+    // A different view at 11 s, before the fail-back at 13 s: 5 s again.
+    sim.advance_alive(secs(5), &["a", "b"]);
+    assert!(!suspected(&sim, "a"));
+    suspicious_view(&mut sim, "a", VIEW_2, true);
+    assert!(suspected(&sim, "a"));
+    sim.advance_alive(ms(4_999), &["a", "b"]);
+    assert_eq!(sim.active().as_deref(), Some("b"), "held past 13 s");
+    sim.advance(ms(1));
+    assert_switch(&sim, secs(16), "b", "a", SwitchReason::PriorityRestored);
+}
+
+#[test]
+fn decision_5_a_reopened_stream_starts_its_suspicion_afresh() {
+    let mut sim = two();
+    sim.advance(secs(1));
+    sim.forbidden("a");
+    sim.heartbeat("a");
+    suspicious_view(&mut sim, "a", VIEW_1, true);
+    sim.advance_alive(secs(4), &["a", "b"]);
+    assert!(suspected(&sim, "a"));
+    sim.terminate("a", false);
+    while sim.c.handle(&id("a")).is_none() {
+        sim.advance_alive(ms(100), &["b"]);
+    }
+    assert!(!suspected(&sim, "a"), "nothing is known of the new stream");
+    let reopened = sim.elapsed();
+    suspicious_view(&mut sim, "a", VIEW_1, true);
+    sim.advance_alive(secs(5) - ms(1), &["a", "b"]);
+    assert!(suspected(&sim, "a"), "same view, new stream: 5 s again");
+    sim.advance(ms(1));
+    assert!(
+        !suspected(&sim, "a"),
+        "{:?} after the reopen",
+        sim.elapsed() - reopened
+    );
+}
+
+#[test]
+fn decision_5_a_shrink_of_the_active_provider_never_switches() {
+    // The hub holds the active provider's suspicious shrink; the controller
+    // keeps it active, before and after shrink_confirm.
+    let mut sim = two();
+    sim.advance(secs(1));
+    suspicious_view(&mut sim, "a", VIEW_1, true);
+    assert!(suspected(&sim, "a"));
+    sim.advance_alive(secs(30), &["a", "b"]);
+    assert_eq!(sim.active().as_deref(), Some("a"));
+    assert!(sim.switches().is_empty(), "{:#?}", sim.switches());
+    assert!(!suspected(&sim, "a"));
 }
 
 #[test]
