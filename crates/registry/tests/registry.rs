@@ -25,6 +25,8 @@ mod common {
 mod descriptor_serde;
 #[path = "registry/preflight.rs"]
 mod preflight;
+#[path = "registry/preflight_probe_calls.rs"]
+mod preflight_probe_calls;
 #[path = "registry/registry_ops.rs"]
 mod registry_ops;
 #[path = "registry/rejections.rs"]

@@ -10,4 +10,5 @@ mod hub {
     mod numbering;
     mod ordering;
     mod shrink;
+    mod switch_bridge_calls;
 }
