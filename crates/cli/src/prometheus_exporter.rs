@@ -54,6 +54,14 @@ impl PrometheusExporter {
         Ok(Self { handle })
     }
 
+    /// A recorder that is not installed (for tests: only one can be).
+    #[cfg(test)]
+    pub(crate) fn detached() -> Self {
+        Self {
+            handle: PrometheusBuilder::new().build_recorder().handle(),
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub(crate) fn render(&self) -> String {
         self.handle.render()

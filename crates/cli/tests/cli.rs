@@ -3,7 +3,10 @@
 
 mod cli {
     mod admin_hostile;
+    mod admin_limits;
+    mod admin_origin;
     mod admin_server;
+    mod admin_token_reload;
     mod http_client;
     mod support;
 
