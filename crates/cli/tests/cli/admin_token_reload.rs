@@ -38,12 +38,21 @@ fn the_token_file_is_read_again_on_sighup() {
     );
 
     std::fs::write(&token_file, format!("{SECOND}\n")).expect("rotate");
+    let rotated = Instant::now();
     server.signal("HUP");
-    wait_stderr(&server, "re-read the admin token", 1);
-    assert_eq!(
-        server.call_as(Some(SECOND), "GET", "/providers").status,
-        200
+    while server.call_as(Some(SECOND), "GET", "/providers").status != 200 {
+        assert!(
+            rotated.elapsed() < Duration::from_secs(15),
+            "the rotated token was never accepted: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "rotated token accepted {:?} after SIGHUP",
+        rotated.elapsed()
     );
+    wait_stderr(&server, "re-read the admin token", 1);
     assert_eq!(
         server.call_as(Some(FIRST), "GET", "/providers").status,
         401,
