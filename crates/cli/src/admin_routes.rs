@@ -14,16 +14,26 @@ use serde_json::{Value, json};
 
 use crate::admin_state::AdminState;
 use crate::api_error::ApiError;
+use crate::connection_handle::ConnectionHandle;
 use crate::event_stream::events;
 use crate::provider_view_json::provider_view_json;
+use crate::request_guard::RequestGuard;
 use crate::status_page::status_page;
 
 /// Largest request body accepted (413 above).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 
-/// Every route, behind the token check (except `/healthz` and `/readyz`)
-/// and the body limit.
-pub(crate) fn router(state: AdminState) -> Router {
+/// Every route, behind the checks of CONTRACTS §4a rule 2 and the token,
+/// in this order, all before a body is read or a handler runs (so a
+/// refused request changes nothing):
+/// 1. `Host` and `Origin` must name this listener (403): a page in the
+///    operator's browser is refused whether or not it could guess a token,
+///    and the probes are covered too (a rebound page must not read them);
+/// 2. the token (401, except `/healthz` and `/readyz`): without it nothing
+///    more is told, not even which body would have been accepted;
+/// 3. a `POST` body must be `application/json` (415);
+/// 4. the body limit (413).
+pub(crate) fn router(state: AdminState, guard: RequestGuard) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
@@ -36,9 +46,32 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn(require_json))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(middleware::from_fn_with_state(guard, require_same_site))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// 403 unless `Host` and `Origin` name this listener.
+async fn require_same_site(
+    State(guard): State<RequestGuard>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let connection = request.extensions().get::<ConnectionHandle>();
+    if let Err(refused) = guard.check_site(request.uri(), request.headers(), connection) {
+        return refused.into_response();
+    }
+    next.run(request).await
+}
+
+/// 415 unless a `POST` declares a JSON body.
+async fn require_json(request: Request, next: Next) -> Response {
+    if let Err(refused) = RequestGuard::check_media_type(request.method(), request.headers()) {
+        return refused.into_response();
+    }
+    next.run(request).await
 }
 
 /// 401 unless the request carries the token; probes stay open.
@@ -91,6 +124,10 @@ async fn healthz() -> Response {
 
 async fn readyz(State(state): State<AdminState>) -> Result<Response, ApiError> {
     let handle = state.handle();
+    // A stopped service keeps its last snapshot: it is not ready.
+    if handle.is_stopped() {
+        return Err(ApiError::not_ready("not ready: the service has stopped"));
+    }
     if handle.is_unavailable() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -212,4 +249,43 @@ async fn wrong_method(method: Method, uri: Uri) -> ApiError {
 
 async fn unknown_route(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route {method} {}", uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use cluster_provisioning::ClusterProvisioningService;
+
+    use super::*;
+    use crate::store_config::StoreConfig;
+
+    #[tokio::test]
+    async fn readyz_is_503_once_the_service_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("providers.jsonl");
+        std::fs::write(
+            &store,
+            concat!(
+                r#"{"id":"a","kind":"in_memory","priority":1,"watch":{"members":[{"id":"n1","host":"127.0.0.1","port":4000}]},"enabled":true}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let registry = StoreConfig::new(store, None).load_registry().unwrap();
+        let handle = ClusterProvisioningService::build(registry).start().unwrap();
+        let state = AdminState::new(handle.clone(), None);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while readyz(State(state.clone())).await.is_err() {
+            assert!(Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.shutdown().await.unwrap();
+        let refused = readyz(State(state)).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            refused.code(),
+            cluster_provisioning::registry::ErrorCode::NotReady
+        );
+    }
 }

@@ -3,12 +3,16 @@
 use std::sync::{Arc, PoisonError, RwLock};
 
 use cluster_provisioning::ProvisioningHandle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::bearer_token::BearerToken;
 
-/// The running service and the token (if any).
-/// Cloned per request; the clone shares everything. The service can be
-/// replaced (a SIGHUP that changes the policy restarts it).
+/// Most `GET /events` streams open at once (CONTRACTS §4a rule 5).
+pub(crate) const MAX_EVENT_STREAMS: usize = 64;
+
+/// The running service, the token (if any) and the event-stream slots. Cloned per request; the clone shares everything.
+/// The service can be replaced (a SIGHUP that changes the policy restarts
+/// it), and so can the token (SIGHUP re-reads `--token-file`).
 #[derive(Clone, Debug)]
 pub(crate) struct AdminState {
     inner: Arc<Inner>,
@@ -17,7 +21,8 @@ pub(crate) struct AdminState {
 #[derive(Debug)]
 struct Inner {
     handle: RwLock<ProvisioningHandle>,
-    token: Option<BearerToken>,
+    token: RwLock<Option<Arc<BearerToken>>>,
+    streams: Arc<Semaphore>,
 }
 
 impl AdminState {
@@ -26,7 +31,8 @@ impl AdminState {
         Self {
             inner: Arc::new(Inner {
                 handle: RwLock::new(handle),
-                token,
+                token: RwLock::new(token.map(Arc::new)),
+                streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
             }),
         }
     }
@@ -52,7 +58,38 @@ impl AdminState {
     }
 
     /// The required token; `None` when auth is off.
-    pub(crate) fn token(&self) -> Option<&BearerToken> {
-        self.inner.token.as_ref()
+    pub(crate) fn token(&self) -> Option<Arc<BearerToken>> {
+        self.inner
+            .token
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// SIGHUP: reads `--token-file` again. A file that cannot be read or
+    /// holds no token keeps the old token (said on stderr): a half-written
+    /// file must not lock the operator out, nor switch auth off. Without
+    /// `--token-file` there is nothing to re-read (auth stays off).
+    pub(crate) fn reload_token(&self) {
+        let Some(path) = self.token().and_then(|t| t.source().map(ToOwned::to_owned)) else {
+            return;
+        };
+        match BearerToken::load(&path) {
+            Ok(token) => {
+                *self
+                    .inner
+                    .token
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(token));
+                eprintln!("SIGHUP: re-read the admin token from {}", path.display());
+            }
+            Err(e) => eprintln!("{e} (SIGHUP: the previous admin token is kept)"),
+        }
+    }
+
+    /// One of the event-stream slots, or `None` when all are taken; the
+    /// slot is free again when the permit is dropped.
+    pub(crate) fn event_stream_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.inner.streams.clone().try_acquire_owned().ok()
     }
 }

@@ -65,6 +65,12 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The error code.
+    #[cfg(test)]
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.code
+    }
 }
 
 /// The status of a service error: bad input 400, taken ids and disabled

@@ -1,7 +1,9 @@
 //! [`BearerToken`]: the admin token from `--token-file`, compared in
 //! constant time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use subtle::ConstantTimeEq;
 
 use crate::cli_error::CliError;
 use crate::store_config::read_small;
@@ -14,6 +16,8 @@ const MAX_TOKEN_BYTES: u64 = 4096;
 #[derive(Clone)]
 pub(crate) struct BearerToken {
     token: Vec<u8>,
+    /// The file it was read from (re-read on SIGHUP).
+    source: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for BearerToken {
@@ -38,14 +42,24 @@ impl BearerToken {
                 "--token-file {name}: the token is empty"
             )));
         }
-        Ok(Self::new(token))
+        Ok(Self {
+            token: token.as_bytes().to_vec(),
+            source: Some(path.to_path_buf()),
+        })
     }
 
     /// A token from text.
+    #[cfg(test)]
     pub(crate) fn new(token: &str) -> Self {
         Self {
             token: token.as_bytes().to_vec(),
+            source: None,
         }
+    }
+
+    /// The file the token was read from, if any.
+    pub(crate) fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
     }
 
     /// Whether an `Authorization` header value carries this token. The
@@ -60,21 +74,11 @@ impl BearerToken {
         else {
             return false;
         };
-        constant_time_eq(presented, &self.token)
+        // `subtle` keeps the optimizer from turning the comparison into an
+        // early exit; only the length (the token file owner's choice) is not
+        // hidden.
+        presented.ct_eq(&self.token).into()
     }
-}
-
-/// Compares without an early exit on the first differing byte (only the
-/// length, which the token file's owner chose, is not hidden).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
-    diff == 0
 }
 
 #[cfg(test)]

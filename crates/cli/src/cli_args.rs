@@ -180,7 +180,8 @@ pub(crate) struct WatchArgs {
 /// `serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Address to listen on (loopback by default).
+    /// Address to listen on (loopback by default; another address needs
+    /// --token-file).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub(crate) listen: SocketAddr,
     /// Require `Authorization: Bearer <token>`, the token being this file's

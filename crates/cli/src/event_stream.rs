@@ -1,19 +1,34 @@
 //! `GET /events`: event lines as Server-Sent Events, with `?since=N`
-//! replay from the hub's history (CONTRACTS §4).
+//! replay from the hub's history (CONTRACTS §4), at most
+//! [`MAX_EVENT_STREAMS`] at once, and a client that stops reading dropped
+//! (§4a rule 5).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cluster_provisioning::ProvisioningEvent;
+use cluster_provisioning::hub::EventSubscription;
+use cluster_provisioning::registry::ErrorCode;
 use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::admin_state::AdminState;
+use crate::admin_state::{AdminState, MAX_EVENT_STREAMS};
 use crate::api_error::ApiError;
+use crate::connection_handle::ConnectionHandle;
+use crate::stall_check::StallCheck;
+
+/// How often a stream is checked for a stalled client.
+const STALL_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// A client whose queue overflowed and that took nothing for this long has
+/// stopped reading.
+const STALLED_AFTER: Duration = Duration::from_secs(1);
 
 /// One line as an SSE event: `data:` the line, `id:` its `seq_no` (none on
 /// `resync`), no `event:` field.
@@ -62,9 +77,19 @@ impl SinceFilter {
 /// `GET /events[?since=N]`.
 pub(crate) async fn events(
     State(state): State<AdminState>,
+    connection: Option<Extension<ConnectionHandle>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Held by the response body: the slot is free when the stream ends or
+    // its connection closes.
+    let slot = state.event_stream_slot().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TooManyStreams,
+            format!("{MAX_EVENT_STREAMS} event streams are open already; retry later"),
+        )
+    })?;
     // A reconnecting EventSource sends the last id it saw as
     // `Last-Event-ID`: the same as `?since=`, which wins when both are set.
     let last_event_id = headers
@@ -95,6 +120,7 @@ pub(crate) async fn events(
                 },
             )
         })?;
+    let live = watch_overflow(live, connection.map(|Extension(c)| c));
     let lines: BoxStream<'static, Arc<ProvisioningEvent>> = match since {
         None => live.boxed(),
         Some(since) => match handle.hub().history().since(since) {
@@ -113,10 +139,72 @@ pub(crate) async fn events(
             Err(_) => live.boxed(),
         },
     };
-    let events = lines.map(|line| Ok::<_, Infallible>(sse_event(&line)));
+    let events = lines.map(move |line| {
+        let _slot = &slot;
+        Ok::<_, Infallible>(sse_event(&line))
+    });
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// The live subscription and when its consumer last took a line.
+struct Watched {
+    live: EventSubscription,
+    last_taken: Instant,
+}
+
+/// The live subscription as a stream whose client is dropped once it
+/// stopped reading: the hub's bounded queue for it overflowed and nothing
+/// was taken since (its socket is full, so the response is not polled and
+/// would never see the overflow's `resync` itself). A client that reads,
+/// only slower than the hub publishes, takes lines and gets the `resync`
+/// of CONTRACTS §3 instead. The hub never waits for a subscriber, so nobody
+/// else is slowed meanwhile; a dropped client may reconnect with
+/// `Last-Event-ID`.
+fn watch_overflow(
+    live: EventSubscription,
+    connection: Option<ConnectionHandle>,
+) -> BoxStream<'static, Arc<ProvisioningEvent>> {
+    let watched = Arc::new(Mutex::new(Watched {
+        live,
+        last_taken: Instant::now(),
+    }));
+    if let Some(connection) = connection {
+        tokio::spawn(drop_when_stalled(Arc::downgrade(&watched), connection));
+    }
+    stream::poll_fn(move |cx| {
+        let mut watched = watched.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = watched.live.poll_next_unpin(cx);
+        if next.is_ready() {
+            watched.last_taken = Instant::now();
+        }
+        next
+    })
+    .boxed()
+}
+
+/// Closes `connection` once its subscription stalled; ends with the stream.
+async fn drop_when_stalled(watched: Weak<Mutex<Watched>>, connection: ConnectionHandle) {
+    let mut every = tokio::time::interval(STALL_CHECK_EVERY);
+    let mut check = StallCheck::new(STALLED_AFTER);
+    loop {
+        every.tick().await;
+        let Some(watched) = watched.upgrade() else {
+            return;
+        };
+        let (overflows, last_taken) = {
+            let watched = watched.lock().unwrap_or_else(PoisonError::into_inner);
+            (watched.live.stats().overflows, watched.last_taken)
+        };
+        if check.stalled(overflows, last_taken, Instant::now()) {
+            tracing::warn!(
+                "admin API: an /events client stopped reading and its queue is full; dropped"
+            );
+            connection.close();
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,12 +13,16 @@ use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 
+use crate::admin_listener::{
+    self, AdminListener, MAX_CONNECTIONS, connection_limit, soft_file_limit,
+};
 use crate::admin_routes::router;
 use crate::admin_state::AdminState;
 use crate::bearer_token::BearerToken;
 use crate::cli_args::ServeArgs;
-use crate::cli_error::CliError;
+use crate::cli_error::{CliError, Exit};
 use crate::output::Output;
+use crate::request_guard::RequestGuard;
 use crate::shutdown_signals::ShutdownSignals;
 use crate::store_config::StoreConfig;
 
@@ -31,6 +35,17 @@ pub(crate) async fn run(
     args: &ServeArgs,
     out: &Output,
 ) -> Result<(), CliError> {
+    // CONTRACTS §4a rule 1, before anything is bound or started.
+    if args.token_file.is_none() && !args.listen.ip().is_loopback() {
+        return Err(CliError::new(
+            ErrorCode::InsecureListen,
+            format!(
+                "--listen {}: not a loopback address; serving other hosts needs --token-file",
+                args.listen
+            ),
+            Exit::InvalidInput,
+        ));
+    }
     let token = args
         .token_file
         .as_deref()
@@ -52,7 +67,7 @@ pub(crate) async fn run(
     let providers = registry.len();
     let handle = start(config, registry, policy.clone())?;
 
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+    let listener = match admin_listener::bind(args.listen) {
         Ok(listener) => listener,
         Err(e) => {
             let _ = handle.shutdown().await;
@@ -62,9 +77,8 @@ pub(crate) async fn run(
             ));
         }
     };
-    let address = listener
-        .local_addr()
-        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    let bound = listener.local_addr().unwrap_or(args.listen);
+    let address = bound.to_string();
     if out.json() {
         out.line(&json!({"listening": format!("http://{address}"), "run_id": handle.run_id().to_string()}).to_string());
     } else {
@@ -76,16 +90,21 @@ pub(crate) async fn run(
         ));
     }
 
+    let file_limit = soft_file_limit();
+    let limit = connection_limit(file_limit);
+    if limit < MAX_CONNECTIONS {
+        out.note(&format!(
+            "admin API: at most {limit} concurrent connections (open-file limit {})",
+            file_limit.unwrap_or_default()
+        ));
+    }
+
     let state = AdminState::new(handle, token);
-    let app = router(state.clone());
+    let app = router(state.clone(), RequestGuard::new(bound));
     let (stop, stopped) = oneshot::channel::<()>();
-    let mut server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let mut server = tokio::spawn(AdminListener::new(listener, limit).serve(app, async move {
+        let _ = stopped.await;
+    }));
 
     let mut server_done = None;
     loop {
@@ -143,6 +162,7 @@ fn start(
 /// (a new run: event streams end and consumers resync).
 async fn reload(config: &StoreConfig, state: &AdminState, running: &mut FailoverPolicy) {
     const KEPT: &str = "(SIGHUP: reload refused, the running set is kept)";
+    state.reload_token();
     let loaded = config.load_registry().and_then(|registry| {
         let policy = config.load_policy()?;
         let warnings = config.check_policy(&policy, &registry.list())?;

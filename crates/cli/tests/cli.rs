@@ -3,14 +3,17 @@
 
 mod cli {
     mod admin_hostile;
+    mod admin_limits;
+    mod admin_origin;
     mod admin_server;
+    mod admin_token_reload;
     mod http_client;
     mod support;
 
     mod demo;
     mod exit_codes;
-    mod metrics_scrape;
     mod failback;
+    mod metrics_scrape;
     mod providers;
     mod secrets_canary;
     mod secrets_etcd_auth;

@@ -49,11 +49,22 @@ pub enum ErrorCode {
     NotReady,
     /// A request body is too large.
     PayloadTooLarge,
+    /// `serve` was asked to listen beyond loopback without a token.
+    InsecureListen,
+    /// A request body that is not `application/json`.
+    UnsupportedMediaType,
+    /// A request sent from a page of another origin.
+    ForbiddenOrigin,
+    /// A request naming a host that is not this loopback listener (DNS
+    /// rebinding).
+    ForbiddenHost,
+    /// Every event-stream slot of the admin API is taken.
+    TooManyStreams,
 }
 
 impl ErrorCode {
     /// Every code, in the order of ARCHITECTURE.md "Error kinds".
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 22] = [
         Self::InvalidConfig,
         Self::DuplicateName,
         Self::DuplicatePriority,
@@ -71,6 +82,11 @@ impl ErrorCode {
         Self::ProviderDisabled,
         Self::NotReady,
         Self::PayloadTooLarge,
+        Self::InsecureListen,
+        Self::UnsupportedMediaType,
+        Self::ForbiddenOrigin,
+        Self::ForbiddenHost,
+        Self::TooManyStreams,
     ];
 
     /// The stable code string.
@@ -93,6 +109,11 @@ impl ErrorCode {
             Self::ProviderDisabled => "provider_disabled",
             Self::NotReady => "not_ready",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::InsecureListen => "insecure_listen",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::ForbiddenHost => "forbidden_host",
+            Self::TooManyStreams => "too_many_streams",
         }
     }
 
@@ -108,6 +129,7 @@ impl ErrorCode {
                 | Self::ProviderUnhealthy
                 | Self::ProvisioningUnavailable
                 | Self::NotReady
+                | Self::TooManyStreams
         )
     }
 

@@ -168,7 +168,10 @@ fn malformed_bodies_get_400_with_a_code_and_change_nothing() {
             &server.base,
             "POST",
             "/failover",
-            &[("Authorization", &bearer())],
+            &[
+                ("Authorization", &bearer()),
+                ("Content-Type", "application/json"),
+            ],
             body,
         );
         let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
@@ -187,7 +190,10 @@ fn malformed_bodies_get_400_with_a_code_and_change_nothing() {
         &server.base,
         "POST",
         "/providers",
-        &[("Authorization", &bearer())],
+        &[
+            ("Authorization", &bearer()),
+            ("Content-Type", "application/json"),
+        ],
         &huge,
     );
     assert_eq!(

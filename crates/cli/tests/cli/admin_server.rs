@@ -35,8 +35,13 @@ impl AdminServer {
             token_arg = token_path.display().to_string();
             args.extend(["--token-file", token_arg.as_str()]);
         }
+        Self::spawn(sb.command(&args), token)
+    }
+
+    /// Starts a prepared `serve` command (its stdout and stderr piped).
+    pub(crate) fn spawn(mut command: std::process::Command, token: Option<&str>) -> Self {
         let started = Instant::now();
-        let mut child = sb.command(&args).spawn().expect("spawn serve");
+        let mut child = command.spawn().expect("spawn serve");
         let stdout = child.stdout.take().expect("stdout");
         let stderr_pipe = child.stderr.take().expect("stderr");
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -99,6 +104,11 @@ impl AdminServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Everything the server wrote to stderr so far.

@@ -94,6 +94,17 @@ pub(crate) fn send(
     parse(&raw)
 }
 
+/// One request sent exactly as `request` is written (no header added);
+/// reads the whole answer.
+pub(crate) fn send_raw(base: &str, request: &[u8]) -> Answer {
+    let mut stream = connect(base);
+    // The server may answer and close before it has read a body.
+    let _ = stream.write_all(request);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse(&raw)
+}
+
 fn parse(raw: &[u8]) -> Answer {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").expect("a complete answer");
