@@ -49,11 +49,17 @@ pub enum ErrorCode {
     NotReady,
     /// A request body is too large.
     PayloadTooLarge,
+    /// A descriptor sent to the admin API references a secret the operator
+    /// did not allow (CONTRACTS §4a rule 3).
+    ForbiddenSecretRef,
+    /// A file a descriptor names is not a regular file of at most 1 MiB
+    /// (CONTRACTS §4a rule 4).
+    InvalidDescriptor,
 }
 
 impl ErrorCode {
     /// Every code, in the order of ARCHITECTURE.md "Error kinds".
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         Self::InvalidConfig,
         Self::DuplicateName,
         Self::DuplicatePriority,
@@ -71,6 +77,8 @@ impl ErrorCode {
         Self::ProviderDisabled,
         Self::NotReady,
         Self::PayloadTooLarge,
+        Self::ForbiddenSecretRef,
+        Self::InvalidDescriptor,
     ];
 
     /// The stable code string.
@@ -93,6 +101,8 @@ impl ErrorCode {
             Self::ProviderDisabled => "provider_disabled",
             Self::NotReady => "not_ready",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::ForbiddenSecretRef => "forbidden_secret_ref",
+            Self::InvalidDescriptor => "invalid_descriptor",
         }
     }
 
