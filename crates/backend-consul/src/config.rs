@@ -483,9 +483,17 @@ mod tests {
             let d = descriptor(&format!(
                 r#"{{"id":"c","kind":"consul","priority":1,"endpoints":["https://h"],"tls":{{"ca":"{ca}"}},"watch":{{"service":"app"}}}}"#
             ));
+            // On another thread: a read that blocks fails the test instead
+            // of hanging it (policy 1 s, margin 3 × 1 s + 2 s).
+            let (tx, rx) = std::sync::mpsc::channel();
+            let secrets = secrets.clone();
             let started = std::time::Instant::now();
-            let e = ConsulConfig::resolve(&d, &secrets, &env_of(&[]))
-                .err()
+            std::thread::spawn(move || {
+                let _ = tx.send(ConsulConfig::resolve(&d, &secrets, &env_of(&[])).err());
+            });
+            let e = rx
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .unwrap_or_else(|_| panic!("tls.ca {ca}: still reading after 5 s"))
                 .unwrap_or_else(|| panic!("accepted {ca}"));
             println!("tls.ca {ca}: {e} after {:?}", started.elapsed());
             assert_eq!(e.code(), "invalid_descriptor", "{e}");

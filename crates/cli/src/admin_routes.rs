@@ -135,6 +135,7 @@ async fn add_provider(
 ) -> Result<Response, ApiError> {
     let text = body_text(body)?;
     let descriptor = descriptor_from_json(&text)?;
+    state.secret_refs().check(&descriptor)?;
     state.handle().add_provider(descriptor.clone()).await?;
     let mut response = json_response(StatusCode::CREATED, descriptor_to_json(&descriptor)?);
     if let Ok(location) = HeaderValue::from_str(&format!("/providers/{}", descriptor.id)) {

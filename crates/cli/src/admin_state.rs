@@ -3,6 +3,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 
 use cluster_provisioning::ProvisioningHandle;
+use cluster_provisioning::registry::SecretRefPolicy;
 
 use crate::bearer_token::BearerToken;
 use crate::prometheus_exporter::PrometheusExporter;
@@ -20,6 +21,7 @@ struct Inner {
     handle: RwLock<ProvisioningHandle>,
     exporter: PrometheusExporter,
     token: Option<BearerToken>,
+    secret_refs: SecretRefPolicy,
 }
 
 impl AdminState {
@@ -28,12 +30,14 @@ impl AdminState {
         handle: ProvisioningHandle,
         exporter: PrometheusExporter,
         token: Option<BearerToken>,
+        secret_refs: SecretRefPolicy,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 handle: RwLock::new(handle),
                 exporter,
                 token,
+                secret_refs,
             }),
         }
     }
@@ -66,5 +70,10 @@ impl AdminState {
     /// The required token; `None` when auth is off.
     pub(crate) fn token(&self) -> Option<&BearerToken> {
         self.inner.token.as_ref()
+    }
+
+    /// What a descriptor sent to `POST /providers` may reference.
+    pub(crate) fn secret_refs(&self) -> &SecretRefPolicy {
+        &self.inner.secret_refs
     }
 }

@@ -37,6 +37,7 @@ pub(crate) async fn run(
         .as_deref()
         .map(BearerToken::load)
         .transpose()?;
+    let secret_refs = args.secret_ref_policy(config.secrets_dir())?;
     let mut signals = ShutdownSignals::register()?;
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| {
         CliError::runtime(
@@ -79,7 +80,7 @@ pub(crate) async fn run(
         ));
     }
 
-    let state = AdminState::new(handle, exporter, token);
+    let state = AdminState::new(handle, exporter, token, secret_refs);
     let app = router(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(async move {

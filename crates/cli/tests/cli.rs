@@ -7,9 +7,11 @@ mod cli {
     mod http_client;
     mod support;
 
+    mod bounded_reads;
     mod demo;
     mod exit_codes;
     mod providers;
+    mod secret_refs;
     mod secrets_canary;
     mod secrets_etcd_auth;
     mod serve;
