@@ -162,10 +162,16 @@ impl Client {
                 "provisioning-backend-consul/",
                 env!("CARGO_PKG_VERSION")
             ))
+            // A token goes to the configured endpoint only: reqwest keeps
+            // custom headers such as X-Consul-Token across a redirect to
+            // another host, and Consul's API never redirects.
+            .redirect(reqwest::redirect::Policy::none())
             .danger_accept_invalid_certs(!config.tls.verify);
         if let Some(pem) = &config.tls.ca_pem {
+            // The parser's message can quote the file's bytes; the file
+            // may be anything the descriptor named.
             let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| ("tls.ca", format!("not a PEM certificate bundle: {e}")))?;
+                .map_err(|_| ("tls.ca", "not a PEM certificate bundle".into()))?;
             // A bundle without certificates would silently trust nothing
             // extra; the operator meant something else.
             if certs.is_empty() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind, SecretRef};
-use provisioning_registry::{ConsulWatch, ProvisioningError, SecretResolver};
+use provisioning_registry::{ConsulWatch, ProvisioningError, SecretResolver, read_bounded_file};
 use reqwest::Url;
 
 /// Looks up a (non-secret) environment variable; `None` when unset or empty.
@@ -99,9 +99,10 @@ impl ConsulConfig {
         let watch = ConsulWatch::from_descriptor(descriptor)?;
 
         let ssl = env("CONSUL_HTTP_SSL").is_some_and(|v| parse_bool(&v) == Some(true));
+        let ambient_addr = env("CONSUL_HTTP_ADDR").map(|addr| with_scheme(&addr, ssl));
         let raw: Vec<(String, String)> = if descriptor.endpoints.is_empty() {
-            match env("CONSUL_HTTP_ADDR") {
-                Some(addr) => vec![("CONSUL_HTTP_ADDR".to_owned(), with_scheme(&addr, ssl))],
+            match &ambient_addr {
+                Some(addr) => vec![("CONSUL_HTTP_ADDR".to_owned(), addr.clone())],
                 None => {
                     return Err(invalid(
                         "endpoints",
@@ -132,6 +133,25 @@ impl ConsulConfig {
             }
             endpoints.push(url);
         }
+        // The environment's credentials belong to the Consul at
+        // CONSUL_HTTP_ADDR: they go nowhere else, whoever wrote the
+        // descriptor (CONTRACTS §4a rule 3).
+        let ambient_origin = ambient_addr.and_then(|addr| Url::parse(&addr).ok());
+        let ambient = ambient_origin
+            .as_ref()
+            .is_some_and(|origin| endpoints.iter().all(|url| same_origin(url, origin)));
+        let ambient_env = |name: &str| {
+            let value = env(name);
+            if value.is_some() && !ambient {
+                tracing::warn!(
+                    provider = %id,
+                    variable = name,
+                    "not used: the descriptor's endpoints are not CONSUL_HTTP_ADDR (same scheme, host and port), and the environment's credentials are sent only there"
+                );
+                return None;
+            }
+            value
+        };
 
         let credentials = match &descriptor.auth {
             Some(auth) => {
@@ -144,13 +164,13 @@ impl ConsulConfig {
                 }
             }
             // The Consul CLI's order: a token file, else the token variable.
-            None => match env("CONSUL_HTTP_TOKEN_FILE") {
+            None => match ambient_env("CONSUL_HTTP_TOKEN_FILE") {
                 Some(path) => {
                     Credentials::Token(SecretRef::parse(&format!("file:{path}")).map_err(|e| {
                         invalid("auth.token", format!("CONSUL_HTTP_TOKEN_FILE: {e}"))
                     })?)
                 }
-                None if env("CONSUL_HTTP_TOKEN").is_some() => {
+                None if ambient_env("CONSUL_HTTP_TOKEN").is_some() => {
                     Credentials::Token(SecretRef::Env("CONSUL_HTTP_TOKEN".into()))
                 }
                 None => Credentials::None,
@@ -165,10 +185,10 @@ impl ConsulConfig {
         let cert = tls
             .as_ref()
             .and_then(|t| t.cert.clone())
-            .or_else(|| env("CONSUL_CLIENT_CERT"));
+            .or_else(|| ambient_env("CONSUL_CLIENT_CERT"));
         let key = match tls.as_ref().and_then(|t| t.key.clone()) {
             Some(key) => Some(key),
-            None => match env("CONSUL_CLIENT_KEY") {
+            None => match ambient_env("CONSUL_CLIENT_KEY") {
                 Some(path) => Some(
                     SecretRef::parse(&format!("file:{path}"))
                         .map_err(|e| invalid("tls.key", format!("CONSUL_CLIENT_KEY: {e}")))?,
@@ -179,19 +199,29 @@ impl ConsulConfig {
         let verify = match &tls {
             Some(t) => t.verify,
             None => match env("CONSUL_HTTP_SSL_VERIFY") {
-                Some(v) => parse_bool(&v).ok_or_else(|| {
-                    invalid(
-                        "tls.verify",
-                        format!("CONSUL_HTTP_SSL_VERIFY={v:?} is not a bool"),
-                    )
-                })?,
+                Some(v) => {
+                    let verify = parse_bool(&v).ok_or_else(|| {
+                        invalid(
+                            "tls.verify",
+                            format!("CONSUL_HTTP_SSL_VERIFY={v:?} is not a bool"),
+                        )
+                    })?;
+                    if !verify {
+                        tracing::warn!(
+                            provider = %id,
+                            "CONSUL_HTTP_SSL_VERIFY={v}: the Consul server's TLS certificate is not verified"
+                        );
+                    }
+                    verify
+                }
                 None => true,
             },
         };
+        // Bounded: a FIFO or a device named here would block the reader.
         let read = |field: &str, path: &str| {
             let path = secrets.path_of(path);
-            std::fs::read(&path)
-                .map_err(|e| invalid(field, format!("cannot read {}: {e}", path.display())))
+            read_bounded_file(&path)
+                .map_err(|e| e.into_error(&path).within(field).with_provider(id))
         };
         let ca_pem = ca.as_deref().map(|p| read("tls.ca", p)).transpose()?;
         let identity_pem = match (cert, key) {
@@ -232,6 +262,13 @@ fn parse_bool(value: &str) -> Option<bool> {
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => None,
     }
+}
+
+/// Same scheme, host and port (a missing port is the scheme's default).
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// `CONSUL_HTTP_ADDR` may omit the scheme (`127.0.0.1:8500`).
@@ -314,6 +351,155 @@ mod tests {
             c.credentials,
             Credentials::Token(SecretRef::File("/run/consul/token".into()))
         );
+    }
+
+    #[test]
+    fn ambient_credentials_go_only_to_consul_http_addr() {
+        let token = Credentials::Token(SecretRef::Env("CONSUL_HTTP_TOKEN".into()));
+        let consul = |endpoints: &str| {
+            descriptor(&format!(
+                r#"{{"id":"c","kind":"consul","priority":1{endpoints},"watch":{{"service":"app"}}}}"#
+            ))
+        };
+        let resolve = |d: &ProviderDescriptor, addr: &str| {
+            let env = env_of(&[("CONSUL_HTTP_ADDR", addr), ("CONSUL_HTTP_TOKEN", "s3cr3t")]);
+            ConsulConfig::resolve(d, &resolver(), &env)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .credentials
+        };
+        // The same scheme, host and port: the token goes there.
+        for (endpoints, addr) in [
+            ("", "127.0.0.1:8500"),
+            (
+                r#","endpoints":["http://127.0.0.1:8500"]"#,
+                "127.0.0.1:8500",
+            ),
+            (
+                r#","endpoints":["http://127.0.0.1:8500/"]"#,
+                "http://127.0.0.1:8500",
+            ),
+            (r#","endpoints":["http://consul"]"#, "consul:80"),
+            (r#","endpoints":["https://Consul:443"]"#, "https://consul"),
+            (
+                r#","endpoints":["http://127.0.0.1:8500/","http://127.0.0.1:8500/x"]"#,
+                "127.0.0.1:8500",
+            ),
+        ] {
+            assert_eq!(
+                resolve(&consul(endpoints), addr),
+                token,
+                "{endpoints} {addr}"
+            );
+        }
+        // Anywhere else it does not, whoever wrote the descriptor.
+        for (endpoints, addr) in [
+            (
+                r#","endpoints":["http://127.0.0.1:18500"]"#,
+                "127.0.0.1:8500",
+            ),
+            (
+                r#","endpoints":["http://localhost:8500"]"#,
+                "127.0.0.1:8500",
+            ),
+            (
+                r#","endpoints":["https://127.0.0.1:8500"]"#,
+                "127.0.0.1:8500",
+            ),
+            (
+                r#","endpoints":["http://127.0.0.1:8500"]"#,
+                "https://127.0.0.1:8500",
+            ),
+            (
+                r#","endpoints":["http://127.0.0.1:8500","http://127.0.0.1:18500"]"#,
+                "127.0.0.1:8500",
+            ),
+        ] {
+            assert_eq!(
+                resolve(&consul(endpoints), addr),
+                Credentials::None,
+                "{endpoints} {addr}"
+            );
+        }
+        // Without CONSUL_HTTP_ADDR no endpoint is the ambient one.
+        let env = env_of(&[
+            ("CONSUL_HTTP_TOKEN", "s3cr3t"),
+            ("CONSUL_HTTP_TOKEN_FILE", "/t"),
+        ]);
+        let d = consul(r#","endpoints":["http://127.0.0.1:8500"]"#);
+        let c = ConsulConfig::resolve(&d, &resolver(), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.credentials, Credentials::None);
+        // The descriptor's own reference goes to the descriptor's endpoint.
+        let d = descriptor(
+            r#"{"id":"c","kind":"consul","priority":1,"endpoints":["http://127.0.0.1:18500"],"auth":{"token":"env:PROVISIONING_T"},"watch":{"service":"app"}}"#,
+        );
+        assert_eq!(
+            resolve(&d, "127.0.0.1:8500"),
+            Credentials::Token(SecretRef::Env("PROVISIONING_T".into()))
+        );
+    }
+
+    #[test]
+    fn ambient_client_certificates_are_not_read_for_another_endpoint() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cert = dir.path().join("client.pem");
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\n").unwrap_or_else(|e| panic!("{e}"));
+        let cert = cert.display().to_string();
+        let key = dir.path().join("client.key");
+        std::fs::write(&key, "cnry-ambient-key").unwrap_or_else(|e| panic!("{e}"));
+        let key = key.display().to_string();
+        let env = env_of(&[
+            ("CONSUL_HTTP_ADDR", "127.0.0.1:8500"),
+            ("CONSUL_CLIENT_CERT", &cert),
+            ("CONSUL_CLIENT_KEY", &key),
+        ]);
+        let at = |endpoint: &str| {
+            descriptor(&format!(
+                r#"{{"id":"c","kind":"consul","priority":1,"endpoints":["{endpoint}"],"watch":{{"service":"app"}}}}"#
+            ))
+        };
+        let c = ConsulConfig::resolve(&at("http://127.0.0.1:8500"), &resolver(), &env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.tls.identity_pem.is_some(), "the ambient Consul gets them");
+        let c = ConsulConfig::resolve(&at("http://127.0.0.1:18500"), &resolver(), &env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.tls.identity_pem.is_none(), "another endpoint does not");
+    }
+
+    #[test]
+    fn named_files_are_read_bounded() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.path().join("ca.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        std::fs::write(dir.path().join("big.pem"), vec![b'x'; 2 << 20])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let secrets = SecretResolver::new(dir.path());
+        for ca in [
+            fifo.display().to_string(),
+            "/dev/zero".into(),
+            "big.pem".into(),
+            ".".into(),
+        ] {
+            let d = descriptor(&format!(
+                r#"{{"id":"c","kind":"consul","priority":1,"endpoints":["https://h"],"tls":{{"ca":"{ca}"}},"watch":{{"service":"app"}}}}"#
+            ));
+            // On another thread: a read that blocks fails the test instead
+            // of hanging it (policy 1 s, margin 3 × 1 s + 2 s).
+            let (tx, rx) = std::sync::mpsc::channel();
+            let secrets = secrets.clone();
+            let started = std::time::Instant::now();
+            std::thread::spawn(move || {
+                let _ = tx.send(ConsulConfig::resolve(&d, &secrets, &env_of(&[])).err());
+            });
+            let e = rx
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .unwrap_or_else(|_| panic!("tls.ca {ca}: still reading after 5 s"))
+                .unwrap_or_else(|| panic!("accepted {ca}"));
+            println!("tls.ca {ca}: {e} after {:?}", started.elapsed());
+            assert_eq!(e.code(), "invalid_descriptor", "{e}");
+            assert_eq!(e.field(), Some("tls.ca"), "{e}");
+            assert_eq!(e.provider().map(|p| p.as_str()), Some("c"), "{e}");
+        }
     }
 
     #[test]

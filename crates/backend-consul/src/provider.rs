@@ -44,7 +44,8 @@ impl Shared {
 /// next reconnect. The `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_SSL`,
 /// `CONSUL_HTTP_TOKEN(_FILE)`, `CONSUL_CACERT`, `CONSUL_CLIENT_CERT/KEY` and
 /// `CONSUL_HTTP_SSL_VERIFY` variables fill the fields the descriptor leaves
-/// out.
+/// out; the credentials among them only when every endpoint is
+/// `CONSUL_HTTP_ADDR` (same scheme, host and port).
 ///
 /// A stream ends (one `Terminated(Ended)`, then nothing) when
 /// [`close`](Self::close) or [`shutdown`](Self::shutdown) is called — the

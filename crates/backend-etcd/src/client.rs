@@ -11,7 +11,7 @@ use etcd_client::{
     LeaseKeepAliveStream, LeaseKeeper, PutOptions, TlsOptions, WatchOptions, WatchStream,
 };
 use provisioning_provider_api::MemberSpec;
-use provisioning_registry::SecretResolver;
+use provisioning_registry::{SecretResolver, read_bounded_file};
 
 use crate::config::EtcdConfig;
 use crate::decode::decode_member;
@@ -379,10 +379,11 @@ async fn bounded<T>(
 
 fn tls_options(config: &EtcdConfig, secrets: &SecretResolver) -> Result<TlsOptions, ClientError> {
     let mut tls = TlsOptions::new();
+    // Bounded: a FIFO or a device named here would block the reader.
     let read = |path: &str| {
         let path = secrets.path_of(path);
-        std::fs::read(&path)
-            .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))
+        read_bounded_file(&path)
+            .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))
     };
     match config.tls.as_ref().and_then(|t| t.ca.as_deref()) {
         Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(read(ca)?)),

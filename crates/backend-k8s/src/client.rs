@@ -10,7 +10,9 @@ use http::header::AUTHORIZATION;
 use kube::Client;
 use kube::client::ClientBuilder;
 use provisioning_provider_api::{ProviderDescriptor, SecretRef};
-use provisioning_registry::{ProvisioningError, SecretResolver};
+use provisioning_registry::{ProvisioningError, SecretResolver, read_bounded_file};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use crate::watch_guard::WatchGuard;
 use crate::{KubeError, KubeWatchConfig};
@@ -55,6 +57,30 @@ impl std::fmt::Debug for Connector {
             )
             .field("namespace", &self.namespace)
             .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// The DER certificates of a `tls.ca` bundle (a relative path is
+    /// relative to the store's directory). Read here, bounded, rather than
+    /// handed to kube as a path: kube re-reads such a file on its own
+    /// schedule with no size or file-type limit. A new connection reads it
+    /// again, so a rotated CA is picked up on reconnect.
+    fn read_ca(&self, ca: &std::path::Path) -> Result<Vec<Vec<u8>>, KubeError> {
+        let path = self.secrets.base_dir().join(ca);
+        let bad = |why: &dyn std::fmt::Display| KubeError::Config {
+            message: format!("tls.ca {}: {why}", path.display()),
+        };
+        let pem = read_bounded_file(&path).map_err(|e| bad(&e))?;
+        // The parser's errors can quote the file's bytes: not shown.
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .map(|cert| cert.map(|der| der.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad(&"not a PEM certificate bundle"))?;
+        if certs.is_empty() {
+            return Err(bad(&"holds no PEM certificate"));
+        }
+        Ok(certs)
     }
 }
 
@@ -172,7 +198,9 @@ impl Connector {
                     value.set_sensitive(true);
                     config.headers.push((AUTHORIZATION, value));
                 }
-                config.root_cert_file = endpoint.ca.clone();
+                if let Some(ca) = &endpoint.ca {
+                    config.root_cert = Some(self.read_ca(ca)?);
+                }
                 config.accept_invalid_certs = !endpoint.verify;
                 config
             }
@@ -195,5 +223,64 @@ impl Connector {
             None => builder.build(),
         };
         Ok(Connection { client, namespace })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connector(dir: &std::path::Path, ca: &str) -> Connector {
+        let descriptor: ProviderDescriptor = serde_json::from_str(&format!(
+            r#"{{"id":"k","kind":"k8s","priority":1,"endpoints":["https://127.0.0.1:6443"],"tls":{{"ca":"{ca}"}},"watch":{{"label_selector":"app=a"}}}}"#
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        Connector::new(
+            &descriptor,
+            &KubeWatchConfig::pods("app=a"),
+            SecretResolver::new(dir),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_ca_bundle_is_read_bounded_and_relative_to_the_store() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let write = |name: &str, data: &[u8]| {
+            std::fs::write(dir.path().join(name), data).unwrap_or_else(|e| panic!("{e}"))
+        };
+        write(
+            "ca.pem",
+            b"-----BEGIN CERTIFICATE-----\nAAECAw==\n-----END CERTIFICATE-----\n",
+        );
+        let c = connector(dir.path(), "ca.pem");
+        let certs = c
+            .read_ca(std::path::Path::new("ca.pem"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(certs, vec![vec![0, 1, 2, 3]]);
+
+        write("big.pem", &vec![b'x'; 2 << 20]);
+        write("garbage.pem", b"-----BEGIN CERTIFICATE-----\ncnry!!\n");
+        write("empty.pem", b"no pem here: cnry");
+        let fifo = dir.path().join("ca.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        for (ca, why) in [
+            ("big.pem", "larger than"),
+            ("ca.fifo", "is a FIFO"),
+            ("/dev/zero", "is a character device"),
+            ("garbage.pem", "not a PEM certificate bundle"),
+            ("empty.pem", "holds no PEM certificate"),
+        ] {
+            let started = std::time::Instant::now();
+            let e = c
+                .read_ca(std::path::Path::new(ca))
+                .err()
+                .unwrap_or_else(|| panic!("accepted {ca}"));
+            println!("{ca}: {e} after {:?}", started.elapsed());
+            let text = e.to_string();
+            assert!(text.contains(why), "{ca}: {text}");
+            assert!(!text.contains("cnry"), "{ca}: {text}");
+        }
     }
 }

@@ -172,6 +172,7 @@ async fn add_provider(
 ) -> Result<Response, ApiError> {
     let text = body_text(body)?;
     let descriptor = descriptor_from_json(&text)?;
+    state.secret_refs().check(&descriptor)?;
     state.handle().add_provider(descriptor.clone()).await?;
     let mut response = json_response(StatusCode::CREATED, descriptor_to_json(&descriptor)?);
     if let Ok(location) = HeaderValue::from_str(&format!("/providers/{}", descriptor.id)) {
@@ -274,7 +275,11 @@ mod tests {
         .unwrap();
         let registry = StoreConfig::new(store, None).load_registry().unwrap();
         let handle = ClusterProvisioningService::build(registry).start().unwrap();
-        let state = AdminState::new(handle.clone(), None);
+        let state = AdminState::new(
+            handle.clone(),
+            None,
+            cluster_provisioning::registry::SecretRefPolicy::new(".", "."),
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while readyz(State(state.clone())).await.is_err() {
             assert!(Instant::now() < deadline, "never ready");

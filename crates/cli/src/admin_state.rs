@@ -3,6 +3,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 
 use cluster_provisioning::ProvisioningHandle;
+use cluster_provisioning::registry::SecretRefPolicy;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::bearer_token::BearerToken;
@@ -23,16 +24,22 @@ struct Inner {
     handle: RwLock<ProvisioningHandle>,
     token: RwLock<Option<Arc<BearerToken>>>,
     streams: Arc<Semaphore>,
+    secret_refs: SecretRefPolicy,
 }
 
 impl AdminState {
     /// The state of one server.
-    pub(crate) fn new(handle: ProvisioningHandle, token: Option<BearerToken>) -> Self {
+    pub(crate) fn new(
+        handle: ProvisioningHandle,
+        token: Option<BearerToken>,
+        secret_refs: SecretRefPolicy,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 handle: RwLock::new(handle),
                 token: RwLock::new(token.map(Arc::new)),
                 streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+                secret_refs,
             }),
         }
     }
@@ -91,5 +98,10 @@ impl AdminState {
     /// slot is free again when the permit is dropped.
     pub(crate) fn event_stream_slot(&self) -> Option<OwnedSemaphorePermit> {
         self.inner.streams.clone().try_acquire_owned().ok()
+    }
+
+    /// What a descriptor sent to `POST /providers` may reference.
+    pub(crate) fn secret_refs(&self) -> &SecretRefPolicy {
+        &self.inner.secret_refs
     }
 }

@@ -81,9 +81,11 @@ fn status_for(error: &ProvisioningError) -> StatusCode {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
     match error.error_code() {
-        ErrorCode::InvalidConfig | ErrorCode::InlineSecret | ErrorCode::InvalidArgument => {
-            StatusCode::BAD_REQUEST
-        }
+        ErrorCode::InvalidConfig
+        | ErrorCode::InlineSecret
+        | ErrorCode::InvalidArgument
+        | ErrorCode::ForbiddenSecretRef
+        | ErrorCode::InvalidDescriptor => StatusCode::BAD_REQUEST,
         ErrorCode::DuplicateName
         | ErrorCode::DuplicatePriority
         | ErrorCode::Conflict
@@ -146,6 +148,23 @@ mod tests {
             ),
             (
                 ProvisioningError::invalid(Some(&id), Some("watch".into()), "bad"),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ProvisioningError::ForbiddenSecretRef {
+                    provider: Some(id.clone()),
+                    field: "auth.token".into(),
+                    reference: cluster_provisioning::api::SecretRef::Env("HOME".into()),
+                    reason: "not allowed".into(),
+                },
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ProvisioningError::InvalidDescriptor {
+                    provider: Some(id.clone()),
+                    field: Some("tls.ca".into()),
+                    message: "is a FIFO".into(),
+                },
                 StatusCode::BAD_REQUEST,
             ),
             (

@@ -4,6 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use cluster_provisioning::api::SecretRef;
+use cluster_provisioning::registry::SecretRefPolicy;
+
+use crate::cli_error::CliError;
 
 /// Validate, manage, watch and demo cluster providers without writing Rust.
 #[derive(Debug, Parser)]
@@ -81,9 +85,13 @@ pub(crate) enum Command {
     /// SIGHUP reloads store and policy.
     #[command(after_help = "Examples:\n  \
         provisioning serve\n  \
-        provisioning serve --listen 127.0.0.1:9464 --token-file /run/secrets/admin-token\n\n\
+        provisioning serve --listen 127.0.0.1:9464 --token-file /run/secrets/admin-token\n  \
+        provisioning serve --allow-env CONSUL_HTTP_TOKEN --secrets-dir /etc/provisioning/secrets\n\n\
         Routes: GET / /healthz /readyz /topology /providers /events /metrics,\n\
-        POST /providers /failover, DELETE /providers/{id}.")]
+        POST /providers /failover, DELETE /providers/{id}.\n\n\
+        A descriptor sent to POST /providers may reference only env:PROVISIONING_*,\n\
+        the variables named by --allow-env, and files inside --secrets-dir;\n\
+        anything else is refused (400 forbidden_secret_ref).")]
     Serve(ServeArgs),
 
     /// An embedded scenario with in-memory providers: live topology, a
@@ -188,6 +196,49 @@ pub(crate) struct ServeArgs {
     /// content without a trailing newline.
     #[arg(long, value_name = "PATH")]
     pub(crate) token_file: Option<PathBuf>,
+    /// Let a descriptor sent to `POST /providers` reference `env:NAME`
+    /// (repeatable). Variables named `PROVISIONING_*` are always allowed,
+    /// no others; the store file and `providers add` are not restricted.
+    #[arg(long = "allow-env", value_name = "NAME", value_parser = env_name)]
+    pub(crate) allow_env: Vec<String>,
+    /// The directory `file:` secrets of a descriptor sent to
+    /// `POST /providers` must resolve inside, after `..` and symlinks
+    /// [default: the store's directory].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) secrets_dir: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// What a descriptor sent to `POST /providers` may reference
+    /// (CONTRACTS §4a rule 3): relative paths resolve against `store_dir`,
+    /// which is also the secrets directory unless `--secrets-dir` names
+    /// one. A `--secrets-dir` that is not a directory is exit 2.
+    pub(crate) fn secret_ref_policy(
+        &self,
+        store_dir: PathBuf,
+    ) -> Result<SecretRefPolicy, CliError> {
+        let secrets_dir = match &self.secrets_dir {
+            Some(dir) if !dir.is_dir() => {
+                return Err(CliError::invalid_argument(format!(
+                    "--secrets-dir {}: not a directory",
+                    dir.display()
+                )));
+            }
+            Some(dir) => dir.clone(),
+            None => store_dir.clone(),
+        };
+        Ok(self.allow_env.iter().fold(
+            SecretRefPolicy::new(store_dir, secrets_dir),
+            |policy, name| policy.allow_env(name.clone()),
+        ))
+    }
+}
+
+/// `--allow-env NAME`: a variable name as `env:` references spell it.
+fn env_name(name: &str) -> Result<String, String> {
+    SecretRef::parse(&format!("env:{name}"))
+        .map(|_| name.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -217,5 +268,37 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.store, PathBuf::from("x.jsonl"));
+    }
+
+    #[test]
+    fn serve_takes_allowed_variables_and_a_secrets_directory() {
+        let cli = Cli::try_parse_from([
+            "provisioning",
+            "serve",
+            "--allow-env",
+            "CONSUL_HTTP_TOKEN",
+            "--allow-env",
+            "ETCD_PASSWORD",
+            "--secrets-dir",
+            "/run/secrets",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.allow_env, ["CONSUL_HTTP_TOKEN", "ETCD_PASSWORD"]);
+        assert_eq!(args.secrets_dir, Some(PathBuf::from("/run/secrets")));
+        for bad in ["", "A-B", "1X", "env:X"] {
+            assert!(
+                Cli::try_parse_from(["provisioning", "serve", "--allow-env", bad]).is_err(),
+                "{bad:?}"
+            );
+        }
+        let missing = ServeArgs {
+            secrets_dir: Some(PathBuf::from("/surely/not/a/dir")),
+            ..args
+        };
+        let e = missing.secret_ref_policy(PathBuf::from(".")).unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
     }
 }

@@ -100,6 +100,8 @@ impl CliError {
             | ErrorCode::NotFound
             | ErrorCode::ProviderDisabled
             | ErrorCode::PayloadTooLarge
+            | ErrorCode::ForbiddenSecretRef
+            | ErrorCode::InvalidDescriptor
             | ErrorCode::Unauthorized => Exit::InvalidInput,
             ErrorCode::BackendUnavailable | ErrorCode::Timeout | ErrorCode::PermissionDenied
                 if error.provider().is_some() =>

@@ -51,6 +51,7 @@ pub(crate) async fn run(
         .as_deref()
         .map(BearerToken::load)
         .transpose()?;
+    let secret_refs = args.secret_ref_policy(config.secrets_dir())?;
     let mut signals = ShutdownSignals::register()?;
     let mut hangup = signal(SignalKind::hangup()).map_err(|e| {
         CliError::runtime(
@@ -99,7 +100,7 @@ pub(crate) async fn run(
         ));
     }
 
-    let state = AdminState::new(handle, token);
+    let state = AdminState::new(handle, token, secret_refs);
     let app = router(state.clone(), RequestGuard::new(bound));
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(AdminListener::new(listener, limit).serve(app, async move {

@@ -10,11 +10,13 @@ mod cli {
     mod http_client;
     mod support;
 
+    mod bounded_reads;
     mod demo;
     mod exit_codes;
     mod failback;
     mod metrics_scrape;
     mod providers;
+    mod secret_refs;
     mod secrets_canary;
     mod secrets_etcd_auth;
     mod serve;

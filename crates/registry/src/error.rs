@@ -96,6 +96,35 @@ pub enum ProvisioningError {
         /// Why it cannot be resolved.
         reason: String,
     },
+    /// A secret reference the admin API does not allow: not an allowed
+    /// variable, or a file outside the secrets directory
+    /// (`forbidden_secret_ref`). Names the reference, never a value.
+    #[error(
+        "{}secret reference {reference} is not allowed: {reason}",
+        Subject(provider.as_ref(), Some(field))
+    )]
+    ForbiddenSecretRef {
+        /// The descriptor, when known.
+        provider: Option<ProviderId>,
+        /// Where the reference is (`auth.token`, `tls.key`).
+        field: String,
+        /// The reference.
+        reference: SecretRef,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A file the descriptor names is not a regular file of at most 1 MiB
+    /// (`invalid_descriptor`). The message says what the file is, never
+    /// what it holds.
+    #[error("{}{message}", Subject(provider.as_ref(), field.as_deref()))]
+    InvalidDescriptor {
+        /// The descriptor, when known.
+        provider: Option<ProviderId>,
+        /// The field naming the file (`tls.ca`), when known.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
     /// A backend cannot answer now (`backend_unavailable`, retryable).
     #[error("{}backend unavailable: {detail}", Subject(provider.as_ref(), None))]
     BackendUnavailable {
@@ -290,6 +319,8 @@ impl ProvisioningError {
                 if let Self::InvalidConfig { provider, .. }
                 | Self::UnknownField { provider, .. }
                 | Self::InlineSecret { provider, .. }
+                | Self::ForbiddenSecretRef { provider, .. }
+                | Self::InvalidDescriptor { provider, .. }
                 | Self::BackendUnavailable { provider, .. }
                 | Self::Timeout { provider, .. }
                 | Self::PermissionDenied { provider, .. }
@@ -316,11 +347,15 @@ impl ProvisioningError {
             };
         };
         match &mut self {
-            Self::InvalidConfig { field, .. } => match field {
-                Some(f) => join(f),
-                None => *field = Some(parent.to_owned()),
-            },
-            Self::UnknownField { field, .. } | Self::InlineSecret { field, .. } => join(field),
+            Self::InvalidConfig { field, .. } | Self::InvalidDescriptor { field, .. } => {
+                match field {
+                    Some(f) => join(f),
+                    None => *field = Some(parent.to_owned()),
+                }
+            }
+            Self::UnknownField { field, .. }
+            | Self::InlineSecret { field, .. }
+            | Self::ForbiddenSecretRef { field, .. } => join(field),
             _ => {}
         }
         self
@@ -347,6 +382,8 @@ impl ProvisioningError {
             Self::ProviderDisabled { .. } => ErrorCode::ProviderDisabled,
             Self::NotReady { .. } => ErrorCode::NotReady,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::ForbiddenSecretRef { .. } => ErrorCode::ForbiddenSecretRef,
+            Self::InvalidDescriptor { .. } => ErrorCode::InvalidDescriptor,
             Self::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     ErrorCode::PermissionDenied
@@ -373,6 +410,8 @@ impl ProvisioningError {
             Self::InvalidConfig { provider, .. }
             | Self::UnknownField { provider, .. }
             | Self::InlineSecret { provider, .. }
+            | Self::ForbiddenSecretRef { provider, .. }
+            | Self::InvalidDescriptor { provider, .. }
             | Self::BackendUnavailable { provider, .. }
             | Self::Timeout { provider, .. }
             | Self::PermissionDenied { provider, .. }
@@ -390,8 +429,12 @@ impl ProvisioningError {
     /// The field path the error is about, when known.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::InvalidConfig { field, .. } => field.as_deref(),
-            Self::UnknownField { field, .. } | Self::InlineSecret { field, .. } => Some(field),
+            Self::InvalidConfig { field, .. } | Self::InvalidDescriptor { field, .. } => {
+                field.as_deref()
+            }
+            Self::UnknownField { field, .. }
+            | Self::InlineSecret { field, .. }
+            | Self::ForbiddenSecretRef { field, .. } => Some(field),
             Self::DuplicateName { .. } => Some("id"),
             Self::DuplicatePriority { .. } => Some("priority"),
             Self::Conflict { .. } => Some("watch"),

@@ -60,11 +60,17 @@ pub enum ErrorCode {
     ForbiddenHost,
     /// Every event-stream slot of the admin API is taken.
     TooManyStreams,
+    /// A descriptor sent to the admin API references a secret the operator
+    /// did not allow (CONTRACTS §4a rule 3).
+    ForbiddenSecretRef,
+    /// A file a descriptor names is not a regular file of at most 1 MiB
+    /// (CONTRACTS §4a rule 4).
+    InvalidDescriptor,
 }
 
 impl ErrorCode {
     /// Every code, in the order of ARCHITECTURE.md "Error kinds".
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::InvalidConfig,
         Self::DuplicateName,
         Self::DuplicatePriority,
@@ -87,6 +93,8 @@ impl ErrorCode {
         Self::ForbiddenOrigin,
         Self::ForbiddenHost,
         Self::TooManyStreams,
+        Self::ForbiddenSecretRef,
+        Self::InvalidDescriptor,
     ];
 
     /// The stable code string.
@@ -114,6 +122,8 @@ impl ErrorCode {
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::ForbiddenHost => "forbidden_host",
             Self::TooManyStreams => "too_many_streams",
+            Self::ForbiddenSecretRef => "forbidden_secret_ref",
+            Self::InvalidDescriptor => "invalid_descriptor",
         }
     }
 

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod bounded_file;
+mod bounded_file_error;
 mod consul_registration;
 mod descriptor_json;
 mod duration_option;
@@ -15,6 +17,7 @@ mod provider_set;
 mod registry;
 mod registry_builder;
 mod secret;
+mod secret_ref_policy;
 mod secret_resolver;
 mod set_checker;
 mod store;
@@ -26,6 +29,8 @@ mod watch_in_memory;
 mod watch_k8s;
 mod watch_params;
 
+pub use bounded_file::{MAX_DESCRIPTOR_FILE_BYTES, check_bounded_file, read_bounded_file};
+pub use bounded_file_error::BoundedFileError;
 pub use consul_registration::ConsulRegistration;
 pub use descriptor_json::{descriptor_from_json, descriptor_to_json};
 pub use error::ProvisioningError;
@@ -38,6 +43,7 @@ pub use provider_set::ProviderSet;
 pub use registry::ProviderRegistry;
 pub use registry_builder::ProviderRegistryBuilder;
 pub use secret::Secret;
+pub use secret_ref_policy::SecretRefPolicy;
 pub use secret_resolver::SecretResolver;
 pub use set_checker::SetChecker;
 pub use store::ProviderStore;

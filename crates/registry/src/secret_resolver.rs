@@ -6,10 +6,7 @@ use std::sync::Arc;
 
 use provisioning_provider_api::SecretRef;
 
-use crate::{ProvisioningError, Secret};
-
-/// Largest secret file read (a private key with a certificate chain fits).
-const MAX_SECRET_FILE: u64 = 1 << 20;
+use crate::{ProvisioningError, Secret, read_bounded_file};
 
 type EnvLookup = Arc<dyn Fn(&str) -> Result<String, std::env::VarError> + Send + Sync>;
 
@@ -94,8 +91,19 @@ impl SecretResolver {
             },
             SecretRef::File(path) => {
                 let path = self.path_of(path);
-                let bytes = read_limited(&path)
-                    .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+                // A FIFO, a device or an oversized file is the descriptor's
+                // fault (`invalid_descriptor`), not a secret that is missing.
+                let bytes = read_bounded_file(&path).map_err(|e| {
+                    if e.is_refused() {
+                        ProvisioningError::InvalidDescriptor {
+                            provider: None,
+                            field: None,
+                            message: format!("secret {reference}: {}: {e}", path.display()),
+                        }
+                    } else {
+                        fail(format!("{}: {e}", path.display()))
+                    }
+                })?;
                 let mut text = String::from_utf8(bytes)
                     .map_err(|_| fail(format!("{} is not valid UTF-8", path.display())))?;
                 if text.ends_with('\n') {
@@ -112,17 +120,6 @@ impl SecretResolver {
         }
         Ok(Secret::new(value))
     }
-}
-
-fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_SECRET_FILE {
-        return Err(std::io::Error::other("larger than 1 MiB"));
-    }
-    Ok(bytes)
 }
 
 impl fmt::Debug for SecretResolver {
@@ -188,13 +185,32 @@ mod tests {
         let res = resolver(dir.path());
         let e = res.resolve(&r("file:nope")).unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with("secret file:nope: cannot read "), "{text}");
+        assert!(text.starts_with("secret file:nope: "), "{text}");
+        assert!(text.contains(": cannot read: "), "{text}");
         assert!(text.contains("nope"));
         std::fs::write(dir.path().join("bin"), [0xff, 0xfe, b's']).unwrap();
         let e = res.resolve(&r("file:bin")).unwrap_err();
         assert!(e.to_string().contains("not valid UTF-8"), "{e}");
         std::fs::write(dir.path().join("empty"), "\n").unwrap();
         assert!(res.resolve(&r("file:empty")).is_err());
+    }
+
+    #[test]
+    fn fifo_device_and_oversized_secret_files_are_invalid_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        let res = resolver(dir.path());
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()));
+        std::fs::write(dir.path().join("big"), vec![b'k'; (1 << 20) + 1]).unwrap();
+        for reference in ["file:fifo", "file:/dev/zero", "file:big"] {
+            let e = res.resolve(&r(reference)).unwrap_err();
+            assert_eq!(e.code(), "invalid_descriptor", "{reference}: {e}");
+            assert!(
+                e.to_string().starts_with(&format!("secret {reference}: ")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -30,7 +30,11 @@ const FILE_MODE: u32 = 0o600;
 ///   stale `providers.jsonl.tmp` left by a crashed writer, writes the new
 ///   set to `providers.jsonl.tmp` (mode 0600), fsyncs it, renames it over
 ///   `providers.jsonl` and fsyncs the directory. After a crash at any point
-///   the file holds the old set or the new one.
+///   the file holds the old set or the new one. The temporary file is
+///   created exclusively and never through a symlink: a stale one (a
+///   symlink planted beside the store included) is unlinked under the lock,
+///   never followed; one that appears between that removal and the creation
+///   fails the save (`backend_unavailable`, retryable) with nothing written.
 /// - **Transactions** hold the lock across load and save, serialising
 ///   read-modify-write across processes
 ///   ([`ProviderRegistry::update`](provisioning_registry::ProviderRegistry::update)).

@@ -15,8 +15,10 @@ pub trait Fs: Send + Sync + fmt::Debug {
     /// not exist.
     fn read(&self, path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>>>;
 
-    /// Creates (or truncates) the file with permission bits `mode` and
-    /// writes `data`, without syncing.
+    /// Creates the file with permission bits `mode` and writes `data`,
+    /// without syncing. The file must not exist: anything at `path`, a
+    /// symlink included, is an error (`AlreadyExists`), never followed or
+    /// overwritten.
     fn write_new(&self, path: &Path, data: &[u8], mode: u32) -> io::Result<()>;
 
     /// Makes the file's content durable (fsync).

@@ -33,11 +33,16 @@ impl Fs for StdFs {
     }
 
     fn write_new(&self, path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+        // Exclusive creation (O_EXCL, plus O_NOFOLLOW where there is one):
+        // whatever sits at `path` — a leftover file, or a symlink planted
+        // beside the store to redirect the write — makes this fail instead
+        // of being written through.
         let mut options = OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         with_mode(&mut options, mode);
+        no_follow(&mut options);
         let mut file = options.open(path)?;
-        // `mode` only applies on creation; a file left over keeps its bits.
+        // The umask may have taken bits away; the store's mode is exact.
         set_mode(&file, mode)?;
         file.write_all(data)
     }
@@ -90,6 +95,15 @@ fn with_mode(options: &mut OpenOptions, mode: u32) {
 
 #[cfg(not(unix))]
 fn with_mode(_: &mut OpenOptions, _: u32) {}
+
+#[cfg(unix)]
+fn no_follow(options: &mut OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.custom_flags(libc::O_NOFOLLOW);
+}
+
+#[cfg(not(unix))]
+fn no_follow(_: &mut OpenOptions) {}
 
 #[cfg(unix)]
 fn set_mode(file: &File, mode: u32) -> io::Result<()> {

@@ -16,3 +16,5 @@ mod fuzz;
 mod sigkill;
 #[path = "store_file/sim_fs.rs"]
 mod sim_fs;
+#[path = "store_file/tmp_symlink.rs"]
+mod tmp_symlink;

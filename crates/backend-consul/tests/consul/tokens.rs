@@ -160,3 +160,76 @@ async fn consul_http_variables_fill_address_and_token() {
     );
     assert_no_secret(&format!("{p:?} {log:?}"));
 }
+
+/// A loopback listener that records every request head and answers each
+/// with `response`.
+fn recording_listener(response: String) -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push_str(&line);
+                line.clear();
+            }
+            let _ = reader.into_inner().write_all(response.as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_redirect_never_takes_the_token_to_another_host() {
+    let (elsewhere, seen_elsewhere) = recording_listener(
+        "HTTP/1.1 200 OK\r\nX-Consul-Index: 7\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]"
+            .to_owned(),
+    );
+    let (redirecting, seen_redirecting) = recording_listener(format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://localhost:{elsewhere}/v1/health/service/{SERVICE}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    ));
+    let d: ProviderDescriptor = serde_json::from_str(&format!(
+        r#"{{"id":"consul-a","kind":"consul","priority":1,"endpoints":["http://127.0.0.1:{redirecting}"],"auth":{{"token":"env:TEST_CONSUL_TOKEN"}},"watch":{{"service":"{SERVICE}","wait":"1s"}}}}"#
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let p = ConsulProvider::builder(d)
+        .with_secrets(SecretResolver::new(".").with_env(|name| {
+            if name == "TEST_CONSUL_TOKEN" {
+                Ok(ALPHA.to_owned())
+            } else {
+                Err(std::env::VarError::NotPresent)
+            }
+        }))
+        .with_env(|_| None)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stream = p.stream(StreamOptions::new(Duration::from_millis(1500)));
+    // A fault (the 307) without the fix, a snapshot from the target with it.
+    let event = next(&mut stream, SOON).await;
+    drop(stream);
+    let lock = |seen: &std::sync::Mutex<String>| {
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    };
+    assert!(
+        lock(&seen_redirecting).contains(ALPHA),
+        "the configured endpoint gets the token"
+    );
+    let elsewhere_saw = lock(&seen_elsewhere);
+    assert!(
+        !elsewhere_saw.contains(ALPHA),
+        "the redirect target got the token: {elsewhere_saw}"
+    );
+    assert!(matches!(event, ProviderEvent::Fault(_)), "{event:?}");
+}

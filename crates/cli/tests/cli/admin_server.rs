@@ -26,8 +26,30 @@ impl AdminServer {
 
     /// [`start`](Self::start) with global flags before `serve`.
     pub(crate) fn start_with(sb: &Sandbox, token: Option<&str>, global: &[&str]) -> Self {
+        Self::launch(sb, token, global, &[], &[])
+    }
+
+    /// [`start`](Self::start) with flags after `serve` and extra
+    /// environment variables.
+    pub(crate) fn start_serving(
+        sb: &Sandbox,
+        token: Option<&str>,
+        serve: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::launch(sb, token, &[], serve, env)
+    }
+
+    fn launch(
+        sb: &Sandbox,
+        token: Option<&str>,
+        global: &[&str],
+        serve: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut args: Vec<&str> = global.to_vec();
         args.extend(["serve", "--listen", "127.0.0.1:0"]);
+        args.extend(serve);
         let token_path = sb.path("admin-token");
         let token_arg;
         if let Some(token) = token {
@@ -35,7 +57,9 @@ impl AdminServer {
             token_arg = token_path.display().to_string();
             args.extend(["--token-file", token_arg.as_str()]);
         }
-        Self::spawn(sb.command(&args), token)
+        let mut command = sb.command(&args);
+        command.envs(env.iter().copied());
+        Self::spawn(command, token)
     }
 
     /// Starts a prepared `serve` command (its stdout and stderr piped).

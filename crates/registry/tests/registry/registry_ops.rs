@@ -225,6 +225,17 @@ fn every_error_kind_has_a_variant_with_its_code() {
         ProvisioningError::ProviderDisabled { id },
         ProvisioningError::NotReady { detail: "d".into() },
         ProvisioningError::PayloadTooLarge { limit: 65536 },
+        ProvisioningError::ForbiddenSecretRef {
+            provider: None,
+            field: "auth.token".into(),
+            reference: provisioning_provider_api::SecretRef::Env("HOME".into()),
+            reason: "r".into(),
+        },
+        ProvisioningError::InvalidDescriptor {
+            provider: None,
+            field: Some("tls.ca".into()),
+            message: "m".into(),
+        },
     ];
     let codes: Vec<ErrorCode> = errors.iter().map(ProvisioningError::error_code).collect();
     assert_eq!(codes, ErrorCode::ALL);
