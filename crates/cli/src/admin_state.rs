@@ -1,6 +1,6 @@
 //! [`AdminState`]: what every admin API handler shares.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use cluster_provisioning::ProvisioningHandle;
 
@@ -8,8 +8,8 @@ use crate::bearer_token::BearerToken;
 use crate::prometheus_exporter::PrometheusExporter;
 
 /// The running service, the metrics exporter and the token (if any).
-/// Cloned per request; the clone shares everything. The service can be
-/// replaced (a SIGHUP that changes the policy restarts it).
+/// Cloned per request; the clone shares everything. The service runs for
+/// the server's whole life (a SIGHUP changes its set and policy in place).
 #[derive(Clone, Debug)]
 pub(crate) struct AdminState {
     inner: Arc<Inner>,
@@ -17,7 +17,7 @@ pub(crate) struct AdminState {
 
 #[derive(Debug)]
 struct Inner {
-    handle: RwLock<ProvisioningHandle>,
+    handle: ProvisioningHandle,
     exporter: PrometheusExporter,
     token: Option<BearerToken>,
 }
@@ -31,7 +31,7 @@ impl AdminState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                handle: RwLock::new(handle),
+                handle,
                 exporter,
                 token,
             }),
@@ -40,22 +40,7 @@ impl AdminState {
 
     /// The running service (a cheap clone of its handle).
     pub(crate) fn handle(&self) -> ProvisioningHandle {
-        // A handle is replaced in one assignment: a poisoned lock still
-        // holds a whole one.
-        self.inner
-            .handle
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Makes `handle` the running service for every later request.
-    pub(crate) fn replace_handle(&self, handle: ProvisioningHandle) {
-        *self
-            .inner
-            .handle
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = handle;
+        self.inner.handle.clone()
     }
 
     /// The metrics exporter.

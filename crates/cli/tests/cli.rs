@@ -9,12 +9,15 @@ mod cli {
 
     mod demo;
     mod exit_codes;
+    mod one_truth;
     mod providers;
     mod secrets_canary;
     mod secrets_etcd_auth;
     mod serve;
     mod serve_crash;
+    mod sighup_policy;
     mod status_page;
+    mod store_lock;
     mod validate;
     mod watch;
 }

@@ -49,11 +49,14 @@ pub enum ErrorCode {
     NotReady,
     /// A request body is too large.
     PayloadTooLarge,
+    /// Another process holds the store's lock longer than the lock timeout:
+    /// nothing was changed; retry later.
+    StoreBusy,
 }
 
 impl ErrorCode {
     /// Every code, in the order of ARCHITECTURE.md "Error kinds".
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         Self::InvalidConfig,
         Self::DuplicateName,
         Self::DuplicatePriority,
@@ -71,6 +74,7 @@ impl ErrorCode {
         Self::ProviderDisabled,
         Self::NotReady,
         Self::PayloadTooLarge,
+        Self::StoreBusy,
     ];
 
     /// The stable code string.
@@ -93,12 +97,14 @@ impl ErrorCode {
             Self::ProviderDisabled => "provider_disabled",
             Self::NotReady => "not_ready",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::StoreBusy => "store_busy",
         }
     }
 
     /// Whether retrying the same operation later can succeed without anyone
     /// changing the configuration: backends coming back, timeouts, resyncs,
-    /// providers recovering, the first snapshot arriving.
+    /// providers recovering, the first snapshot arriving, the store's lock
+    /// being released.
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
@@ -108,6 +114,7 @@ impl ErrorCode {
                 | Self::ProviderUnhealthy
                 | Self::ProvisioningUnavailable
                 | Self::NotReady
+                | Self::StoreBusy
         )
     }
 

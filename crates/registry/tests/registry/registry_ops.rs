@@ -225,6 +225,10 @@ fn every_error_kind_has_a_variant_with_its_code() {
         ProvisioningError::ProviderDisabled { id },
         ProvisioningError::NotReady { detail: "d".into() },
         ProvisioningError::PayloadTooLarge { limit: 65536 },
+        ProvisioningError::StoreBusy {
+            lock: "providers.jsonl.lock".into(),
+            waited: std::time::Duration::from_secs(10),
+        },
     ];
     let codes: Vec<ErrorCode> = errors.iter().map(ProvisioningError::error_code).collect();
     assert_eq!(codes, ErrorCode::ALL);
@@ -241,7 +245,8 @@ fn every_error_kind_has_a_variant_with_its_code() {
             "index_rollback",
             "provider_unhealthy",
             "provisioning_unavailable",
-            "not_ready"
+            "not_ready",
+            "store_busy"
         ]
     );
 }
