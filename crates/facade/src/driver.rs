@@ -76,6 +76,9 @@ pub(crate) struct Driver {
     /// Hash of the published snapshot the suspicion flags were computed
     /// against.
     suspicion_basis: Option<u64>,
+    /// When the controller gets the policy's own no-response timeout after
+    /// a reload shortened it (see [`set_policy`](Self::set_policy)).
+    policy_settles_at: Option<Instant>,
     items_tx: mpsc::Sender<StreamItem>,
     items_rx: mpsc::Receiver<StreamItem>,
 }
@@ -100,6 +103,7 @@ impl Driver {
             latest: BTreeMap::new(),
             awaiting_snapshot: None,
             suspicion_basis: None,
+            policy_settles_at: None,
             items_tx,
             items_rx,
         }
@@ -121,6 +125,7 @@ impl Driver {
         loop {
             let deadline = [
                 self.controller.next_deadline().map(Instant::from_std),
+                self.policy_settles_at,
                 self.hub.next_deadline().map(Instant::from_std),
                 Some(next_metrics),
             ]
@@ -165,6 +170,10 @@ impl Driver {
                 () = sleep_until(deadline) => {
                     let _wakes = self.hub.batch_wakes();
                     let now = Instant::now();
+                    if self.policy_settles_at.is_some_and(|at| now >= at) {
+                        self.policy_settles_at = None;
+                        self.controller.set_policy(self.policy.clone(), now.into_std());
+                    }
                     self.controller.tick(now.into_std());
                     self.apply_decisions(now, None);
                     if let PublishOutcome::Published { seq_no } = self.hub.tick(now.into_std()) {
@@ -620,6 +629,13 @@ impl Driver {
     /// measures running timers with the new numbers from now on, the hub
     /// judges shrinks by them, and streams are reopened with the new options
     /// once the set is applied. Returns whether anything changed.
+    ///
+    /// One number waits: a shorter no-response timeout. A running stream
+    /// heartbeats on the old interval until it is reopened, so measuring its
+    /// silence so far against the new timeout would declare a healthy
+    /// provider unreachable. The controller keeps the longer timeout for one
+    /// new timeout — long enough for every reopened stream to speak on the
+    /// new schedule — then gets the policy as it is.
     fn set_policy(&mut self, policy: FailoverPolicy, now: Instant) -> bool {
         if policy == self.policy {
             return false;
@@ -631,7 +647,15 @@ impl Driver {
             // The policy was validated before it got here.
             warn!(error = %e, "shrink guard kept its numbers");
         }
-        self.controller.set_policy(policy.clone(), now.into_std());
+        let in_force = self.controller.policy().timeout;
+        let mut deciding = policy.clone();
+        if policy.timeout < in_force && !self.streams.is_empty() {
+            deciding.timeout = in_force;
+            self.policy_settles_at = Some(now + policy.timeout);
+        } else {
+            self.policy_settles_at = None;
+        }
+        self.controller.set_policy(deciding, now.into_std());
         self.policy = policy;
         // Suspicion flags depend on the shrink ratio: assess them again.
         self.suspicion_basis = None;
