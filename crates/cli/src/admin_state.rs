@@ -11,9 +11,11 @@ use crate::bearer_token::BearerToken;
 /// Most `GET /events` streams open at once (CONTRACTS §4a rule 5).
 pub(crate) const MAX_EVENT_STREAMS: usize = 64;
 
-/// The running service, the token (if any) and the event-stream slots. Cloned per request; the clone shares everything.
-/// The service can be replaced (a SIGHUP that changes the policy restarts
-/// it), and so can the token (SIGHUP re-reads `--token-file`).
+/// The running service, the token (if any), the secret-reference policy and
+/// the event-stream slots. Cloned per request; the clone shares everything.
+/// The service runs for the server's whole life (a SIGHUP changes its set
+/// and policy in place); the token can be replaced (SIGHUP re-reads
+/// `--token-file`).
 #[derive(Clone, Debug)]
 pub(crate) struct AdminState {
     inner: Arc<Inner>,
@@ -21,7 +23,7 @@ pub(crate) struct AdminState {
 
 #[derive(Debug)]
 struct Inner {
-    handle: RwLock<ProvisioningHandle>,
+    handle: ProvisioningHandle,
     token: RwLock<Option<Arc<BearerToken>>>,
     streams: Arc<Semaphore>,
     secret_refs: SecretRefPolicy,
@@ -36,7 +38,7 @@ impl AdminState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                handle: RwLock::new(handle),
+                handle,
                 token: RwLock::new(token.map(Arc::new)),
                 streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
                 secret_refs,
@@ -46,22 +48,7 @@ impl AdminState {
 
     /// The running service (a cheap clone of its handle).
     pub(crate) fn handle(&self) -> ProvisioningHandle {
-        // A handle is replaced in one assignment: a poisoned lock still
-        // holds a whole one.
-        self.inner
-            .handle
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Makes `handle` the running service for every later request.
-    pub(crate) fn replace_handle(&self, handle: ProvisioningHandle) {
-        *self
-            .inner
-            .handle
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = handle;
+        self.inner.handle.clone()
     }
 
     /// The required token; `None` when auth is off.

@@ -75,7 +75,7 @@ impl ApiError {
 
 /// The status of a service error: bad input 400, taken ids and disabled
 /// providers 409, unknown ids 404, store failures 500, anything that can
-/// pass by itself 503.
+/// pass by itself 503 (a store lock held elsewhere, `store_busy`, included).
 fn status_for(error: &ProvisioningError) -> StatusCode {
     if matches!(error, ProvisioningError::Io { .. }) {
         return StatusCode::INTERNAL_SERVER_ERROR;
@@ -94,6 +94,7 @@ fn status_for(error: &ProvisioningError) -> StatusCode {
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::PermissionDenied => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::StoreBusy => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -170,6 +171,13 @@ mod tests {
             (
                 ProvisioningError::io("rename", "/s", std::io::Error::other("disk")),
                 StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                ProvisioningError::StoreBusy {
+                    lock: "/s/providers.jsonl.lock".into(),
+                    waited: std::time::Duration::from_secs(10),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
         ];
         for (error, status) in cases {

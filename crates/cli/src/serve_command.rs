@@ -1,13 +1,12 @@
 //! `provisioning serve [--listen ADDR] [--token-file PATH]`: the service
 //! and the admin HTTP API until SIGINT/SIGTERM; SIGHUP reloads store and
-//! policy.
+//! policy in place.
 
 use std::time::Duration;
 
 use cluster_provisioning::registry::ErrorCode;
 use cluster_provisioning::{
-    ClusterProvisioningService, FactoryContext, FailoverPolicy, ProviderFactories,
-    ProviderRegistry, ProvisioningHandle,
+    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
 };
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
@@ -154,13 +153,14 @@ fn start(
         .start()?)
 }
 
-/// SIGHUP: loads store and policy as a whole; a valid set replaces the
-/// running one, anything invalid is reported and the running set kept.
+/// SIGHUP: loads store and policy as a whole; a valid pair replaces the
+/// running set and policy in place, anything invalid is reported and the
+/// running set kept.
 ///
-/// The service swaps its provider set in place. It cannot swap its policy:
-/// when the policy changed, every provider of the new set is built first
-/// (as a check) and the service is restarted with the new store and policy
-/// (a new run: event streams end and consumers resync).
+/// The run goes on (same `run_id`, no `resync`, the published snapshot
+/// stays, so `/readyz` stays 200): the service builds every new or changed
+/// provider and checks the policy against the new set before it changes
+/// anything, and new timings apply to decisions from then on.
 async fn reload(config: &StoreConfig, state: &AdminState, running: &mut FailoverPolicy) {
     const KEPT: &str = "(SIGHUP: reload refused, the running set is kept)";
     state.reload_token();
@@ -182,45 +182,21 @@ async fn reload(config: &StoreConfig, state: &AdminState, running: &mut Failover
     let providers = registry.len();
     let plural = if providers == 1 { "" } else { "s" };
     let handle = state.handle();
-    if &policy == running && !handle.is_stopped() {
-        match handle.reload(registry).await {
-            Ok(()) => eprintln!(
-                "SIGHUP: reloaded {providers} provider{plural} from {}",
-                config.store_name()
-            ),
-            Err(e) => eprintln!("{} {KEPT}", CliError::from(e)),
-        }
-        return;
-    }
-    let context = FactoryContext {
-        secrets: config.secret_resolver(),
-    };
-    let factories = ProviderFactories::builtin();
-    for d in registry.list() {
-        if let Err(e) = factories.build(&d, &context) {
-            eprintln!("{} {KEPT}", CliError::from(e));
-            return;
-        }
-    }
-    let why = if &policy == running {
-        "the service had stopped"
-    } else {
-        "the policy changed"
-    };
-    let _ = handle.shutdown().await;
-    match start(config, registry, policy.clone()) {
-        Ok(handle) => {
+    let policy_changed = &policy != running;
+    match handle.reload_with_policy(registry, policy.clone()).await {
+        Ok(()) if policy_changed => {
             eprintln!(
-                "SIGHUP: {why}: restarted the service with {providers} provider{plural} from {} and {} (run {})",
+                "SIGHUP: reloaded {providers} provider{plural} from {} and the policy from {}, applied in place (run {})",
                 config.store_name(),
                 config.policy_name(),
                 handle.run_id()
             );
-            state.replace_handle(handle);
             *running = policy;
         }
-        Err(e) => eprintln!(
-            "{e} (SIGHUP: the service could not restart with the new policy; the admin API keeps answering and the service stays stopped until a valid SIGHUP)"
+        Ok(()) => eprintln!(
+            "SIGHUP: reloaded {providers} provider{plural} from {}",
+            config.store_name()
         ),
+        Err(e) => eprintln!("{} {KEPT}", CliError::from(e)),
     }
 }

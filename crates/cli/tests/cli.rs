@@ -15,13 +15,16 @@ mod cli {
     mod exit_codes;
     mod failback;
     mod metrics_scrape;
+    mod one_truth;
     mod providers;
     mod secret_refs;
     mod secrets_canary;
     mod secrets_etcd_auth;
     mod serve;
     mod serve_crash;
+    mod sighup_policy;
     mod status_page;
+    mod store_lock;
     mod validate;
     mod watch;
 }

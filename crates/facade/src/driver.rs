@@ -1,6 +1,7 @@
 //! The service's single driver task: opens and closes provider streams as
 //! the failover controller decides, feeds their events in, and hands the
-//! decisions to the watch hub in order.
+//! decisions to the watch hub in order. It never waits for I/O: changes to
+//! the provider set arrive committed and built, from the persister task.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,18 +13,19 @@ use provisioning_failover::{
 };
 use provisioning_provider_api::{
     ClusterProvider, ProviderDescriptor, ProviderEvent, ProviderId, ProviderSnapshot,
-    ProviderTermination, SwitchReason,
+    ProviderTermination, StreamOptions, SwitchReason,
 };
-use provisioning_registry::{ProviderRegistry, ProvisioningError};
+use provisioning_registry::ProvisioningError;
 use provisioning_watch_hub::{ProviderWatchHub, PublishOutcome};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, info_span, warn};
 
+use crate::ProviderView;
 use crate::command::Command;
-use crate::provider_factory::{FactoryContext, ProviderFactories};
-use crate::{ProviderView, policy_check};
+use crate::next_set::NextSet;
+use crate::provider_builder::needs_build;
 
 /// How often the snapshot-age gauges are refreshed.
 const METRICS_REFRESH: Duration = Duration::from_secs(1);
@@ -42,6 +44,8 @@ struct StreamItem {
 
 struct RunningStream {
     handle: ProviderHandle,
+    /// What the stream was opened with: a policy change reopens it.
+    options: StreamOptions,
     task: JoinHandle<()>,
 }
 
@@ -49,24 +53,19 @@ struct RunningStream {
 pub(crate) struct DriverParts {
     pub(crate) controller: FailoverController,
     pub(crate) hub: ProviderWatchHub,
-    pub(crate) registry: ProviderRegistry,
+    /// The set to run, highest priority first.
+    pub(crate) descriptors: Vec<ProviderDescriptor>,
     pub(crate) providers: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
-    pub(crate) instances: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
-    pub(crate) factories: ProviderFactories,
-    pub(crate) context: FactoryContext,
     pub(crate) policy: FailoverPolicy,
 }
 
 pub(crate) struct Driver {
     pub(crate) controller: FailoverController,
     pub(crate) hub: ProviderWatchHub,
-    pub(crate) registry: ProviderRegistry,
+    /// The set last applied, highest priority first: what runs (its enabled
+    /// descriptors) and what `providers()` lists.
+    descriptors: Vec<ProviderDescriptor>,
     pub(crate) providers: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
-    /// Provider instances supplied by the user, by id: used instead of the
-    /// factory when such an id is (re)registered.
-    pub(crate) instances: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
-    pub(crate) factories: ProviderFactories,
-    pub(crate) context: FactoryContext,
     pub(crate) policy: FailoverPolicy,
     streams: BTreeMap<ProviderId, RunningStream>,
     /// The last snapshot each running stream delivered.
@@ -77,6 +76,9 @@ pub(crate) struct Driver {
     /// `seq_no` of the published snapshot the suspicion flags were computed
     /// against.
     suspicion_basis: Option<u64>,
+    /// When the controller gets the policy's own no-response timeout after
+    /// a reload shortened it (see [`set_policy`](Self::set_policy)).
+    policy_settles_at: Option<Instant>,
     items_tx: mpsc::Sender<StreamItem>,
     items_rx: mpsc::Receiver<StreamItem>,
 }
@@ -87,30 +89,24 @@ impl Driver {
         let DriverParts {
             controller,
             hub,
-            registry,
+            descriptors,
             providers,
-            instances,
-            factories,
-            context,
             policy,
         } = parts;
         // Every series of the running set exists from the first scrape on.
-        let enabled = registry.list();
         hub.metrics()
-            .set_running_providers(enabled.iter().filter(|d| d.enabled).map(|d| &d.id));
+            .set_running_providers(descriptors.iter().filter(|d| d.enabled).map(|d| &d.id));
         Self {
             controller,
             hub,
-            registry,
+            descriptors,
             providers,
-            instances,
-            factories,
-            context,
             policy,
             streams: BTreeMap::new(),
             latest: BTreeMap::new(),
             awaiting_snapshot: None,
             suspicion_basis: None,
+            policy_settles_at: None,
             items_tx,
             items_rx,
         }
@@ -119,8 +115,7 @@ impl Driver {
     /// Registers every provider with the controller and runs until shutdown.
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let now = Instant::now();
-        let descriptors = self.registry.list();
-        for d in &descriptors {
+        for d in &self.descriptors {
             if let Err(e) =
                 self.controller
                     .add_provider(d.id.clone(), d.priority, d.enabled, now.into_std())
@@ -133,6 +128,7 @@ impl Driver {
         loop {
             let deadline = [
                 self.controller.next_deadline().map(Instant::from_std),
+                self.policy_settles_at,
                 self.hub.next_deadline().map(Instant::from_std),
                 Some(next_metrics),
             ]
@@ -177,6 +173,10 @@ impl Driver {
                 () = sleep_until(deadline) => {
                     let _wakes = self.hub.batch_wakes();
                     let now = Instant::now();
+                    if self.policy_settles_at.is_some_and(|at| now >= at) {
+                        self.policy_settles_at = None;
+                        self.controller.set_policy(self.policy.clone(), now.into_std());
+                    }
                     self.controller.tick(now.into_std());
                     self.apply_decisions(now, None);
                     if let PublishOutcome::Published { seq_no } = self.hub.tick(now.into_std()) {
@@ -403,10 +403,28 @@ impl Driver {
         }
         self.latest.remove(&id);
         debug!(provider = %id, "stream opened");
-        let mut stream = provider.stream(self.policy.stream_options());
+        let options = self.policy.stream_options();
+        let task = self.spawn_stream(provider.as_ref(), handle.clone(), options);
+        self.streams.insert(
+            id,
+            RunningStream {
+                handle,
+                options,
+                task,
+            },
+        );
+    }
+
+    /// Runs one stream of `provider`, tagging its items with `tag`.
+    fn spawn_stream(
+        &self,
+        provider: &dyn ClusterProvider,
+        tag: ProviderHandle,
+        options: StreamOptions,
+    ) -> JoinHandle<()> {
+        let mut stream = provider.stream(options);
         let tx = self.items_tx.clone();
-        let tag = handle.clone();
-        let task = tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut terminated = false;
             while let Some(event) = stream.next().await {
                 terminated = matches!(event, ProviderEvent::Terminated(_));
@@ -428,8 +446,39 @@ impl Driver {
                 };
                 let _ = tx.send(item).await;
             }
-        });
-        self.streams.insert(id, RunningStream { handle, task });
+        })
+    }
+
+    /// Reopens every running stream opened with other options than the
+    /// policy's (the heartbeat interval a provider keeps, its fast retries
+    /// and backoff are fixed when its stream opens). The controller keeps
+    /// its view of the provider: the reopened stream carries the same
+    /// handle, its first snapshot is published only if it differs, and the
+    /// last snapshot stays at hand for a switch meanwhile.
+    fn reopen_streams(&mut self) {
+        let options = self.policy.stream_options();
+        let stale: Vec<ProviderId> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.options != options)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            let Some(provider) = self.providers.get(&id).cloned() else {
+                continue;
+            };
+            let Some(stream) = self.streams.get(&id) else {
+                continue;
+            };
+            let handle = stream.handle.clone();
+            let task = self.spawn_stream(provider.as_ref(), handle, options);
+            if let Some(stream) = self.streams.get_mut(&id) {
+                stream.task.abort();
+                stream.task = task;
+                stream.options = options;
+            }
+            debug!(provider = %id, "stream reopened with the new policy's options");
+        }
     }
 
     fn close_stream(&mut self, handle: &ProviderHandle) {
@@ -473,20 +522,8 @@ impl Driver {
                 self.apply_decisions(now, None);
                 let _ = reply.send(Ok(()));
             }
-            Command::Add(descriptor, reply) => {
-                let result = self.add(*descriptor, now);
-                let _ = reply.send(result);
-            }
-            Command::Remove(id, reply) => {
-                let result = self.remove(&id, now);
-                let _ = reply.send(result);
-            }
-            Command::SetEnabled(id, enabled, reply) => {
-                let result = self.set_enabled(&id, enabled, now);
-                let _ = reply.send(result);
-            }
-            Command::Reload(registry, reply) => {
-                let result = self.reload(registry, now);
+            Command::Apply(next, reply) => {
+                let result = self.apply_set(*next, now);
                 let _ = reply.send(result);
             }
             Command::Providers(reply) => {
@@ -499,116 +536,50 @@ impl Driver {
         }
     }
 
-    fn build(
-        &self,
-        descriptor: &ProviderDescriptor,
-    ) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
-        match self.instances.get(&descriptor.id) {
-            Some(instance) => Ok(instance.clone()),
-            None => self.factories.build(descriptor, &self.context),
-        }
-    }
-
-    fn add(
-        &mut self,
-        descriptor: ProviderDescriptor,
-        now: Instant,
-    ) -> Result<(), ProvisioningError> {
-        // Validate and build before anything is persisted or started.
-        self.registry.validator().validate(&descriptor)?;
-        let provider = self.build(&descriptor)?;
-        let mut all = self.registry.list();
-        all.push(descriptor.clone());
-        policy_check(&self.policy, &all)?;
-        self.registry
-            .update(|set| set.register(descriptor.clone()))?;
-        self.providers.insert(descriptor.id.clone(), provider);
-        self.controller
-            .add_provider(
-                descriptor.id.clone(),
-                descriptor.priority,
-                descriptor.enabled,
-                now.into_std(),
-            )
-            .map_err(controller_error)?;
-        info!(provider = %descriptor.id, priority = descriptor.priority, "provider added");
-        self.apply_decisions(now, None);
-        Ok(())
-    }
-
-    fn remove(&mut self, id: &str, now: Instant) -> Result<ProviderDescriptor, ProvisioningError> {
-        let removed = self.registry.update(|set| set.unregister(id))?;
-        self.controller
-            .remove_provider(&removed.id, now.into_std())
-            .map_err(controller_error)?;
-        self.apply_decisions(now, None);
-        if let Some(stream) = self.streams.remove(&removed.id) {
-            stream.task.abort();
-        }
-        self.latest.remove(&removed.id);
-        if let Some(provider) = self.providers.remove(&removed.id) {
-            release(provider);
-        }
-        self.hub.metrics().forget_provider(&removed.id);
-        info!(provider = %removed.id, "provider removed");
-        Ok(removed)
-    }
-
-    fn set_enabled(
-        &mut self,
-        id: &str,
-        enabled: bool,
-        now: Instant,
-    ) -> Result<(), ProvisioningError> {
-        self.registry
-            .update(|set| set.set_enabled(id, enabled).map(drop))?;
-        let id = ProviderId::new(id).map_err(|e| ProvisioningError::InvalidArgument {
-            message: e.to_string(),
-        })?;
-        let result = if enabled {
-            self.controller.enable_provider(&id, now.into_std())
-        } else {
-            self.controller.disable_provider(&id, now.into_std())
-        };
-        result.map_err(controller_error)?;
-        info!(provider = %id, enabled, "provider enabled state changed");
-        self.apply_decisions(now, None);
-        Ok(())
-    }
-
-    fn reload(
-        &mut self,
-        registry: ProviderRegistry,
-        now: Instant,
-    ) -> Result<(), ProvisioningError> {
-        let next = registry.list();
-        policy_check(&self.policy, &next)?;
+    /// Makes a committed set the running set, in memory: every provider
+    /// of the previous set that is gone or changed leaves (its stream
+    /// closes, a removed one's metrics are forgotten), every new or changed
+    /// one enters with its built provider, enabled flags are toggled in
+    /// place, and the policy, when given, replaces the running one. The
+    /// same reconciliation serves API changes and reloads, so what runs is
+    /// always exactly the enabled descriptors of the last set applied
+    /// (CONTRACTS §4a rule 7). Refused whole, before anything changes, if a
+    /// new or changed descriptor comes without its provider.
+    fn apply_set(&mut self, next: NextSet, now: Instant) -> Result<(), ProvisioningError> {
+        let NextSet {
+            descriptors: mut next,
+            mut built,
+            policy,
+        } = next;
         let current: BTreeMap<ProviderId, ProviderDescriptor> = self
-            .registry
-            .list()
-            .into_iter()
-            .map(|d| (d.id.clone(), d))
+            .descriptors
+            .iter()
+            .map(|d| (d.id.clone(), d.clone()))
             .collect();
-        // Build every new or changed provider first: a set that cannot start
-        // is refused whole and the running set stays.
-        let mut built = BTreeMap::new();
-        for d in &next {
-            let changed = current.get(&d.id).is_none_or(|old| {
-                // The enabled flag alone is toggled in place, not rebuilt.
-                let mut same_flag = old.clone();
-                same_flag.enabled = d.enabled;
-                &same_flag != d
-            });
-            if changed {
-                built.insert(d.id.clone(), self.build(d)?);
-            }
+        if let Some(d) = next
+            .iter()
+            .find(|d| needs_build(current.get(&d.id), d) && !built.contains_key(&d.id))
+        {
+            return Err(ProvisioningError::invalid(
+                Some(&d.id),
+                None,
+                "no provider was built for this descriptor; the running set is kept",
+            ));
         }
+        // Only what is new or changed enters anew.
+        built.retain(|id, _| {
+            next.iter()
+                .any(|d| &d.id == id && needs_build(current.get(id), d))
+        });
+        // The new numbers first, so streams opened below use them.
+        let policy_changed = policy.is_some_and(|policy| self.set_policy(policy, now));
         let next_ids: BTreeMap<ProviderId, ProviderDescriptor> =
-            next.into_iter().map(|d| (d.id.clone(), d)).collect();
+            next.iter().map(|d| (d.id.clone(), d.clone())).collect();
         // Removed or replaced providers leave first (a replaced one re-enters
         // below with its new descriptor).
         for id in current.keys() {
-            if !next_ids.contains_key(id) || built.contains_key(id) {
+            let removed = !next_ids.contains_key(id);
+            if removed || built.contains_key(id) {
                 let _ = self.controller.remove_provider(id, now.into_std());
                 self.apply_decisions(now, None);
                 if let Some(stream) = self.streams.remove(id) {
@@ -622,14 +593,23 @@ impl Driver {
                         release(provider);
                     }
                 }
+                if removed {
+                    self.hub.metrics().forget_provider(id);
+                    info!(provider = %id, "provider left the running set");
+                }
             }
         }
         for (id, d) in &next_ids {
             if let Some(provider) = built.remove(id) {
                 self.providers.insert(id.clone(), provider);
-                self.controller
-                    .add_provider(id.clone(), d.priority, d.enabled, now.into_std())
-                    .map_err(controller_error)?;
+                if let Err(e) =
+                    self.controller
+                        .add_provider(id.clone(), d.priority, d.enabled, now.into_std())
+                {
+                    // A validated set has unique ids and priorities, and
+                    // every provider that leaves has left by now.
+                    warn!(provider = %id, error = %e, "provider not added to the failover controller");
+                }
             } else if let Some(old) = current.get(id)
                 && old.enabled != d.enabled
             {
@@ -638,20 +618,72 @@ impl Driver {
                 } else {
                     self.controller.disable_provider(id, now.into_std())
                 };
-                result.map_err(controller_error)?;
+                if let Err(e) = result {
+                    warn!(provider = %id, error = %e, "enabled state not changed in the failover controller");
+                }
             }
         }
-        self.registry = registry;
-        info!(providers = next_ids.len(), "provider set reloaded");
+        next.sort_by_key(|d| std::cmp::Reverse(d.priority));
+        self.descriptors = next;
+        // The metrics follow the running set at once: a new provider's
+        // series start at 0, a disabled or removed one's are gone.
+        self.hub
+            .metrics()
+            .set_running_providers(self.descriptors.iter().filter(|d| d.enabled).map(|d| &d.id));
+        debug!(
+            providers = self.descriptors.len(),
+            policy_changed, "provider set applied"
+        );
         self.apply_decisions(now, None);
+        if policy_changed {
+            self.reopen_streams();
+        }
         Ok(())
+    }
+
+    /// Replaces the policy in place (same run, no resync): the controller
+    /// measures running timers with the new numbers from now on, the hub
+    /// judges shrinks by them, and streams are reopened with the new options
+    /// once the set is applied. Returns whether anything changed.
+    ///
+    /// One number waits: a shorter no-response timeout. A running stream
+    /// heartbeats on the old interval until it is reopened, so measuring its
+    /// silence so far against the new timeout would declare a healthy
+    /// provider unreachable. The controller keeps the longer timeout for one
+    /// new timeout — long enough for every reopened stream to speak on the
+    /// new schedule — then gets the policy as it is.
+    fn set_policy(&mut self, policy: FailoverPolicy, now: Instant) -> bool {
+        if policy == self.policy {
+            return false;
+        }
+        if let Err(e) = self
+            .hub
+            .set_shrink_guard(policy.max_shrink_ratio, policy.shrink_confirm)
+        {
+            // The policy was validated before it got here.
+            warn!(error = %e, "shrink guard kept its numbers");
+        }
+        let in_force = self.controller.policy().timeout;
+        let mut deciding = policy.clone();
+        if policy.timeout < in_force && !self.streams.is_empty() {
+            deciding.timeout = in_force;
+            self.policy_settles_at = Some(now + policy.timeout);
+        } else {
+            self.policy_settles_at = None;
+        }
+        self.controller.set_policy(deciding, now.into_std());
+        self.policy = policy;
+        // Suspicion flags depend on the shrink ratio: assess them again.
+        self.suspicion_basis = None;
+        info!("failover policy replaced in place");
+        true
     }
 
     fn views(&self, now: Instant) -> Vec<ProviderView> {
         let now = now.into_std();
-        self.registry
-            .list()
-            .into_iter()
+        self.descriptors
+            .iter()
+            .cloned()
             .map(|descriptor| {
                 let status = self.controller.status(&descriptor.id);
                 ProviderView {

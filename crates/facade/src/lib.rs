@@ -2,9 +2,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod admin_change;
 mod command;
 mod driver;
 mod event_sink;
+mod next_set;
+mod persister;
+mod provider_builder;
 mod provider_factory;
 mod provider_view;
 mod provisioning_handle;

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use provisioning_failover::FailoverPolicy;
 use provisioning_provider_api::{ProviderDescriptor, ProviderId};
 use provisioning_registry::{ProviderRegistry, ProvisioningError};
 use provisioning_watch_hub::{
@@ -13,17 +14,24 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::ProviderView;
+use crate::admin_change::AdminChange;
 use crate::command::Command;
 
 /// A cheap, cloneable handle to a running service.
 ///
 /// Reads (`topology`, `subscribe`, `events`, `metrics`) never wait for the
-/// service; requests (`pin`, `add_provider`, ...) are carried out in order by
-/// its driver task and answer when they took effect. Safe to call from a
-/// bridge, inside a bridge call included.
+/// service; requests (`pin`, `providers`, ...) are carried out in order by
+/// its driver task and answer when they took effect. Changes to the
+/// provider set (`add_provider`, `remove_provider`, `enable`, `disable`,
+/// `reload`) are validated, built and persisted one at a time off the
+/// driver task, then applied in that order: a slow disk or a store lock
+/// held by another process delays only them, never provider events,
+/// failovers or reads. Safe to call from a bridge, inside a bridge call
+/// included.
 #[derive(Clone)]
 pub struct ProvisioningHandle {
     commands: mpsc::Sender<Command>,
+    changes: mpsc::Sender<AdminChange>,
     hub: HubHandle,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -39,14 +47,15 @@ impl std::fmt::Debug for ProvisioningHandle {
 impl ProvisioningHandle {
     pub(crate) fn new(
         commands: mpsc::Sender<Command>,
+        changes: mpsc::Sender<AdminChange>,
         hub: HubHandle,
-        driver: JoinHandle<()>,
+        mut tasks: Vec<JoinHandle<()>>,
         sinks: Vec<JoinHandle<()>>,
     ) -> Self {
-        let mut tasks = vec![driver];
         tasks.extend(sinks);
         Self {
             commands,
+            changes,
             hub,
             tasks: Arc::new(Mutex::new(tasks)),
         }
@@ -114,10 +123,16 @@ impl ProvisioningHandle {
         make: impl FnOnce(oneshot::Sender<Result<T, ProvisioningError>>) -> Command,
     ) -> Result<T, ProvisioningError> {
         let (tx, rx) = oneshot::channel();
-        let stopped = || ProvisioningError::ProvisioningUnavailable {
-            detail: "the provisioning service has stopped".into(),
-        };
         self.commands.send(make(tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    async fn change<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ProvisioningError>>) -> AdminChange,
+    ) -> Result<T, ProvisioningError> {
+        let (tx, rx) = oneshot::channel();
+        self.changes.send(make(tx)).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 
@@ -134,42 +149,73 @@ impl ProvisioningHandle {
 
     /// Validates, persists (atomically, through the registry's store) and
     /// starts a provider.
+    ///
+    /// Every change to the set is a read-modify-write of the stored set
+    /// (one save), and what it commits becomes the running set: hand edits
+    /// of the store are taken along, so a provider removed from the file by
+    /// hand stops too. The change is refused, and nothing written, when a
+    /// provider of that set cannot be built or the policy does not fit it.
+    /// While another process holds the store's lock longer than the lock
+    /// timeout, it fails with `store_busy` having changed nothing.
     pub async fn add_provider(
         &self,
         descriptor: ProviderDescriptor,
     ) -> Result<(), ProvisioningError> {
-        self.request(|tx| Command::Add(Box::new(descriptor), tx))
+        self.change(|tx| AdminChange::Add(Box::new(descriptor), tx))
             .await
     }
 
     /// Stops, removes and persists; removing the active provider switches at
-    /// once (reason `removed`).
+    /// once (reason `removed`). Persisted and applied as
+    /// [`add_provider`](Self::add_provider) is.
     pub async fn remove_provider(&self, id: &str) -> Result<ProviderDescriptor, ProvisioningError> {
-        self.request(|tx| Command::Remove(id.to_owned(), tx)).await
-    }
-
-    /// Enables a provider (persisted).
-    pub async fn enable(&self, id: &str) -> Result<(), ProvisioningError> {
-        self.request(|tx| Command::SetEnabled(id.to_owned(), true, tx))
+        self.change(|tx| AdminChange::Remove(id.to_owned(), tx))
             .await
     }
 
-    /// Disables a provider (persisted); disabling the active one switches at
-    /// once (reason `removed`).
+    /// Enables a provider (persisted as [`add_provider`](Self::add_provider)
+    /// is).
+    pub async fn enable(&self, id: &str) -> Result<(), ProvisioningError> {
+        self.change(|tx| AdminChange::SetEnabled(id.to_owned(), true, tx))
+            .await
+    }
+
+    /// Disables a provider (persisted as
+    /// [`add_provider`](Self::add_provider) is); disabling the active one
+    /// switches at once (reason `removed`).
     pub async fn disable(&self, id: &str) -> Result<(), ProvisioningError> {
-        self.request(|tx| Command::SetEnabled(id.to_owned(), false, tx))
+        self.change(|tx| AdminChange::SetEnabled(id.to_owned(), false, tx))
             .await
     }
 
     /// Replaces the running provider set with `registry`'s, atomically: if
     /// any provider of the new set cannot be built or the policy conflicts
-    /// with it, nothing changes and the error is returned.
+    /// with it, nothing changes and the error is returned. Later changes
+    /// persist through `registry`'s store.
     pub async fn reload(&self, registry: ProviderRegistry) -> Result<(), ProvisioningError> {
-        self.request(|tx| Command::Reload(registry, tx)).await
+        self.change(|tx| AdminChange::Reload(registry, None, tx))
+            .await
     }
 
-    /// Every registered provider with its live state, highest priority
-    /// first.
+    /// [`reload`](Self::reload) with a policy, applied in place as a
+    /// whole with the set: the same run (same `run_id`, no `resync`), the
+    /// last snapshot stays published, and the new numbers apply to every
+    /// decision from then on — running timers (cooldown, fail-back,
+    /// no-response timeout, backoff) are measured with them, the shrink
+    /// guard judges by them, and running streams are reopened with the new
+    /// heartbeat interval and retry schedule when those changed. If the set
+    /// cannot be built or the policy does not fit it, nothing changes.
+    pub async fn reload_with_policy(
+        &self,
+        registry: ProviderRegistry,
+        policy: FailoverPolicy,
+    ) -> Result<(), ProvisioningError> {
+        self.change(|tx| AdminChange::Reload(registry, Some(Box::new(policy)), tx))
+            .await
+    }
+
+    /// Every provider of the set last applied with its live state,
+    /// highest priority first. Never waits for a change being persisted.
     pub async fn providers(&self) -> Result<Vec<ProviderView>, ProvisioningError> {
         self.request(Command::Providers).await
     }
@@ -194,5 +240,11 @@ impl ProvisioningHandle {
             .iter()
             .all(JoinHandle::is_finished)
             && self.hub.is_shut_down()
+    }
+}
+
+fn stopped() -> ProvisioningError {
+    ProvisioningError::ProvisioningUnavailable {
+        detail: "the provisioning service has stopped".into(),
     }
 }

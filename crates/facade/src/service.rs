@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use futures::{Stream, StreamExt};
 use provisioning_backend_memory::TopologyStreamProvider;
@@ -19,6 +20,8 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::driver::{Driver, DriverParts};
+use crate::persister::Persister;
+use crate::provider_builder::ProviderBuilder;
 use crate::provider_factory::{FactoryContext, ProviderFactories, ProviderFactory};
 use crate::{EventSink, ProvisioningHandle};
 
@@ -240,16 +243,16 @@ impl ClusterProvisioningService {
         for warning in warnings {
             warn!(%warning, "failover policy");
         }
-        let context = FactoryContext {
-            secrets: SecretResolver::new(secrets_dir),
-        };
+        let builder = Arc::new(ProviderBuilder {
+            factories,
+            instances,
+            context: FactoryContext {
+                secrets: SecretResolver::new(secrets_dir),
+            },
+        });
         let mut providers = BTreeMap::new();
         for d in &descriptors {
-            let provider = match instances.get(&d.id) {
-                Some(instance) => instance.clone(),
-                None => factories.build(d, &context)?,
-            };
-            providers.insert(d.id.clone(), provider);
+            providers.insert(d.id.clone(), builder.build(d)?);
         }
 
         let mut hub_config = hub_config
@@ -289,19 +292,32 @@ impl ClusterProvisioningService {
 
         let controller = FailoverController::new(policy.clone(), rng_seed);
         let (tx, rx) = mpsc::channel(COMMANDS);
+        let (admin_tx, admin_rx) = mpsc::channel(COMMANDS);
+        let persister = Persister {
+            registry,
+            builder,
+            policy: policy.clone(),
+            running: descriptors.clone(),
+            driver: tx.clone(),
+            stopping: Arc::new(AtomicBool::new(false)),
+        };
         let driver = Driver::new(DriverParts {
             controller,
             hub,
-            registry,
+            descriptors: descriptors.clone(),
             providers,
-            instances,
-            factories,
-            context,
             policy,
         });
         info!(run_id = %hub_handle.run_id(), providers = descriptors.len(), "provisioning service starting");
         let task = tokio::spawn(driver.run(rx));
-        Ok(ProvisioningHandle::new(tx, hub_handle, task, sink_tasks))
+        let persister = tokio::spawn(persister.run(admin_rx));
+        Ok(ProvisioningHandle::new(
+            tx,
+            admin_tx,
+            hub_handle,
+            vec![task, persister],
+            sink_tasks,
+        ))
     }
 }
 

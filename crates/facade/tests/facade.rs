@@ -1,7 +1,12 @@
 //! Integration tests of the facade through its public API: which calls the
-//! service makes into the store and the event sinks it is given.
+//! service makes into the store and the event sinks it is given, writes off
+//! the driver task, and policy reloads.
 
 mod facade {
+    mod gated_store;
+
+    mod admin_writes;
     mod event_sink_delivery;
+    mod policy_reload;
     mod store_saves;
 }

@@ -227,6 +227,19 @@ pub enum ProvisioningError {
         #[source]
         source: io::Error,
     },
+    /// Another holder kept the store's lock for longer than the lock
+    /// timeout (`store_busy`, retryable). Nothing was written.
+    #[error(
+        "store busy: the lock {} is held by another process; gave up after {}, nothing was changed",
+        lock.display(),
+        format_duration(*waited)
+    )]
+    StoreBusy {
+        /// The lock file.
+        lock: PathBuf,
+        /// How long the write waited.
+        waited: Duration,
+    },
     /// An error located in a stored file: `providers.jsonl:3: ...`. Its code
     /// is the inner error's.
     #[error("{file}:{line}: {error}")]
@@ -384,6 +397,7 @@ impl ProvisioningError {
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::ForbiddenSecretRef { .. } => ErrorCode::ForbiddenSecretRef,
             Self::InvalidDescriptor { .. } => ErrorCode::InvalidDescriptor,
+            Self::StoreBusy { .. } => ErrorCode::StoreBusy,
             Self::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     ErrorCode::PermissionDenied
@@ -495,6 +509,20 @@ mod tests {
         let other = ProvisioningError::io("open", "/x", io::Error::other("disk"));
         assert_eq!(other.code(), "backend_unavailable");
         assert!(other.is_retryable());
+    }
+
+    #[test]
+    fn store_busy_names_the_lock_and_is_retryable() {
+        let e = ProvisioningError::StoreBusy {
+            lock: PathBuf::from("/s/providers.jsonl.lock"),
+            waited: Duration::from_secs(10),
+        };
+        assert_eq!(e.code(), "store_busy");
+        assert!(e.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            "store busy: the lock /s/providers.jsonl.lock is held by another process; gave up after 10s, nothing was changed"
+        );
     }
 
     #[test]

@@ -66,11 +66,14 @@ pub enum ErrorCode {
     /// A file a descriptor names is not a regular file of at most 1 MiB
     /// (CONTRACTS §4a rule 4).
     InvalidDescriptor,
+    /// Another process holds the store's lock longer than the lock timeout:
+    /// nothing was changed; retry later.
+    StoreBusy,
 }
 
 impl ErrorCode {
     /// Every code, in the order of ARCHITECTURE.md "Error kinds".
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::InvalidConfig,
         Self::DuplicateName,
         Self::DuplicatePriority,
@@ -95,6 +98,7 @@ impl ErrorCode {
         Self::TooManyStreams,
         Self::ForbiddenSecretRef,
         Self::InvalidDescriptor,
+        Self::StoreBusy,
     ];
 
     /// The stable code string.
@@ -124,12 +128,14 @@ impl ErrorCode {
             Self::TooManyStreams => "too_many_streams",
             Self::ForbiddenSecretRef => "forbidden_secret_ref",
             Self::InvalidDescriptor => "invalid_descriptor",
+            Self::StoreBusy => "store_busy",
         }
     }
 
     /// Whether retrying the same operation later can succeed without anyone
     /// changing the configuration: backends coming back, timeouts, resyncs,
-    /// providers recovering, the first snapshot arriving.
+    /// providers recovering, the first snapshot arriving, the store's lock
+    /// being released.
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
@@ -140,6 +146,7 @@ impl ErrorCode {
                 | Self::ProvisioningUnavailable
                 | Self::NotReady
                 | Self::TooManyStreams
+                | Self::StoreBusy
         )
     }
 

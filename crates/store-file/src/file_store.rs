@@ -126,10 +126,16 @@ impl FileProviderStore {
     }
 
     /// How long a save or transaction waits for the lock before failing
-    /// with `timeout`.
+    /// with `store_busy` (default 10 s).
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
+    }
+
+    /// How long a save or transaction waits for the lock before failing
+    /// with `store_busy`.
+    pub fn lock_timeout(&self) -> Duration {
+        self.lock_timeout
     }
 
     /// Test-only: skips the advisory lock, so concurrent writers can lose
@@ -230,10 +236,9 @@ impl FileProviderStore {
                 return Ok(Some(lock));
             }
             if started.elapsed() >= self.lock_timeout {
-                return Err(ProvisioningError::Timeout {
-                    provider: None,
-                    operation: format!("waiting for the lock {}", self.lock_path.display()),
-                    after: self.lock_timeout,
+                return Err(ProvisioningError::StoreBusy {
+                    lock: self.lock_path.clone(),
+                    waited: self.lock_timeout,
                 });
             }
             std::thread::sleep(pause);

@@ -31,6 +31,13 @@ impl ShrinkGuard {
         }
     }
 
+    /// Replaces the numbers; a held shrink keeps its start and is
+    /// confirmed `confirm` after it.
+    pub(crate) fn set(&mut self, max_ratio: f64, confirm: Duration) {
+        self.max_ratio = max_ratio;
+        self.confirm = confirm;
+    }
+
     /// When the held shrink is published if nothing else happens.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.held.as_ref().map(|held| held.since + self.confirm)

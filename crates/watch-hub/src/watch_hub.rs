@@ -144,6 +144,22 @@ impl ProviderWatchHub {
         self.guard.held.as_ref().map(|held| &held.snapshot)
     }
 
+    /// Replaces the shrink guard's numbers (a policy reload): later
+    /// snapshots are judged by `max_shrink_ratio`, and a shrink held now is
+    /// confirmed `shrink_confirm` after it was first held. Refused (nothing
+    /// changes) when the ratio is outside (0, 1].
+    pub fn set_shrink_guard(
+        &mut self,
+        max_shrink_ratio: f64,
+        shrink_confirm: Duration,
+    ) -> Result<(), HubError> {
+        HubConfig::new()
+            .with_max_shrink_ratio(max_shrink_ratio)
+            .validate()?;
+        self.guard.set(max_shrink_ratio, shrink_confirm);
+        Ok(())
+    }
+
     /// When [`tick`](Self::tick) should be called next.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.guard.deadline()

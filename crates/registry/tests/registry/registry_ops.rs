@@ -236,6 +236,10 @@ fn every_error_kind_has_a_variant_with_its_code() {
             field: Some("tls.ca".into()),
             message: "m".into(),
         },
+        ProvisioningError::StoreBusy {
+            lock: "providers.jsonl.lock".into(),
+            waited: std::time::Duration::from_secs(10),
+        },
     ];
     let codes: Vec<ErrorCode> = errors.iter().map(ProvisioningError::error_code).collect();
     assert_eq!(codes, ErrorCode::ALL);
@@ -252,7 +256,8 @@ fn every_error_kind_has_a_variant_with_its_code() {
             "index_rollback",
             "provider_unhealthy",
             "provisioning_unavailable",
-            "not_ready"
+            "not_ready",
+            "store_busy"
         ]
     );
 }

@@ -281,7 +281,7 @@ fn a_held_lock_times_out_and_a_stale_tmp_is_removed_only_under_the_lock() {
     {
         let _txn = holder.transaction().unwrap();
         let e = waiter.save(&[etcd("e", 1)]).unwrap_err();
-        assert_eq!(e.code(), "timeout");
+        assert_eq!(e.code(), "store_busy");
         assert!(e.is_retryable());
         assert!(e.to_string().contains("providers.jsonl.lock"), "{e}");
         // Loading takes no lock and leaves the .tmp alone.

@@ -1,0 +1,75 @@
+//! [`ProviderBuilder`]: turns a descriptor set into the providers that
+//! still need building, before anything of it is applied.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use provisioning_failover::FailoverPolicy;
+use provisioning_provider_api::{ClusterProvider, ProviderDescriptor, ProviderId};
+use provisioning_registry::ProvisioningError;
+
+use crate::policy_check;
+use crate::provider_factory::{FactoryContext, ProviderFactories};
+
+/// The providers built for a set, by id: exactly those
+/// [`needs_build`] names.
+pub(crate) type Built = BTreeMap<ProviderId, Arc<dyn ClusterProvider>>;
+
+/// Builds providers from descriptors: a user-supplied instance when one
+/// exists for the id, else the factory of the descriptor's kind.
+///
+/// Building may read files a descriptor names (`tls.ca`, `file:` secrets),
+/// so it runs on a blocking thread, never on the driver task.
+pub(crate) struct ProviderBuilder {
+    pub(crate) factories: ProviderFactories,
+    /// Provider instances supplied by the user, by id: used instead of the
+    /// factory when such an id is (re)registered.
+    pub(crate) instances: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
+    pub(crate) context: FactoryContext,
+}
+
+impl ProviderBuilder {
+    /// The provider of `descriptor`.
+    pub(crate) fn build(
+        &self,
+        descriptor: &ProviderDescriptor,
+    ) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
+        match self.instances.get(&descriptor.id) {
+            Some(instance) => Ok(instance.clone()),
+            None => self.factories.build(descriptor, &self.context),
+        }
+    }
+
+    /// Everything `next` needs before it can replace `running`: `policy`
+    /// must fit its providers, and every new or changed descriptor must
+    /// build. Returns the built providers; on any error nothing of `next`
+    /// may be applied.
+    pub(crate) fn prepare(
+        &self,
+        running: &[ProviderDescriptor],
+        next: &[ProviderDescriptor],
+        policy: &FailoverPolicy,
+    ) -> Result<Built, ProvisioningError> {
+        policy_check(policy, next)?;
+        let running: BTreeMap<&ProviderId, &ProviderDescriptor> =
+            running.iter().map(|d| (&d.id, d)).collect();
+        let mut built = Built::new();
+        for d in next {
+            if needs_build(running.get(&d.id).copied(), d) {
+                built.insert(d.id.clone(), self.build(d)?);
+            }
+        }
+        Ok(built)
+    }
+}
+
+/// Whether `new` needs a new provider when `old` runs under its id: it is
+/// new, or changed in anything but the enabled flag (which is toggled in
+/// place).
+pub(crate) fn needs_build(old: Option<&ProviderDescriptor>, new: &ProviderDescriptor) -> bool {
+    old.is_none_or(|old| {
+        let mut same_flag = old.clone();
+        same_flag.enabled = new.enabled;
+        &same_flag != new
+    })
+}
