@@ -291,8 +291,9 @@ const CONTAINERS_MANIFEST: &str = "crates/it-containers/Cargo.toml";
 
 /// Every unit and integration test of the workspace (`--tests`: libraries'
 /// and binaries' unit tests and the `tests/` binaries; doc tests are `ci`'s
-/// own step), then the container tests built (`containers`: also run).
-/// Both steps run even when the first fails.
+/// own step) with the examples built and linked (`--examples`; they hold no
+/// tests), then the container tests built (`containers`: also run). Both
+/// steps run even when the first fails.
 fn integration_steps(env: &Env, containers: bool) -> Result<(), String> {
     let tests = run(
         "integration: unit and integration tests",
@@ -303,6 +304,7 @@ fn integration_steps(env: &Env, containers: bool) -> Result<(), String> {
             "test",
             "--workspace",
             "--tests",
+            "--examples",
             "--no-fail-fast",
             "--",
             "--show-output",
