@@ -34,4 +34,4 @@ pub use probe::KubeProbe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use provider::KubeProvider;
-pub use response_limit::{Framing, MAX_RESPONSE_BYTES, ResponseLimit, ResponseTooLarge};
+pub use response_limit::{MAX_RESPONSE_BYTES, ResponseFraming, ResponseLimit, ResponseTooLarge};

@@ -23,7 +23,8 @@ pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// How a response body is read, and so what the limit applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+#[non_exhaustive]
+pub enum ResponseFraming {
     /// Read whole (a list, an error answer, `GET /version`): the limit
     /// applies to the body.
     Whole,
@@ -34,12 +35,13 @@ pub enum Framing {
 
 /// A response whose body (or one watch line) went over the limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResponseTooLarge {
     /// The request answered: what it was for and its path, such as
     /// `list GET /api/v1/namespaces/apps/pods`.
     pub request: String,
     /// What the limit applied to.
-    pub framing: Framing,
+    pub framing: ResponseFraming,
     /// The limit, in bytes.
     pub limit: usize,
 }
@@ -47,12 +49,12 @@ pub struct ResponseTooLarge {
 impl fmt::Display for ResponseTooLarge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.framing {
-            Framing::Whole => write!(
+            ResponseFraming::Whole => write!(
                 f,
                 "{}: answer larger than {} bytes",
                 self.request, self.limit
             ),
-            Framing::Lines => write!(
+            ResponseFraming::Lines => write!(
                 f,
                 "{}: a watch line longer than {} bytes",
                 self.request, self.limit
@@ -68,7 +70,7 @@ impl std::error::Error for ResponseTooLarge {}
 #[derive(Debug, Clone)]
 pub struct ResponseLimit {
     request: String,
-    framing: Framing,
+    framing: ResponseFraming,
     limit: usize,
     /// Bytes of the body so far (`Whole`) or of the unfinished line.
     current: usize,
@@ -78,7 +80,7 @@ pub struct ResponseLimit {
 impl ResponseLimit {
     /// A limit of `limit` bytes under `framing` for the answer to `request`
     /// (named in the error).
-    pub fn new(request: impl Into<String>, framing: Framing, limit: usize) -> Self {
+    pub fn new(request: impl Into<String>, framing: ResponseFraming, limit: usize) -> Self {
         Self {
             request: request.into(),
             framing,
@@ -93,11 +95,11 @@ impl ResponseLimit {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), ResponseTooLarge> {
         if !self.exceeded {
             self.exceeded = match self.framing {
-                Framing::Whole => {
+                ResponseFraming::Whole => {
                     self.current = self.current.saturating_add(chunk.len());
                     self.current > self.limit
                 }
-                Framing::Lines => self.feed_lines(chunk),
+                ResponseFraming::Lines => self.feed_lines(chunk),
             };
         }
         if self.exceeded {
@@ -111,7 +113,7 @@ impl ResponseLimit {
     /// a `Whole` body that cannot fit is refused before it is read.
     pub fn announce(&mut self, len: u64) -> Result<(), ResponseTooLarge> {
         let fits = usize::try_from(len).is_ok_and(|n| n <= self.limit);
-        if self.framing == Framing::Whole && !fits {
+        if self.framing == ResponseFraming::Whole && !fits {
             self.exceeded = true;
             return Err(self.error());
         }
@@ -148,7 +150,7 @@ mod tests {
     fn lines(limit: usize) -> ResponseLimit {
         ResponseLimit::new(
             "watch GET /api/v1/namespaces/apps/pods",
-            Framing::Lines,
+            ResponseFraming::Lines,
             limit,
         )
     }
@@ -183,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_whole_body_counts_every_byte_and_an_announced_length() {
-        let mut whole = ResponseLimit::new("list GET /api/v1/pods", Framing::Whole, 10);
+        let mut whole = ResponseLimit::new("list GET /api/v1/pods", ResponseFraming::Whole, 10);
         assert!(whole.feed(b"12345\n").is_ok());
         assert!(whole.feed(b"1234").is_ok());
         let err = whole.feed(b"1").unwrap_err();
@@ -191,7 +193,7 @@ mod tests {
             err.to_string(),
             "list GET /api/v1/pods: answer larger than 10 bytes"
         );
-        let mut announced = ResponseLimit::new("list GET /api/v1/pods", Framing::Whole, 10);
+        let mut announced = ResponseLimit::new("list GET /api/v1/pods", ResponseFraming::Whole, 10);
         assert!(announced.announce(10).is_ok());
         assert!(announced.announce(11).is_err());
         assert!(announced.feed(b"").is_err());

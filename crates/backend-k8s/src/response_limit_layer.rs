@@ -13,7 +13,7 @@ use std::task::{Context, Poll, ready};
 use http::{Request, Response};
 use tower::{Layer, Service};
 
-use crate::response_limit::{Framing, ResponseLimit, ResponseTooLarge};
+use crate::response_limit::{ResponseFraming, ResponseLimit, ResponseTooLarge};
 use crate::watch_guard::{is_collection, is_watch};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -104,9 +104,9 @@ where
         // A watch streams lines only when it succeeds; an error answer is
         // read whole, like a list.
         let framing = if this.watch && response.status().is_success() {
-            Framing::Lines
+            ResponseFraming::Lines
         } else {
-            Framing::Whole
+            ResponseFraming::Whole
         };
         let request = this.request.take().unwrap_or_default();
         let mut limit = ResponseLimit::new(request, framing, this.limit);

@@ -35,7 +35,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
 use provisioning_backend_consul::{MemberMapping as ConsulMapping, decode_health};
 use provisioning_backend_etcd::decode_member;
 use provisioning_backend_k8s::{
-    Framing, KubeWatchConfig, MemberMapping as KubeMapping, ResponseLimit, pod_members,
+    KubeWatchConfig, MemberMapping as KubeMapping, ResponseFraming, ResponseLimit, pod_members,
     slice_members,
 };
 use provisioning_failover::FailoverPolicy;
@@ -262,7 +262,7 @@ pub const WATCH_LINE_LIMIT: usize = 4096;
 /// A Kubernetes watch body: the input is `CHUNK\nBODY`, where `CHUNK` is
 /// the decimal size (1–65536, else 7) of the pieces the body arrives in.
 /// The pieces go through the provider's watch line limit
-/// ([`ResponseLimit`], [`Framing::Lines`]), whose verdict must not depend
+/// ([`ResponseLimit`], [`ResponseFraming::Lines`]), whose verdict must not depend
 /// on where the body was cut: it must agree with splitting the whole body
 /// at `\n`. Within the limit, each line is read as kube's watcher reads it
 /// (UTF-8; a trailing `\r` dropped; a line whose JSON ends early, blank
@@ -274,7 +274,7 @@ pub fn k8s_watch_lines(data: &[u8]) -> Outcome {
         .and_then(|h| h.trim().parse::<usize>().ok())
         .filter(|n| (1..=65536).contains(n))
         .unwrap_or(7);
-    let mut limit = ResponseLimit::new("fuzz input", Framing::Lines, WATCH_LINE_LIMIT);
+    let mut limit = ResponseLimit::new("fuzz input", ResponseFraming::Lines, WATCH_LINE_LIMIT);
     let framed = body.chunks(chunk).try_for_each(|piece| limit.feed(piece));
     let longest = body
         .split(|b| *b == b'\n')
