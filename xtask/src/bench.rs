@@ -228,7 +228,7 @@ fn criterion_rows(est: &[(String, f64)]) -> Vec<Row> {
                     .unwrap_or_else(|| "not measured".into()),
             );
             if churn == "churn_1pct" && n == "1000" {
-                row.baseline = "FLOORS merge 16 µs".into();
+                row.baseline = "floor merge 16 µs".into();
                 row.ratio = get(&id)
                     .map(|v| format!("{:.1}×", v / 16e-6))
                     .unwrap_or_else(|| "—".into());
@@ -252,7 +252,7 @@ fn criterion_rows(est: &[(String, f64)]) -> Vec<Row> {
                 .unwrap_or_else(|| "not measured".into()),
         );
         if let (Some(v), Ok(members)) = (get(&id), n.parse::<f64>()) {
-            row.baseline = "FLOORS 12 ns/member".into();
+            row.baseline = "floor 12 ns/member".into();
             row.ratio = format!(
                 "{:.1} ns/member = {:.1}×",
                 v / members * 1e9,
@@ -272,10 +272,10 @@ fn criterion_rows(est: &[(String, f64)]) -> Vec<Row> {
             );
             if op == "save" {
                 // The bare write + fsync + rename + directory fsync of the
-                // same run, else FLOORS.md's figure.
+                // same run, else the figure of BENCHMARKS.md's Machine floors.
                 let (name, floor) = match get("store/baseline_replace/2KB") {
                     Some(f) => ("durable replace (same run)", f),
-                    None => ("FLOORS durable replace", 729e-6),
+                    None => ("floor durable replace", 729e-6),
                 };
                 row.baseline = format!("{name} {}", fmt_secs(floor));
                 row.ratio = get(&id)

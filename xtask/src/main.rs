@@ -19,11 +19,13 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                       fmt check, clippy -D warnings, every test (doc tests included), docs
+  ci                       fmt check, clippy -D warnings, integration (below), doc tests,
+                           chaos matrix, docs
   test                     fast subset: unit tests of every crate
   integration [--containers]
-                           tests against fakes and real services; --containers also runs the
-                           Docker-based Consul test (reported as not run without Docker)
+                           every unit and integration test (fakes and real services), and a
+                           build of the Docker-based Consul test (crates/it-containers);
+                           --containers also runs that test, and fails without a Docker engine
   bench [--quick]          criterion benches and the latency / recovery / scale harnesses
   chaos                    the fault matrix over every backend, under a tight policy
   soak --minutes M         flapping backends with churn; RSS and open fds every minute
@@ -225,19 +227,30 @@ fn ci() -> Result<(), String> {
             "warnings",
         ]),
     )?;
-    run(
-        "tests (unit, integration, doc)",
-        // `--show-output` prints what passing tests print: the conformance
-        // reports (every case executed) and the measured figures of the
-        // time-bounded tests.
+    // `integration` runs every unit and integration test and `--doc` every
+    // doc test: together exactly what `cargo test --workspace` runs, each
+    // test once. A failure in one does not stop the other, as
+    // `--no-fail-fast` does not stop the remaining test binaries.
+    eprintln!("xtask: == integration (cargo xtask integration)");
+    let integration = integration_steps(&env, false);
+    let doc = run(
+        "doc tests",
         env.cargo(&[
             "test",
             "--workspace",
+            "--doc",
             "--no-fail-fast",
             "--",
             "--show-output",
         ]),
-    )?;
+    );
+    let failed: Vec<String> = [integration, doc]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
+    }
     // The fault matrix and the randomized convergence run, in the dev
     // profile that `cargo test` just built (about 70 s).
     chaos::run(&["--dev".to_owned()])?;
@@ -258,34 +271,107 @@ fn test() -> Result<(), String> {
 }
 
 fn integration(rest: &[String]) -> Result<(), String> {
-    let env = Env::prepare()?;
-    ensure_test_requirements()?;
     let containers = rest.iter().any(|a| a == "--containers");
     if let Some(unknown) = rest.iter().find(|a| a.as_str() != "--containers") {
         return Err(format!("integration: unknown flag {unknown:?}"));
     }
-    run(
-        "integration tests",
-        env.cargo(&["test", "--workspace", "--tests"]),
-    )?;
+    // Asked to run the container tests where they cannot run: say so before
+    // spending the build, and fail. "Not run" is never a pass.
     if containers {
-        let docker = Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if docker {
-            run(
-                "container tests",
-                env.cargo(&["test", "--manifest-path", "crates/it-containers/Cargo.toml"]),
-            )?;
-        } else {
-            eprintln!(
-                "xtask: container tests: NOT RUN (no Docker engine reachable); this is not a pass"
-            );
-        }
+        docker_engine()?;
+    }
+    let env = Env::prepare()?;
+    ensure_test_requirements()?;
+    integration_steps(&env, containers)
+}
+
+/// Where the container tests' manifest is; the crate is a workspace of its
+/// own (see the root `Cargo.toml`), with its own `Cargo.lock`.
+const CONTAINERS_MANIFEST: &str = "crates/it-containers/Cargo.toml";
+
+/// Every unit and integration test of the workspace (`--tests`: libraries'
+/// and binaries' unit tests and the `tests/` binaries; doc tests are `ci`'s
+/// own step) with the examples built and linked (`--examples`; they hold no
+/// tests), then the container tests built (`containers`: also run). Both
+/// steps run even when the first fails.
+fn integration_steps(env: &Env, containers: bool) -> Result<(), String> {
+    let tests = run(
+        "integration: unit and integration tests",
+        // `--show-output` prints what passing tests print: the conformance
+        // reports (every case executed) and the measured figures of the
+        // time-bounded tests.
+        env.cargo(&[
+            "test",
+            "--workspace",
+            "--tests",
+            "--examples",
+            "--no-fail-fast",
+            "--",
+            "--show-output",
+        ]),
+    );
+    // The crate is excluded from the workspace (it needs Docker to run), so
+    // nothing else compiles it: build its tests here so it cannot rot
+    // unseen. Same profile and target directory as the workspace's tests,
+    // so the crates they share are not built again.
+    let mut build = env.cargo(&[
+        "test",
+        "--no-run",
+        "--locked",
+        "--manifest-path",
+        CONTAINERS_MANIFEST,
+    ]);
+    shared_target_dir(&mut build);
+    let built = run("integration: it-containers build", build);
+    let failed: Vec<String> = [tests, built].into_iter().filter_map(Result::err).collect();
+    if !failed.is_empty() {
+        return Err(failed.join("; "));
+    }
+    if containers {
+        let mut run_them = env.cargo(&[
+            "test",
+            "--locked",
+            "--manifest-path",
+            CONTAINERS_MANIFEST,
+            "--",
+            "--show-output",
+        ]);
+        shared_target_dir(&mut run_them);
+        run("integration: container tests", run_them)?;
     }
     Ok(())
+}
+
+/// Points a build of the separate `it-containers` workspace at the main
+/// workspace's target directory (`CARGO_TARGET_DIR` when set, else
+/// `target/` at the root), instead of a second one of its own.
+fn shared_target_dir(cmd: &mut Command) {
+    if env::var_os("CARGO_TARGET_DIR").is_none() {
+        cmd.env("CARGO_TARGET_DIR", workspace_root().join("target"));
+    }
+}
+
+/// Whether a Docker engine answers; else why not, in one line.
+fn docker_engine() -> Result<(), String> {
+    let output = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map_err(|e| {
+            format!("integration --containers: cannot run `docker` ({e}); the container tests need a Docker engine")
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .chain(String::from_utf8_lossy(&output.stdout).lines())
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("`docker info` exited with {}", output.status));
+    Err(format!(
+        "integration --containers: no Docker engine answers ({said}); the container tests cannot run"
+    ))
 }
 
 fn demo() -> Result<(), String> {

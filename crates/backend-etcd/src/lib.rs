@@ -19,6 +19,8 @@ mod provider;
 #[cfg(feature = "client")]
 mod registration;
 #[cfg(feature = "client")]
+mod relist_pacer;
+#[cfg(feature = "client")]
 mod stream;
 #[cfg(feature = "client")]
 mod view;

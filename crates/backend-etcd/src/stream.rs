@@ -5,7 +5,9 @@
 //! → watch from the list's revision + 1. Every interruption (error, closed
 //! or cancelled watch, compaction, stalled progress) drops the watch and
 //! starts the cycle again with a fresh list; the stream never resumes from a
-//! remembered revision (ARCHITECTURE.md "Backend notes — etcd").
+//! remembered revision (ARCHITECTURE.md "Backend notes — etcd"). Relists
+//! after a compaction are paced ([`RelistPacer`]), so a server that cancels
+//! every watch as compacted gets a few requests per second, not a loop.
 //!
 //! Liveness: every `heartbeat_interval / 2` the stream sends a watch
 //! progress request and a count-only read of the prefix (needs a leader,
@@ -27,6 +29,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::client::{Session, SessionWatch, WatchMessage};
 use crate::error::ClientError;
 use crate::provider::Inner;
+use crate::relist_pacer::RelistPacer;
 use crate::view::PrefixView;
 
 /// Floor of the liveness tick, whatever interval the service asks for.
@@ -72,9 +75,11 @@ struct WatchLoop {
     /// The content last yielded on this stream.
     last: Option<ProviderSnapshot>,
     pending: VecDeque<ProviderEvent>,
-    /// Consecutive failed attempts, and when the next one is due.
+    /// Consecutive failed attempts, and when the next one (or the relist
+    /// after a resync) is due.
     failures: u32,
     retry_at: Option<Instant>,
+    relists: RelistPacer,
     next_tick: Instant,
     /// Set while a progress request is unanswered.
     progress_deadline: Option<Instant>,
@@ -91,6 +96,7 @@ impl WatchLoop {
             .heartbeat_interval
             .clamp(MIN_OP_TIMEOUT, MAX_OP_TIMEOUT);
         let stop = inner.stop.subscribe();
+        let now = Instant::now();
         Self {
             inner,
             options,
@@ -105,7 +111,9 @@ impl WatchLoop {
             pending: VecDeque::new(),
             failures: 0,
             retry_at: None,
-            next_tick: Instant::now() + tick,
+            // Below the tick: each relist yields the liveness a watch would.
+            relists: RelistPacer::new(tick, now),
+            next_tick: now + tick,
             progress_deadline: None,
             seen_since_request: false,
             registration_ensured: false,
@@ -244,6 +252,7 @@ impl WatchLoop {
         self.seen_since_request = true;
         if !matches!(message, WatchMessage::Created) {
             self.failures = 0;
+            self.relists.on_delivery();
         }
         match message {
             WatchMessage::Created => {}
@@ -357,8 +366,9 @@ impl WatchLoop {
         self.watch = None;
         self.progress_deadline = None;
         if fault.is_resync() {
+            // Not an error: relist, at once the first time.
             self.pending.push_back(ProviderEvent::Fault(fault));
-            self.retry_at = None;
+            self.retry_at = Some(self.relists.on_resync(Instant::now()));
             return;
         }
         tracing::debug!(provider = %self.inner.config.id, %fault, "etcd stream fault");

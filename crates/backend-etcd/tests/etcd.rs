@@ -15,6 +15,8 @@ mod faults;
 mod harness;
 #[path = "etcd/registration.rs"]
 mod registration;
+#[path = "etcd/relist_pacing.rs"]
+mod relist_pacing;
 #[path = "etcd/support.rs"]
 mod support;
 #[path = "etcd/tls.rs"]

@@ -14,8 +14,9 @@ use provisioning_registry::{ProvisioningError, SecretResolver, read_bounded_file
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use crate::response_limit_layer::ResponseLimitLayer;
 use crate::watch_guard::WatchGuard;
-use crate::{KubeError, KubeWatchConfig};
+use crate::{KubeError, KubeWatchConfig, MAX_RESPONSE_BYTES};
 
 /// Where in-cluster pods find their namespace.
 const IN_CLUSTER_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -218,9 +219,11 @@ impl Connector {
         let builder = ClientBuilder::try_from(config).map_err(|e| KubeError::Config {
             message: format!("cannot build the client: {e}"),
         })?;
+        // Every answer is read with a bound, the probe's included.
+        let limit = ResponseLimitLayer::new(MAX_RESPONSE_BYTES);
         let client = match guard {
-            Some(guard) => builder.with_layer(&guard).build(),
-            None => builder.build(),
+            Some(guard) => builder.with_layer(&guard).with_layer(&limit).build(),
+            None => builder.with_layer(&limit).build(),
         };
         Ok(Connection { client, namespace })
     }

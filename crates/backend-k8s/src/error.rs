@@ -5,7 +5,7 @@ use provisioning_provider_api::{FaultKind, ProviderFault, ProviderId, ProviderTe
 use provisioning_registry::ProvisioningError;
 use thiserror::Error;
 
-use crate::KubeResource;
+use crate::{KubeResource, ResponseTooLarge};
 
 /// Why a Kubernetes provider cannot be built, connect, or pass its probe.
 #[derive(Debug, Error)]
@@ -170,6 +170,7 @@ pub(crate) enum Verdict {
 /// | connection refused / reset, TLS, I/O | `backend_unavailable`, retryable |
 /// | a timeout | `timeout`, retryable |
 /// | an undecodable answer | `malformed_response`, retryable |
+/// | an answer or watch line over the response limit | `malformed_response`, retryable, naming the request |
 /// | client configuration, unreadable secret | `invalid_config`, permanent |
 pub(crate) fn classify(failure: &Failure, target: &Target) -> Verdict {
     let (verb, err) = match failure {
@@ -281,6 +282,10 @@ fn transport_fault(verb: Verb, e: &kube::Error) -> ProviderFault {
         Verb::List => "list",
         Verb::Watch => "watch",
     };
+    if let Some(too_large) = too_large(e) {
+        // It names the request itself.
+        return ProviderFault::retryable(FaultKind::MalformedResponse, too_large.to_string());
+    }
     let text = chain_text(e);
     match e {
         kube::Error::SerdeError(_)
@@ -296,6 +301,28 @@ fn transport_fault(verb: Verb, e: &kube::Error) -> ProviderFault {
         }
         _ => ProviderFault::retryable(FaultKind::BackendUnavailable, format!("{what}: {text}")),
     }
+}
+
+/// The [`ResponseTooLarge`] behind `e`, if the response limit stopped it.
+/// kube wraps a body error in an `io::Error` on the watch path, whose
+/// `source()` skips the error it holds, so those are opened by hand.
+pub(crate) fn too_large<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a ResponseTooLarge> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(found) = e.downcast_ref::<ResponseTooLarge>() {
+            return Some(found);
+        }
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(held) => Some(held as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
 }
 
 /// The error with its sources, `: `-joined (kube's top-level messages say

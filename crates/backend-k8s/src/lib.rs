@@ -15,6 +15,9 @@ mod mapping;
 mod probe;
 #[cfg(feature = "client")]
 mod provider;
+mod response_limit;
+#[cfg(feature = "client")]
+mod response_limit_layer;
 #[cfg(feature = "client")]
 mod stream;
 #[cfg(feature = "client")]
@@ -31,3 +34,4 @@ pub use probe::KubeProbe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use provider::KubeProvider;
+pub use response_limit::{MAX_RESPONSE_BYTES, ResponseFraming, ResponseLimit, ResponseTooLarge};

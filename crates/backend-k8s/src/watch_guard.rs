@@ -141,7 +141,7 @@ pub(crate) fn list_resource_version(head: &[u8]) -> Option<String> {
     (!rv.is_empty() && !rv.contains('\\')).then(|| rv.to_string())
 }
 
-fn is_watch<B>(req: &Request<B>) -> bool {
+pub(crate) fn is_watch<B>(req: &Request<B>) -> bool {
     req.uri()
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
@@ -275,7 +275,7 @@ where
 }
 
 /// A request for a collection (`.../pods`, `.../endpointslices`).
-fn is_collection<B>(req: &Request<B>) -> bool {
+pub(crate) fn is_collection<B>(req: &Request<B>) -> bool {
     let path = req.uri().path();
     path.ends_with("/pods") || path.ends_with("/endpointslices")
 }

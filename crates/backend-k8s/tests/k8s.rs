@@ -13,6 +13,8 @@ mod kubeconfig;
 mod mapping;
 #[path = "k8s/probe.rs"]
 mod probe;
+#[path = "k8s/response_limit.rs"]
+mod response_limit;
 #[path = "k8s/sources.rs"]
 mod sources;
 #[path = "k8s/support.rs"]

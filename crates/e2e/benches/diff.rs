@@ -2,7 +2,7 @@
 //! one id-sorted snapshot into another (`provisioning_provider_api::diff`,
 //! a linear merge), with 1 % and 50 % of the members replaced.
 //!
-//! FLOORS.md: the linear merge of two 1k lists at 1 % churn costs
+//! BENCHMARKS.md floors: the linear merge of two 1k lists at 1 % churn costs
 //! 16 / 42 µs (p50 / p99), 2.6 / 4.0 ms at 100k.
 
 #![allow(
@@ -16,7 +16,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use provisioning_provider_api::{ClusterNode, ProviderSnapshot, diff};
 
 /// `n` members with ids `node-{start..start+n}` (two strings, a port, no
-/// labels: the shape FLOORS.md measures).
+/// labels: the floors' shape, BENCHMARKS.md).
 fn snapshot(start: usize, n: usize) -> ProviderSnapshot {
     let members = (start..start + n)
         .map(|j| {

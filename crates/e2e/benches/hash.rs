@@ -2,7 +2,7 @@
 //! (`provisioning_provider_api::snapshot_hash`, xxh3 over staged fields)
 //! of `n` members and one blocked id.
 //!
-//! FLOORS.md: ≈ 12 ns per member (12 µs per 1k) is the floor for a stable,
+//! BENCHMARKS.md floors: ≈ 12 ns per member (12 µs per 1k) is the floor for a stable,
 //! platform-independent hash on this machine kind.
 
 #![allow(

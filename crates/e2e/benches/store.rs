@@ -4,7 +4,7 @@
 //! advisory lock) and reading it back with validation, for 10, 100 and
 //! 1,000 descriptors.
 //!
-//! FLOORS.md: a durable replace of a 2 KB file costs 729 / 1,303 µs
+//! BENCHMARKS.md floors: a durable replace of a 2 KB file costs 729 / 1,303 µs
 //! (p50 / p99) on this machine kind; a save is dominated by the two
 //! fsyncs, so `store/baseline_replace/2KB` measures that bare sequence
 //! (write, fsync, rename, fsync the directory) in the same run. The files

@@ -31,10 +31,12 @@ use std::sync::OnceLock;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
 use provisioning_backend_consul::{MemberMapping as ConsulMapping, decode_health};
 use provisioning_backend_etcd::decode_member;
 use provisioning_backend_k8s::{
-    KubeWatchConfig, MemberMapping as KubeMapping, pod_members, slice_members,
+    KubeWatchConfig, MemberMapping as KubeMapping, ResponseFraming, ResponseLimit, pod_members,
+    slice_members,
 };
 use provisioning_failover::FailoverPolicy;
 use provisioning_registry::{
@@ -90,6 +92,11 @@ pub const TARGETS: &[Target] = &[
         name: "k8s_slice",
         what: "a Kubernetes EndpointSlice object through slice_members",
         harness: k8s_slice,
+    },
+    Target {
+        name: "k8s_watch_lines",
+        what: "a Kubernetes watch body, in chunks, through the watch line limit (ResponseLimit), then each line as a Pod watch event through pod_members",
+        harness: k8s_watch_lines,
     },
     Target {
         name: "etcd_value",
@@ -245,6 +252,61 @@ pub fn k8s_slice(data: &[u8]) -> Outcome {
             Outcome::Accepted
         }
     }
+}
+
+/// The watch line limit of [`k8s_watch_lines`]: the provider's is
+/// `MAX_RESPONSE_BYTES` (64 MiB), which no fuzz input reaches; the framing
+/// code is the same.
+pub const WATCH_LINE_LIMIT: usize = 4096;
+
+/// A Kubernetes watch body: the input is `CHUNK\nBODY`, where `CHUNK` is
+/// the decimal size (1–65536, else 7) of the pieces the body arrives in.
+/// The pieces go through the provider's watch line limit
+/// ([`ResponseLimit`], [`ResponseFraming::Lines`]), whose verdict must not depend
+/// on where the body was cut: it must agree with splitting the whole body
+/// at `\n`. Within the limit, each line is read as kube's watcher reads it
+/// (UTF-8; a trailing `\r` dropped; a line whose JSON ends early, blank
+/// ones included, skipped) as a Pod watch event, and every Pod is mapped.
+pub fn k8s_watch_lines(data: &[u8]) -> Outcome {
+    let (head, body) = split_once(data, b"\n").unwrap_or((b"", data));
+    let chunk = std::str::from_utf8(head)
+        .ok()
+        .and_then(|h| h.trim().parse::<usize>().ok())
+        .filter(|n| (1..=65536).contains(n))
+        .unwrap_or(7);
+    let mut limit = ResponseLimit::new("fuzz input", ResponseFraming::Lines, WATCH_LINE_LIMIT);
+    let framed = body.chunks(chunk).try_for_each(|piece| limit.feed(piece));
+    let longest = body
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    assert_eq!(
+        framed.is_err(),
+        longest > WATCH_LINE_LIMIT,
+        "the line limit's verdict depends on the chunking (longest line {longest} bytes, chunks of {chunk})"
+    );
+    if framed.is_err() {
+        return rejected("line_too_long");
+    }
+    for line in body.split(|b| *b == b'\n') {
+        let Ok(line) = std::str::from_utf8(line) else {
+            return rejected("not_utf8");
+        };
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        match serde_json::from_str::<WatchEvent<Pod>>(line) {
+            Ok(WatchEvent::Added(pod) | WatchEvent::Modified(pod) | WatchEvent::Deleted(pod)) => {
+                for mapping in kube_mappings() {
+                    let _members = pod_members(&pod, mapping);
+                }
+            }
+            Ok(_) => {}
+            // What kube skips: a blank line, or the last one cut short.
+            Err(e) if e.is_eof() => {}
+            Err(_) => return rejected("not_a_watch_event"),
+        }
+    }
+    Outcome::Accepted
 }
 
 /// etcd: the input is `PREFIX\nKEY\nVALUE` (the value may hold newlines).

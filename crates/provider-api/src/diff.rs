@@ -1,5 +1,5 @@
 //! [`diff`]: the events that turn one snapshot into another, by a linear merge
-//! over the id-sorted lists (FLOORS.md: 8–60× cheaper than hashing sets).
+//! over the id-sorted lists (BENCHMARKS.md floors: 8–60× cheaper than hashing sets).
 
 use alloc::vec::Vec;
 use core::cmp::Ordering;

@@ -6,7 +6,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::{ClusterNode, NodeId};
 
 /// Bytes staged before one `update` call: per-field updates cost about 4× more
-/// than hashing staged bytes (FLOORS.md).
+/// than hashing staged bytes (BENCHMARKS.md floors).
 const STAGE: usize = 4096;
 
 /// XXH3-64 (seed 0) over the encoding of CONTRACTS §6.

@@ -31,7 +31,7 @@ const RING: usize = 64;
 /// of `n/100` ids starting at `i * n/100`, so consecutive snapshots (the
 /// last and the first too) differ by 1 % of the members leaving and 1 %
 /// joining, plus one id blocked and one unblocked. Members have the shape
-/// FLOORS.md measures (two strings, a port, an empty label map), except that
+/// BENCHMARKS.md's floors measure (two strings, a port, an empty label map), except that
 /// 1 % carry a `zone` label so the label paths run too.
 fn ring(n: usize) -> Vec<ProviderSnapshot> {
     let churn = (n / 100).max(1);

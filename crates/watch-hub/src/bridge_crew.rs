@@ -23,7 +23,7 @@ const NOTIFIED: u8 = 3;
 const DONE: u8 = 4;
 
 /// Waking an idle thread costs about 8 µs of the waker's time on the target
-/// machines and tens of µs until the thread runs (FLOORS.md), and the three
+/// machines and tens of µs until the thread runs (BENCHMARKS.md), and the three
 /// bridges of a switch are all woken at once. One thread per bridge paid
 /// that three times in a row before the last bridge saw the switch; the crew
 /// pays it once or twice:

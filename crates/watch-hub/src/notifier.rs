@@ -15,7 +15,7 @@ const POLL: Duration = Duration::from_micros(100);
 /// ... until it found none for this long; then it sleeps until signalled.
 const LINGER: Duration = Duration::from_millis(2);
 
-/// Waking an idle thread costs about 8 µs on the target machines (FLOORS.md;
+/// Waking an idle thread costs about 8 µs on the target machines (BENCHMARKS.md;
 /// p99 75 µs), and the woken thread may take the waker's core on the spot.
 /// Two situations want opposite things:
 ///

@@ -224,7 +224,7 @@ fn main() {
         ResultRow {
             figure: "scale: memory per member of a 100k snapshot".into(),
             value: format!("{per_member_snapshot:.0} B"),
-            baseline: "FLOORS 112–144 B".into(),
+            baseline: "floor 112–144 B".into(),
             ratio: "—".into(),
             target: "≤ 160 B".into(),
             verdict: if per_member_snapshot <= 160.0 {
