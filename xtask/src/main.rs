@@ -322,7 +322,13 @@ fn integration_steps(env: &Env, containers: bool) -> Result<(), String> {
         CONTAINERS_MANIFEST,
     ]);
     shared_target_dir(&mut build);
-    let built = run("integration: it-containers build", build);
+    // Its lock file is its own: a workspace crate that gains a dependency
+    // makes `--locked` refuse it, on purpose, with this remedy.
+    let built = run("integration: it-containers build", build).map_err(|e| {
+        format!(
+            "{e} (if its lock file is out of date: cargo update -w --manifest-path {CONTAINERS_MANIFEST})"
+        )
+    });
     let failed: Vec<String> = [tests, built].into_iter().filter_map(Result::err).collect();
     if !failed.is_empty() {
         return Err(failed.join("; "));
