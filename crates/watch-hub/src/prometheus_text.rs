@@ -238,6 +238,9 @@ mod tests {
         metrics.record_snapshot_latency(&pid("b"), Duration::from_micros(3));
         metrics.record_failover(Some(&pid("b")), &pid("a"), SwitchReason::Timeout);
         metrics.set_running_providers([&pid("a")]);
+        // A consumer thread's late recording for b brings nothing back.
+        metrics.record_snapshot_latency(&pid("b"), Duration::from_micros(3));
+        metrics.set_members(&pid("b"), 3);
         let text = metrics.render_prometheus();
         assert!(!text.contains("\"b\""), "b is gone:\n{text}");
         let samples = samples(&text);

@@ -161,7 +161,33 @@ pub struct MetricsView {
 /// snapshot age ([`set_snapshot_age`](Self::set_snapshot_age)).
 #[derive(Debug, Clone, Default)]
 pub struct ProvisioningMetrics {
-    view: Arc<Mutex<MetricsView>>,
+    view: Arc<Mutex<Recorded>>,
+}
+
+/// The view, and the running set once the facade has named one.
+#[derive(Debug, Default)]
+struct Recorded {
+    view: MetricsView,
+    /// `None` until [`ProvisioningMetrics::set_running_providers`] is first
+    /// called (a hub used without the facade records every provider); then
+    /// a recording for a provider outside the set — a late one from a
+    /// consumer thread after the provider left — is not kept, so it cannot
+    /// bring the provider's series back or carry values into its next life.
+    running: Option<std::collections::BTreeSet<ProviderId>>,
+}
+
+impl std::ops::Deref for Recorded {
+    type Target = MetricsView;
+
+    fn deref(&self) -> &MetricsView {
+        &self.view
+    }
+}
+
+impl std::ops::DerefMut for Recorded {
+    fn deref_mut(&mut self) -> &mut MetricsView {
+        &mut self.view
+    }
 }
 
 impl ProvisioningMetrics {
@@ -170,29 +196,37 @@ impl ProvisioningMetrics {
         Self::default()
     }
 
-    fn view_mut(&self) -> MutexGuard<'_, MetricsView> {
+    fn view_mut(&self) -> MutexGuard<'_, Recorded> {
         // The view holds plain counters: a panic elsewhere cannot leave it
         // half-updated in a way worth refusing to read.
         self.view.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The provider's entry, created on first use; `None` for a provider
+    /// outside the running set (see [`Recorded::running`]).
     fn provider_mut<'a>(
-        view: &'a mut MetricsView,
+        recorded: &'a mut Recorded,
         provider: &ProviderId,
-    ) -> &'a mut ProviderMetricsView {
+    ) -> Option<&'a mut ProviderMetricsView> {
+        if recorded
+            .running
+            .as_ref()
+            .is_some_and(|running| !running.contains(provider))
+        {
+            return None;
+        }
+        let view = &mut recorded.view;
         // Look up first: the entry API would clone the id on every call.
         if !view.providers.contains_key(provider) {
             view.providers
                 .insert(provider.clone(), ProviderMetricsView::default());
         }
-        view.providers
-            .get_mut(provider)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        view.providers.get_mut(provider)
     }
 
     /// A copy of the current values.
     pub fn view(&self) -> MetricsView {
-        self.view_mut().clone()
+        self.view_mut().view.clone()
     }
 
     /// The current values in the Prometheus text format (0.0.4): every
@@ -223,9 +257,9 @@ impl ProvisioningMetrics {
 
     fn view_latency(&self, provider: &ProviderId, latency: Duration) {
         let mut view = self.view_mut();
-        Self::provider_mut(&mut view, provider)
-            .snapshot_latency
-            .record(latency.as_secs_f64());
+        if let Some(p) = Self::provider_mut(&mut view, provider) {
+            p.snapshot_latency.record(latency.as_secs_f64());
+        }
     }
 
     /// `provisioning_failovers_total{from,to,reason}` +1 (`from` is `none`
@@ -257,14 +291,18 @@ impl ProvisioningMetrics {
     pub fn record_stream_interruption(&self, provider: &ProviderId) {
         metrics::counter!(STREAM_INTERRUPTIONS_TOTAL, "provider" => provider.to_string())
             .increment(1);
-        Self::provider_mut(&mut self.view_mut(), provider).stream_interruptions += 1;
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.stream_interruptions += 1;
+        }
     }
 
     /// `provisioning_provider_health{provider}` = 0, 1 or 2.
     pub fn set_provider_health(&self, provider: &ProviderId, health: ProviderHealth) {
         metrics::gauge!(PROVIDER_HEALTH, "provider" => provider.to_string())
             .set(health.gauge_value());
-        Self::provider_mut(&mut self.view_mut(), provider).health = Some(health);
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.health = Some(health);
+        }
     }
 
     /// `provisioning_active_provider{provider}`: 1 for `active`, 0 for every
@@ -272,7 +310,7 @@ impl ProvisioningMetrics {
     pub fn set_active_provider(&self, active: Option<&ProviderId>) {
         let mut view = self.view_mut();
         if let Some(active) = active {
-            Self::provider_mut(&mut view, active);
+            let _ = Self::provider_mut(&mut view, active);
         }
         for (id, provider) in &mut view.providers {
             let is_active = Some(id) == active;
@@ -288,14 +326,18 @@ impl ProvisioningMetrics {
     /// `provisioning_members{provider}`.
     pub fn set_members(&self, provider: &ProviderId, members: usize) {
         metrics::gauge!(MEMBERS, "provider" => provider.to_string()).set(members as f64);
-        Self::provider_mut(&mut self.view_mut(), provider).members = Some(members as u64);
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.members = Some(members as u64);
+        }
     }
 
     /// `provisioning_snapshot_age_seconds{provider}` (the facade's clock).
     pub fn set_snapshot_age(&self, provider: &ProviderId, age: Duration) {
         metrics::gauge!(SNAPSHOT_AGE_SECONDS, "provider" => provider.to_string())
             .set(age.as_secs_f64());
-        Self::provider_mut(&mut self.view_mut(), provider).snapshot_age = Some(age);
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.snapshot_age = Some(age);
+        }
     }
 
     /// `provisioning_unavailable` = 1 or 0.
@@ -308,15 +350,18 @@ impl ProvisioningMetrics {
     pub fn record_suppressed_shrink(&self, provider: &ProviderId) {
         metrics::counter!(SUPPRESSED_SHRINKS_TOTAL, "provider" => provider.to_string())
             .increment(1);
-        Self::provider_mut(&mut self.view_mut(), provider).suppressed_shrinks += 1;
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.suppressed_shrinks += 1;
+        }
     }
 
     /// `provisioning_provider_disagreement_members{provider}`.
     pub fn set_disagreement(&self, provider: &ProviderId, members: usize) {
         metrics::gauge!(PROVIDER_DISAGREEMENT_MEMBERS, "provider" => provider.to_string())
             .set(members as f64);
-        Self::provider_mut(&mut self.view_mut(), provider).disagreement_members =
-            Some(members as u64);
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.disagreement_members = Some(members as u64);
+        }
     }
 
     /// Makes `running` the running set (CONTRACTS §5: the enabled
@@ -338,6 +383,7 @@ impl ProvisioningMetrics {
         for id in gone {
             Self::forget_in(&mut view, &id);
         }
+        view.running = Some(running.iter().map(|id| (*id).clone()).collect());
         for id in running {
             if view.providers.contains_key(id) {
                 continue;
@@ -367,7 +413,11 @@ impl ProvisioningMetrics {
     /// Series already handed to another `metrics` recorder keep their last
     /// values there until that exporter's own idle timeout removes them.
     pub fn forget_provider(&self, provider: &ProviderId) {
-        Self::forget_in(&mut self.view_mut(), provider);
+        let mut recorded = self.view_mut();
+        if let Some(running) = recorded.running.as_mut() {
+            running.remove(provider);
+        }
+        Self::forget_in(&mut recorded, provider);
     }
 
     fn forget_in(view: &mut MetricsView, provider: &ProviderId) {
