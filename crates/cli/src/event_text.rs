@@ -206,10 +206,9 @@ mod tests {
     use cluster_provisioning::hub::RunId;
     use std::sync::Arc;
 
-    #[test]
-    fn snapshot_line_shows_provider_hash_and_members() {
-        let view =
-            ProviderSnapshot::new(vec![ClusterNode::new("n1", "127.0.0.1", 4000)], vec![]).unwrap();
+    /// The text of snapshot #1 of provider `local` holding `member`.
+    fn snapshot_text(member: ClusterNode) -> String {
+        let view = ProviderSnapshot::new(vec![member], vec![]).unwrap();
         let snapshot = PublishedSnapshot::new(
             RunId::from_u64(1),
             1,
@@ -217,13 +216,17 @@ mod tests {
             ProviderId::new("local").unwrap(),
             view,
         );
-        let text = EventText::new(
+        EventText::new(
             &ProvisioningEvent::Snapshot(Arc::new(snapshot)),
             UtcTimestamp::from_millis(0),
         )
-        .to_string();
+        .to_string()
+    }
+
+    #[test]
+    fn snapshot_line_shows_provider_hash_and_members() {
         assert_eq!(
-            text,
+            snapshot_text(ClusterNode::new("n1", "127.0.0.1", 4000)),
             "1970-01-01T00:00:00.000Z  #  1 e1  snapshot   local  hash 8cd9924dea78c53d  healthy  1 member: n1@127.0.0.1:4000"
         );
     }
@@ -232,27 +235,11 @@ mod tests {
     fn control_characters_from_a_backend_are_escaped() {
         // An id with a line break and a terminal escape sequence, a host
         // with a carriage return: as a backend might answer them.
-        let view = ProviderSnapshot::new(
-            vec![ClusterNode::new(
-                "n1\n2026 fake line\u{1b}[2J",
-                "10.0.0.1\r",
-                4000,
-            )],
-            vec![],
-        )
-        .unwrap();
-        let snapshot = PublishedSnapshot::new(
-            RunId::from_u64(1),
-            1,
-            1,
-            ProviderId::new("local").unwrap(),
-            view,
-        );
-        let text = EventText::new(
-            &ProvisioningEvent::Snapshot(Arc::new(snapshot)),
-            UtcTimestamp::from_millis(0),
-        )
-        .to_string();
+        let text = snapshot_text(ClusterNode::new(
+            "n1\n2026 fake line\u{1b}[2J",
+            "10.0.0.1\r",
+            4000,
+        ));
         assert!(!text.chars().any(char::is_control), "{text:?}");
         assert!(
             text.ends_with(r"n1\n2026 fake line\u{1b}[2J@10.0.0.1\r:4000"),
