@@ -140,6 +140,13 @@ impl ConsulConfig {
         let ambient = ambient_origin
             .as_ref()
             .is_some_and(|origin| endpoints.iter().all(|url| same_origin(url, origin)));
+        // Nor do they go to a server whose certificate the descriptor does
+        // not verify, or verifies against a CA of its own choosing: that
+        // server may not be the operator's Consul at all.
+        let own_trust = descriptor
+            .tls
+            .as_ref()
+            .is_some_and(|t| !t.verify || t.ca.is_some());
         let ambient_env = |name: &str| {
             let value = env(name);
             if value.is_some() && !ambient {
@@ -147,6 +154,14 @@ impl ConsulConfig {
                     provider = %id,
                     variable = name,
                     "not used: the descriptor's endpoints are not CONSUL_HTTP_ADDR (same scheme, host and port), and the environment's credentials are sent only there"
+                );
+                return None;
+            }
+            if value.is_some() && own_trust {
+                tracing::warn!(
+                    provider = %id,
+                    variable = name,
+                    "not used: the descriptor's `tls` turns verification off or names its own `ca`, and the environment's credentials are sent only to a server verified as usual"
                 );
                 return None;
             }
@@ -227,8 +242,11 @@ impl ConsulConfig {
         let identity_pem = match (cert, key) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
-                let mut pem = read("tls.cert", &cert)?;
-                pem.push(b'\n');
+                // Only the certificates of `tls.cert`: the key must come
+                // from `tls.key`, the field the secret-reference policy
+                // checks, never from a plain path that happens to hold one.
+                let mut pem = certificates_only(&read("tls.cert", &cert)?)
+                    .map_err(|message| invalid("tls.cert", message.to_owned()))?;
                 pem.extend_from_slice(secrets.resolve(&key)?.expose().as_bytes());
                 Some(pem)
             }
@@ -256,6 +274,38 @@ impl ConsulConfig {
 }
 
 /// Go's `strconv.ParseBool`, which the Consul CLI uses for its variables.
+/// The `CERTIFICATE` sections of a PEM file, each ending in a newline.
+/// Refuses a file holding a private key, or no certificate; the message
+/// never quotes the file.
+fn certificates_only(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let text = std::str::from_utf8(pem).map_err(|_| "is not PEM text")?;
+    let mut out = Vec::new();
+    let mut in_certificate = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+        {
+            if label.contains("PRIVATE KEY") {
+                return Err("holds a private key; the key belongs in `tls.key`");
+            }
+            in_certificate = label == "CERTIFICATE";
+        }
+        if in_certificate {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+            if line == "-----END CERTIFICATE-----" {
+                in_certificate = false;
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("holds no PEM certificate");
+    }
+    Ok(out)
+}
+
 fn parse_bool(value: &str) -> Option<bool> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
@@ -463,6 +513,114 @@ mod tests {
         let c = ConsulConfig::resolve(&at("http://127.0.0.1:18500"), &resolver(), &env)
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(c.tls.identity_pem.is_none(), "another endpoint does not");
+    }
+
+    #[test]
+    fn the_client_key_comes_only_from_tls_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+            path.display().to_string()
+        };
+        let certificate = "-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n";
+        let key = write(
+            "client.key",
+            "-----BEGIN PRIVATE KEY-----\ncnry-allowed-key\n-----END PRIVATE KEY-----\n",
+        );
+        let with_cert = |cert: &str| {
+            descriptor(&format!(
+                r#"{{"id":"c","kind":"consul","priority":1,"endpoints":["https://h"],"tls":{{"cert":"{cert}","key":"file:{key}"}},"watch":{{"service":"app"}}}}"#
+            ))
+        };
+        let env = env_of(&[]);
+
+        // A certificate file that also holds a key (or is one) is refused,
+        // without quoting it.
+        for (name, text) in [
+            (
+                "bundle.pem",
+                format!(
+                    "{certificate}-----BEGIN EC PRIVATE KEY-----\ncnry-unchecked-key\n-----END EC PRIVATE KEY-----\n"
+                ),
+            ),
+            (
+                "consul.key",
+                "-----BEGIN PRIVATE KEY-----\ncnry-unchecked-key\n-----END PRIVATE KEY-----\n"
+                    .to_owned(),
+            ),
+            ("empty.pem", String::new()),
+        ] {
+            let e = ConsulConfig::resolve(&with_cert(&write(name, &text)), &resolver(), &env)
+                .err()
+                .unwrap_or_else(|| panic!("{name}: accepted"));
+            println!("{name}: error[{}]: {e}", e.code());
+            assert_eq!(e.code(), "invalid_config", "{name}: {e}");
+            assert_eq!(e.field(), Some("tls.cert"), "{name}: {e}");
+            assert!(!e.to_string().contains("cnry"), "{name}: {e}");
+        }
+
+        // Only the certificate sections of `tls.cert` go into the identity,
+        // the key from `tls.key`.
+        let cert = write("client.pem", &format!("comment\n{certificate}trailer\n"));
+        let c = ConsulConfig::resolve(&with_cert(&cert), &resolver(), &env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let identity = String::from_utf8(c.tls.identity_pem.unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(identity.starts_with(certificate), "{identity}");
+        assert!(!identity.contains("comment") && !identity.contains("trailer"));
+        assert_eq!(identity.matches("PRIVATE KEY-----").count(), 2);
+        assert!(identity.contains("cnry-allowed-key"));
+    }
+
+    #[test]
+    fn ambient_credentials_are_not_sent_where_the_descriptor_changes_verification() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cert = dir.path().join("client.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nY2VydA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let cert = cert.display().to_string();
+        let key = dir.path().join("client.key");
+        std::fs::write(&key, "cnry-ambient-key").unwrap_or_else(|e| panic!("{e}"));
+        let key = key.display().to_string();
+        let ca = dir.path().join("own-ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\nY2E=\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ca = ca.display().to_string();
+        let env = env_of(&[
+            ("CONSUL_HTTP_ADDR", "https://127.0.0.1:8501"),
+            ("CONSUL_HTTP_TOKEN", "s3cr3t"),
+            ("CONSUL_CLIENT_CERT", &cert),
+            ("CONSUL_CLIENT_KEY", &key),
+        ]);
+        let with_tls = |tls: &str| {
+            descriptor(&format!(
+                r#"{{"id":"c","kind":"consul","priority":1,"endpoints":["https://127.0.0.1:8501"],"tls":{tls},"watch":{{"service":"app"}}}}"#
+            ))
+        };
+        let c = ConsulConfig::resolve(&with_tls(r#"{"verify":true}"#), &resolver(), &env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.credentials,
+            Credentials::Token(SecretRef::Env("CONSUL_HTTP_TOKEN".into())),
+            "verified as usual: the ambient Consul gets them"
+        );
+        assert!(c.tls.identity_pem.is_some());
+        for tls in [
+            r#"{"verify":false}"#.to_owned(),
+            format!(r#"{{"ca":"{ca}"}}"#),
+        ] {
+            let c = ConsulConfig::resolve(&with_tls(&tls), &resolver(), &env)
+                .unwrap_or_else(|e| panic!("{tls}: {e}"));
+            assert_eq!(c.credentials, Credentials::None, "{tls}: token sent");
+            assert!(c.tls.identity_pem.is_none(), "{tls}: client key sent");
+        }
     }
 
     #[test]

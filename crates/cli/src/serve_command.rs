@@ -160,43 +160,50 @@ fn start(
 /// The run goes on (same `run_id`, no `resync`, the published snapshot
 /// stays, so `/readyz` stays 200): the service builds every new or changed
 /// provider and checks the policy against the new set before it changes
-/// anything, and new timings apply to decisions from then on.
+/// anything, and new timings apply to decisions from then on. The store
+/// is read by the service itself, under the store's lock and after every
+/// admin write queued before, so a reload never undoes a write that was
+/// already answered (§4a rule 7).
 async fn reload(config: &StoreConfig, state: &AdminState, running: &mut FailoverPolicy) {
     const KEPT: &str = "(SIGHUP: reload refused, the running set is kept)";
     state.reload_token();
-    let loaded = config.load_registry().and_then(|registry| {
-        let policy = config.load_policy()?;
-        let warnings = config.check_policy(&policy, &registry.list())?;
-        Ok((registry, policy, warnings))
-    });
-    let (registry, policy, warnings) = match loaded {
-        Ok(loaded) => loaded,
+    let policy = match config.load_policy() {
+        Ok(policy) => policy,
         Err(e) => {
             eprintln!("{e} {KEPT}");
             return;
         }
     };
-    for warning in warnings {
-        eprintln!("warning: {}: {warning}", config.policy_name());
-    }
-    let providers = registry.len();
-    let plural = if providers == 1 { "" } else { "s" };
     let handle = state.handle();
     let policy_changed = &policy != running;
-    match handle.reload_with_policy(registry, policy.clone()).await {
-        Ok(()) if policy_changed => {
-            eprintln!(
-                "SIGHUP: reloaded {providers} provider{plural} from {} and the policy from {}, applied in place (run {})",
-                config.store_name(),
-                config.policy_name(),
-                handle.run_id()
-            );
-            *running = policy;
+    let applied = match handle.reload_from_store(Some(policy.clone())).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            eprintln!("{} {KEPT}", CliError::from(e));
+            return;
         }
-        Ok(()) => eprintln!(
+    };
+    // The service refused a policy that does not fit the set; what is
+    // left to say about the applied pair are the warnings.
+    if let Ok(warnings) = config.check_policy(&policy, &applied) {
+        for warning in warnings {
+            eprintln!("warning: {}: {warning}", config.policy_name());
+        }
+    }
+    let providers = applied.len();
+    let plural = if providers == 1 { "" } else { "s" };
+    if policy_changed {
+        eprintln!(
+            "SIGHUP: reloaded {providers} provider{plural} from {} and the policy from {}, applied in place (run {})",
+            config.store_name(),
+            config.policy_name(),
+            handle.run_id()
+        );
+        *running = policy;
+    } else {
+        eprintln!(
             "SIGHUP: reloaded {providers} provider{plural} from {}",
             config.store_name()
-        ),
-        Err(e) => eprintln!("{} {KEPT}", CliError::from(e)),
+        );
     }
 }

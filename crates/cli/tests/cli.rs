@@ -22,6 +22,7 @@ mod cli {
     mod secrets_etcd_auth;
     mod serve;
     mod serve_crash;
+    mod sighup_after_writes;
     mod sighup_policy;
     mod status_page;
     mod store_lock;

@@ -18,4 +18,8 @@ pub(crate) enum AdminChange {
     /// Replaces the whole set with the registry's (already loaded, nothing
     /// is written), and the policy when one is given.
     Reload(ProviderRegistry, Option<Box<FailoverPolicy>>, Reply<()>),
+    /// Reads the set from the service's own store, under its lock and after
+    /// every change queued before, and makes it (and the policy when one is
+    /// given) the running set; nothing is written. Answers the set applied.
+    ReloadStore(Option<Box<FailoverPolicy>>, Reply<Vec<ProviderDescriptor>>),
 }

@@ -42,6 +42,21 @@ fn stopped() -> ProvisioningError {
     }
 }
 
+/// The service stopped while a write was under way: it may have committed
+/// just before (it passed the stop check and then saved) or not at all.
+fn outcome_unknown() -> ProvisioningError {
+    ProvisioningError::ProvisioningUnavailable {
+        detail: "the provisioning service stopped while the change was being persisted; whether the store holds it is unknown".into(),
+    }
+}
+
+/// The write committed, but the service stopped before running it.
+fn saved_not_applied() -> ProvisioningError {
+    ProvisioningError::ProvisioningUnavailable {
+        detail: "the provisioning service stopped after the change was saved to the store and before it ran".into(),
+    }
+}
+
 impl Persister {
     /// Carries out changes until every handle is gone or the driver stops.
     pub(crate) async fn run(mut self, mut changes: mpsc::Receiver<AdminChange>) {
@@ -63,7 +78,7 @@ impl Persister {
                 let (id, priority) = (descriptor.id.clone(), descriptor.priority);
                 let checked = Some((*descriptor).clone());
                 let result = self
-                    .commit(checked, move |set| set.register(*descriptor))
+                    .commit(checked, None, move |set| set.register(*descriptor))
                     .await;
                 if result.is_ok() {
                     info!(provider = %id, priority, "provider added");
@@ -71,7 +86,9 @@ impl Persister {
                 let _ = reply.send(result);
             }
             AdminChange::Remove(id, reply) => {
-                let result = self.commit(None, move |set| set.unregister(&id)).await;
+                let result = self
+                    .commit(None, None, move |set| set.unregister(&id))
+                    .await;
                 if let Ok(removed) = &result {
                     info!(provider = %removed.id, "provider removed");
                 }
@@ -80,7 +97,9 @@ impl Persister {
             AdminChange::SetEnabled(id, enabled, reply) => {
                 let shown = id.clone();
                 let result = self
-                    .commit(None, move |set| set.set_enabled(&id, enabled).map(drop))
+                    .commit(None, None, move |set| {
+                        set.set_enabled(&id, enabled).map(drop)
+                    })
                     .await;
                 if result.is_ok() {
                     info!(provider = %shown, enabled, "provider enabled state changed");
@@ -89,6 +108,24 @@ impl Persister {
             }
             AdminChange::Reload(registry, policy, reply) => {
                 let result = self.reload(registry, policy.map(|p| *p)).await;
+                let _ = reply.send(result);
+            }
+            AdminChange::ReloadStore(policy, reply) => {
+                // Read under the store's lock, here in the queue: every
+                // write queued earlier is in what is read, so a reload
+                // never undoes a change that was already answered.
+                let result = self
+                    .commit(None, policy.map(|p| *p), |set| Ok(set.list()))
+                    .await
+                    // A reload writes nothing: if the service stopped, the
+                    // outcome is known.
+                    .map_err(|e| {
+                        if self.driver.is_closed() {
+                            stopped()
+                        } else {
+                            e
+                        }
+                    });
                 let _ = reply.send(result);
             }
         }
@@ -103,10 +140,13 @@ impl Persister {
     /// or changed provider of that set is built, and the policy checked
     /// against it, under the lock and before the save: a set that cannot
     /// run is never written. `checked` (a descriptor from outside) is
-    /// validated on its own before the lock is waited for.
+    /// validated on its own before the lock is waited for. `policy`, when
+    /// given, is checked against that set instead of the running one and
+    /// applied with it.
     async fn commit<T>(
         &mut self,
         checked: Option<ProviderDescriptor>,
+        policy: Option<FailoverPolicy>,
         change: impl FnOnce(&mut ProviderSet) -> Result<T, ProvisioningError> + Send + 'static,
     ) -> Result<T, ProvisioningError>
     where
@@ -115,10 +155,10 @@ impl Persister {
         let registry = self.registry.clone();
         let builder = self.builder.clone();
         let running = self.running.clone();
-        let policy = self.policy.clone();
+        let checked_policy = policy.clone().unwrap_or_else(|| self.policy.clone());
         let stopping = self.stopping.clone();
         let (out, next, built) = self
-            .off_driver(move || {
+            .off_driver(outcome_unknown, move || {
                 if let Some(descriptor) = &checked {
                     registry.validator().validate(descriptor)?;
                 }
@@ -128,12 +168,18 @@ impl Persister {
                     }
                     let out = change(set)?;
                     let next = set.list();
-                    let built = builder.prepare(&running, &next, &policy)?;
+                    let built = builder.prepare(&running, &next, &checked_policy)?;
                     Ok((out, next, built))
                 })
             })
             .await?;
-        self.apply(next, built, None).await?;
+        self.apply(next, built, policy).await.map_err(|e| {
+            if self.driver.is_closed() {
+                saved_not_applied()
+            } else {
+                e
+            }
+        })?;
         Ok(out)
     }
 
@@ -151,7 +197,9 @@ impl Persister {
         let checked = policy.clone().unwrap_or_else(|| self.policy.clone());
         let descriptors = next.clone();
         let built = self
-            .off_driver(move || builder.prepare(&running, &descriptors, &checked))
+            .off_driver(stopped, move || {
+                builder.prepare(&running, &descriptors, &checked)
+            })
             .await?;
         self.apply(next, built, policy).await?;
         self.registry = registry;
@@ -159,10 +207,11 @@ impl Persister {
     }
 
     /// Runs `work` on a blocking thread. If the driver stops meanwhile, the
-    /// caller is answered at once and a write that has not committed yet
-    /// commits nothing.
+    /// caller is answered at once with `on_stop` and a write that has not
+    /// committed yet commits nothing.
     async fn off_driver<T>(
         &self,
+        on_stop: fn() -> ProvisioningError,
         work: impl FnOnce() -> Result<T, ProvisioningError> + Send + 'static,
     ) -> Result<T, ProvisioningError>
     where
@@ -175,7 +224,7 @@ impl Persister {
             })?,
             () = self.driver.closed() => {
                 self.stopping.store(true, Ordering::Release);
-                Err(stopped())
+                Err(on_stop())
             }
         }
     }

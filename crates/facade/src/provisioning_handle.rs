@@ -214,6 +214,24 @@ impl ProvisioningHandle {
             .await
     }
 
+    /// Re-reads the service's own store and makes what it holds the
+    /// running set, with `policy` when given (applied in place as with
+    /// [`reload_with_policy`](Self::reload_with_policy)). Returns the set
+    /// applied.
+    ///
+    /// The store is read by the persister under the store's lock, after
+    /// every change queued before this call: a change that was answered is
+    /// never undone by a reload that read the store before it was written.
+    /// An invalid store, a provider that cannot be built or a policy that
+    /// does not fit the set is returned as the error and nothing changes.
+    pub async fn reload_from_store(
+        &self,
+        policy: Option<FailoverPolicy>,
+    ) -> Result<Vec<ProviderDescriptor>, ProvisioningError> {
+        self.change(|tx| AdminChange::ReloadStore(policy.map(Box::new), tx))
+            .await
+    }
+
     /// Every provider of the set last applied with its live state,
     /// highest priority first. Never waits for a change being persisted.
     pub async fn providers(&self) -> Result<Vec<ProviderView>, ProvisioningError> {

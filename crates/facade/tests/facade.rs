@@ -8,5 +8,6 @@ mod facade {
     mod admin_writes;
     mod event_sink_delivery;
     mod policy_reload;
+    mod reload_after_writes;
     mod store_saves;
 }
