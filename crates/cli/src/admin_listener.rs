@@ -167,8 +167,9 @@ fn is_client_error(e: &std::io::Error) -> bool {
 
 /// Serves one connection over HTTP/1.1 until it ends, times out (headers,
 /// idle, or a request body or response the client stopped taking part in:
-/// [`ConnectionWatchdog`]), is asked to close (by a handler, through its [`ConnectionHandle`]) or, after
-/// shutdown began, finishes its request in flight. The permit is released
+/// [`ConnectionWatchdog`]), is asked to close (by a handler, through its
+/// [`ConnectionHandle`]) or, after shutdown began, finishes its request in
+/// flight. The permit is released
 /// when the socket is closed.
 async fn serve_connection(
     stream: TcpStream,
@@ -227,11 +228,15 @@ async fn serve_connection(
             () = handle.closed() => break,
             _ = watchdog_every.tick() => match watchdog.overdue(std::time::Instant::now()) {
                 Some(Overdue::Body) => {
-                    tracing::debug!("admin API: no request body bytes for {BODY_READ_TIMEOUT:?}, closed");
+                    tracing::debug!(
+                        "admin API: no request body bytes for {BODY_READ_TIMEOUT:?}, closed"
+                    );
                     break;
                 }
                 Some(Overdue::Write) => {
-                    tracing::debug!("admin API: the client took no response bytes for {WRITE_TIMEOUT:?}, closed");
+                    tracing::debug!(
+                        "admin API: no response bytes taken for {WRITE_TIMEOUT:?}, closed"
+                    );
                     break;
                 }
                 None => {}
