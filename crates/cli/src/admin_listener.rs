@@ -22,6 +22,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::connection_handle::ConnectionHandle;
+use crate::connection_watchdog::{BODY_READ_TIMEOUT, ConnectionWatchdog, Overdue, WRITE_TIMEOUT};
+use crate::watched_body::WatchedBody;
+use crate::watched_io::WatchedIo;
 
 /// Most connections served at once.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
@@ -47,6 +50,10 @@ pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A keep-alive connection with no request for this long is closed (the
 /// next request's headers must be complete by then).
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often a connection's [`ConnectionWatchdog`] is asked whether the
+/// client kept a request waiting too long.
+const WATCHDOG_EVERY: Duration = Duration::from_millis(500);
 
 /// Pause after an accept error that is not the client's (so a persistent
 /// one does not spin).
@@ -158,9 +165,11 @@ fn is_client_error(e: &std::io::Error) -> bool {
     )
 }
 
-/// Serves one connection over HTTP/1.1 until it ends, times out, is asked
-/// to close (by a handler, through its [`ConnectionHandle`]) or, after
-/// shutdown began, finishes its request in flight. The permit is released
+/// Serves one connection over HTTP/1.1 until it ends, times out (headers,
+/// idle, or a request body or response the client stopped taking part in:
+/// [`ConnectionWatchdog`]), is asked to close (by a handler, through its
+/// [`ConnectionHandle`]) or, after shutdown began, finishes its request in
+/// flight. The permit is released
 /// when the socket is closed.
 async fn serve_connection(
     stream: TcpStream,
@@ -176,9 +185,12 @@ async fn serve_connection(
         }
     };
     let handle = ConnectionHandle::new(local);
+    let watchdog = ConnectionWatchdog::default();
     let requests = handle.clone();
-    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+    let bodies = watchdog.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         requests.request_arrived();
+        let mut request = request.map(|body| WatchedBody::new(body, bodies.clone()));
         request.extensions_mut().insert(requests.clone());
         tower::ServiceExt::oneshot(app.clone(), request)
     });
@@ -189,10 +201,15 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(IDLE_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(
+            TokioIo::new(WatchedIo::new(stream, watchdog.clone())),
+            service,
+        );
     let mut connection = std::pin::pin!(connection);
     let header_deadline = tokio::time::sleep(HEADER_TIMEOUT);
     let mut header_deadline = std::pin::pin!(header_deadline);
+    let mut watchdog_every = tokio::time::interval(WATCHDOG_EVERY);
+    watchdog_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut first_request = false;
     let mut shutting_down = false;
     loop {
@@ -209,6 +226,21 @@ async fn serve_connection(
                 break;
             }
             () = handle.closed() => break,
+            _ = watchdog_every.tick() => match watchdog.overdue(std::time::Instant::now()) {
+                Some(Overdue::Body) => {
+                    tracing::debug!(
+                        "admin API: no request body bytes for {BODY_READ_TIMEOUT:?}, closed"
+                    );
+                    break;
+                }
+                Some(Overdue::Write) => {
+                    tracing::debug!(
+                        "admin API: no response bytes taken for {WRITE_TIMEOUT:?}, closed"
+                    );
+                    break;
+                }
+                None => {}
+            },
             _ = draining.changed(), if !shutting_down => {
                 shutting_down = true;
                 connection.as_mut().graceful_shutdown();

@@ -26,8 +26,8 @@ use crate::stall_check::StallCheck;
 /// How often a stream is checked for a stalled client.
 const STALL_CHECK_EVERY: Duration = Duration::from_millis(250);
 
-/// A client whose queue overflowed and that took nothing for this long has
-/// stopped reading.
+/// A client whose queue overflowed and that then left lines waiting in it
+/// for this long, taking nothing, has stopped reading.
 const STALLED_AFTER: Duration = Duration::from_secs(1);
 
 /// One line as an SSE event: `data:` the line, `id:` its `seq_no` (none on
@@ -193,11 +193,11 @@ async fn drop_when_stalled(watched: Weak<Mutex<Watched>>, connection: Connection
         let Some(watched) = watched.upgrade() else {
             return;
         };
-        let (overflows, last_taken) = {
+        let (stats, last_taken) = {
             let watched = watched.lock().unwrap_or_else(PoisonError::into_inner);
-            (watched.live.stats().overflows, watched.last_taken)
+            (watched.live.stats(), watched.last_taken)
         };
-        if check.stalled(overflows, last_taken, Instant::now()) {
+        if check.stalled(stats.overflows, stats.queued, last_taken, Instant::now()) {
             tracing::warn!(
                 "admin API: an /events client stopped reading and its queue is full; dropped"
             );

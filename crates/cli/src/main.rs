@@ -24,6 +24,7 @@ mod bearer_token;
 mod cli_args;
 mod cli_error;
 mod connection_handle;
+mod connection_watchdog;
 mod demo_command;
 mod event_stream;
 mod event_text;
@@ -42,6 +43,8 @@ mod utc_timestamp;
 mod validate_command;
 mod watch_assignment;
 mod watch_command;
+mod watched_body;
+mod watched_io;
 
 use std::process::ExitCode;
 

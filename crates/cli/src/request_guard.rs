@@ -106,7 +106,9 @@ impl RequestGuard {
         if self.loopback() {
             is_loopback_name(authority.host())
         } else {
-            host_ip(authority.host()) == Some(local.ip())
+            // A dual-stack listener sees an IPv4 client's address as
+            // `::ffff:a.b.c.d`.
+            host_ip(authority.host()).map(|ip| ip.to_canonical()) == Some(local.ip().to_canonical())
         }
     }
 
@@ -305,6 +307,34 @@ mod tests {
         ] {
             assert_eq!(
                 check(origin),
+                Err("forbidden_origin".to_owned()),
+                "{origin}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dual_stack_listener_takes_an_ipv4_client_s_address_as_origin() {
+        let guard = RequestGuard::new("[::]:9464".parse().unwrap());
+        let uri: Uri = "/".parse().unwrap();
+        let check = |local: &str, origin: &str| {
+            let connection = ConnectionHandle::new(local.parse().unwrap());
+            guard
+                .check_site(
+                    &uri,
+                    &headers(&[("host", "admin.example"), ("origin", origin)]),
+                    Some(&connection),
+                )
+                .map_err(|e| e.code().as_str().to_owned())
+        };
+        assert_eq!(
+            check("[::ffff:10.1.2.3]:9464", "http://10.1.2.3:9464"),
+            Ok(())
+        );
+        assert_eq!(check("[fd00::5]:9464", "http://[fd00::5]:9464"), Ok(()));
+        for origin in ["http://10.1.2.4:9464", "http://10.1.2.3:9465"] {
+            assert_eq!(
+                check("[::ffff:10.1.2.3]:9464", origin),
                 Err("forbidden_origin".to_owned()),
                 "{origin}"
             );

@@ -1,5 +1,6 @@
 //! CONTRACTS §4a rule 5 against the running binary: a bounded number of
-//! connections below the file limit, header and idle timeouts, at most 64
+//! connections below the file limit, header and idle timeouts, request
+//! bodies and responses the client stopped taking part in, at most 64
 //! event streams, and an event client that stops reading dropped — each
 //! with a legitimate request that still works.
 
@@ -593,5 +594,133 @@ fn an_events_client_that_stops_reading_is_dropped_without_slowing_others() {
         seen.last_id
     );
     assert!(got < seen.bytes, "the stalled client got everything");
+    assert_eq!(server.stop().code, Some(0));
+}
+
+/// Whether the client socket bound to local `port` is still an
+/// established connection (from `/proc/net/tcp`, without reading from it,
+/// which would let a blocked server go on).
+fn established(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 3 && fields[1].ends_with(&local) && fields[3] == "01"
+    })
+}
+
+#[test]
+fn a_client_that_never_reads_its_pipelined_answers_is_closed_after_30_s() {
+    let sb = Sandbox::new();
+    sb.write_store(ONE_PROVIDER);
+    let server = AdminServer::start(&sb, None);
+    assert_eq!(server.wait_for("/readyz", |a| a.status == 200).status, 200);
+    let addr = address(&server);
+
+    // A small receive buffer, so the answers fill the sockets soon.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket.connect(addr).await.expect("connect")
+    });
+    let mut stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let port = stream.local_addr().expect("local").port();
+    let batch = "GET /x HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(500);
+    let mut sent = 0usize;
+    // Pipeline requests until the server stops reading them: its answers
+    // fill both sockets and its write blocks.
+    let stopped = loop {
+        match stream.write(batch.as_bytes()) {
+            Ok(n) => sent += n,
+            Err(_) => break Instant::now(),
+        }
+        assert!(sent < 1 << 30, "the server never stopped reading");
+    };
+    println!(
+        "the server stopped reading after about {} pipelined requests",
+        sent / (batch.len() / 500)
+    );
+    // Meanwhile everyone else is served.
+    assert_eq!(server.call("GET", "/healthz", "").status, 200);
+    let limit = Duration::from_secs(92); // 3 × 30 s + 2 s
+    let closed = loop {
+        if !established(port) {
+            break stopped.elapsed();
+        }
+        assert!(
+            stopped.elapsed() < limit,
+            "a client that reads nothing still holds its connection after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!("closed {closed:?} after the client's writes blocked");
+    // The server's write blocked some seconds before the client's own
+    // write timed out (its send buffer filled meanwhile): the bound is 30 s
+    // from the server's side, well beyond the 10 s of a request body.
+    assert!(closed >= Duration::from_secs(20), "{closed:?}");
+    assert_eq!(server.call("GET", "/healthz", "").status, 200);
+    drop(stream);
+    assert_eq!(server.stop().code, Some(0));
+}
+
+#[test]
+fn a_request_body_that_stops_arriving_is_closed_after_10_s() {
+    let sb = Sandbox::new();
+    sb.write_store(ONE_PROVIDER);
+    let server = AdminServer::start(&sb, None);
+    assert_eq!(server.wait_for("/readyz", |a| a.status == 200).status, 200);
+    let addr = address(&server);
+    let head = move |length: usize| {
+        format!(
+            "POST /providers HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+
+    // A body that arrives slowly, a piece every 3 s (15 s in all), is
+    // read to its end: each piece is progress.
+    let slow = std::thread::spawn(move || {
+        let body = r#"{"id":"slow","kind":"in_memory","priority":7}"#;
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .write_all(head(body.len()).as_bytes())
+            .expect("write head");
+        let started = Instant::now();
+        for piece in body.as_bytes().chunks(body.len().div_ceil(6)) {
+            std::thread::sleep(Duration::from_secs(3));
+            stream.write_all(piece).expect("write piece");
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut answer = [0u8; 12];
+        stream.read_exact(&mut answer).expect("answer");
+        (
+            String::from_utf8_lossy(&answer).into_owned(),
+            started.elapsed(),
+        )
+    });
+
+    let mut silent = TcpStream::connect(addr).expect("connect");
+    silent
+        .write_all(format!("{}{{\"id\":\"x\"", head(65_536)).as_bytes())
+        .expect("write");
+    let started = Instant::now();
+    let limit = Duration::from_secs(32); // 3 × 10 s + 2 s
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(server.call("GET", "/healthz", "").status, 200);
+    let closed = time_to_close(&mut silent, started, limit)
+        .expect("a body that never arrives still holds its connection after 32 s");
+    let (answer, took) = slow.join().expect("slow client");
+    println!(
+        "a body announced as 64 KiB, 8 bytes sent: closed after {closed:?}; a body sent in 6 pieces 3 s apart: {answer:?} after {took:?}"
+    );
+    assert!(closed >= Duration::from_millis(9_500), "{closed:?}");
+    assert_eq!(answer, "HTTP/1.1 201");
+    assert_eq!(server.call("GET", "/healthz", "").status, 200);
     assert_eq!(server.stop().code, Some(0));
 }
