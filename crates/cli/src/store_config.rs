@@ -117,22 +117,42 @@ impl StoreConfig {
 
 /// Reads a text file of at most `limit` bytes.
 pub(crate) fn read_small(path: &Path, limit: u64) -> std::io::Result<String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let mut text = String::new();
-    file.take(limit + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {limit} bytes"),
-        ));
-    }
-    Ok(text)
+    // The bounded reader of descriptor-named files: a FIFO or a device given
+    // as `--token-file` (re-read on SIGHUP) or `--policy` is refused at once
+    // instead of hanging the command.
+    let bytes =
+        cluster_provisioning::registry::read_file_at_most(path, limit).map_err(|e| match e {
+            cluster_provisioning::registry::BoundedFileError::Io(e) => e,
+            refused => std::io::Error::new(std::io::ErrorKind::InvalidData, refused.to_string()),
+        })?;
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_small_refuses_a_fifo_and_a_large_file_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("token");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let started = std::time::Instant::now();
+        let e = read_small(&fifo, 4096).unwrap_err();
+        println!("FIFO refused after {:?}", started.elapsed());
+        assert!(e.to_string().contains("a FIFO"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let large = dir.path().join("large");
+        std::fs::write(&large, vec![b'a'; 4097]).unwrap();
+        assert!(read_small(&large, 4096).is_err());
+        std::fs::write(&large, "secret\n").unwrap();
+        assert_eq!(read_small(&large, 4096).unwrap(), "secret\n");
+    }
 
     #[test]
     fn policy_errors_name_the_file_and_key() {

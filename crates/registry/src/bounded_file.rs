@@ -34,15 +34,20 @@ pub const MAX_DESCRIPTOR_FILE_BYTES: u64 = 1 << 20;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_bounded_file(path: &Path) -> Result<Vec<u8>, BoundedFileError> {
-    let (file, len) = open_regular(path)?;
+    read_file_at_most(path, MAX_DESCRIPTOR_FILE_BYTES)
+}
+
+/// [`read_bounded_file`] with another limit: for the operator's own small
+/// files (a token file, a policy file) that a signal makes the service read
+/// again, where a FIFO must not hang the reader either.
+pub fn read_file_at_most(path: &Path, limit: u64) -> Result<Vec<u8>, BoundedFileError> {
+    let (file, len) = open_regular(path, limit)?;
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    file.take(MAX_DESCRIPTOR_FILE_BYTES + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(BoundedFileError::Io)?;
-    if bytes.len() as u64 > MAX_DESCRIPTOR_FILE_BYTES {
-        return Err(BoundedFileError::TooLarge {
-            limit: MAX_DESCRIPTOR_FILE_BYTES,
-        });
+    if bytes.len() as u64 > limit {
+        return Err(BoundedFileError::TooLarge { limit });
     }
     Ok(bytes)
 }
@@ -50,12 +55,12 @@ pub fn read_bounded_file(path: &Path) -> Result<Vec<u8>, BoundedFileError> {
 /// The checks of [`read_bounded_file`] without reading the content: the
 /// file opens, is regular and is not larger than the limit.
 pub fn check_bounded_file(path: &Path) -> Result<(), BoundedFileError> {
-    open_regular(path).map(drop)
+    open_regular(path, MAX_DESCRIPTOR_FILE_BYTES).map(drop)
 }
 
-/// Opens `path` for reading if it is a regular file within the limit;
-/// returns the handle and its length.
-fn open_regular(path: &Path) -> Result<(File, u64), BoundedFileError> {
+/// Opens `path` for reading if it is a regular file of at most `limit`
+/// bytes; returns the handle and its length.
+fn open_regular(path: &Path, limit: u64) -> Result<(File, u64), BoundedFileError> {
     // A socket cannot be opened at all (ENXIO) and would read as an I/O
     // error; `stat` (which opens nothing) names it first.
     if let Ok(meta) = std::fs::metadata(path)
@@ -71,10 +76,8 @@ fn open_regular(path: &Path) -> Result<(File, u64), BoundedFileError> {
     if !meta.is_file() {
         return Err(BoundedFileError::NotRegular(describe(&meta.file_type())));
     }
-    if meta.len() > MAX_DESCRIPTOR_FILE_BYTES {
-        return Err(BoundedFileError::TooLarge {
-            limit: MAX_DESCRIPTOR_FILE_BYTES,
-        });
+    if meta.len() > limit {
+        return Err(BoundedFileError::TooLarge { limit });
     }
     Ok((file, meta.len()))
 }

@@ -29,7 +29,9 @@ mod watch_in_memory;
 mod watch_k8s;
 mod watch_params;
 
-pub use bounded_file::{MAX_DESCRIPTOR_FILE_BYTES, check_bounded_file, read_bounded_file};
+pub use bounded_file::{
+    MAX_DESCRIPTOR_FILE_BYTES, check_bounded_file, read_bounded_file, read_file_at_most,
+};
 pub use bounded_file_error::BoundedFileError;
 pub use consul_registration::ConsulRegistration;
 pub use descriptor_json::{descriptor_from_json, descriptor_to_json};
