@@ -135,6 +135,19 @@ impl AdminServer {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// The ids `GET /providers` lists, in its order.
+    pub(crate) fn provider_ids(&self) -> Vec<String> {
+        let answer = self.call("GET", "/providers", "");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer
+            .json()
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|p| p["id"].as_str().expect("an id").to_owned())
+            .collect()
+    }
+
     /// Everything the server wrote to stderr so far.
     pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

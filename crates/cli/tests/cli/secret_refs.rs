@@ -117,18 +117,6 @@ fn code(answer: &Answer) -> String {
         .to_owned()
 }
 
-fn provider_ids(server: &AdminServer) -> Vec<String> {
-    let answer = server.call("GET", "/providers", "");
-    assert_eq!(answer.status, 200, "{answer:?}");
-    answer
-        .json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|p| p["id"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 #[test]
 fn env_home_and_escaping_files_are_refused_and_the_listener_hears_nothing() {
     let sb = Sandbox::new();
@@ -152,7 +140,7 @@ fn env_home_and_escaping_files_are_refused_and_the_listener_hears_nothing() {
         ],
     );
     let store_before = std::fs::read(sb.store()).expect("store");
-    let providers_before = provider_ids(&server);
+    let providers_before = server.provider_ids();
     let url = listener.url();
     let victim_ref = format!("file:{}", victim.display());
 
@@ -210,7 +198,7 @@ fn env_home_and_escaping_files_are_refused_and_the_listener_hears_nothing() {
             "{reference}: the store changed"
         );
     }
-    assert_eq!(provider_ids(&server), providers_before);
+    assert_eq!(server.provider_ids(), providers_before);
     // Nothing was started, so nothing connects: give a provider that slipped
     // through time to dial.
     std::thread::sleep(Duration::from_millis(1500));

@@ -3,12 +3,11 @@
 //! that was answered stays applied — an added provider keeps running, a
 //! removed one does not come back.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::admin_server::AdminServer;
 use super::http_client::send;
-use super::support::Sandbox;
+use super::support::{Sandbox, hold_store_lock};
 
 /// How long the other holder keeps the lock: well under the store's 10 s
 /// lock timeout, so the writes go through once it is released.
@@ -20,17 +19,6 @@ fn line(id: &str, priority: u32) -> String {
     )
 }
 
-fn ids(server: &AdminServer) -> Vec<String> {
-    server
-        .call("GET", "/providers", "")
-        .json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|p| p["id"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[test]
 fn a_sighup_during_writes_keeps_what_they_answered() {
     let sb = Sandbox::new();
@@ -39,22 +27,7 @@ fn a_sighup_during_writes_keeps_what_they_answered() {
     server.wait_for("/topology", |t| t.status == 200);
 
     // Another holder takes the store's lock as the store does.
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let lock_path = sb.path("providers.jsonl.lock");
-    let holder = std::thread::spawn(move || {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .expect("lock file");
-        file.lock().expect("flock");
-        let _ = locked_tx.send(());
-        std::thread::sleep(HELD);
-        drop(file);
-    });
-    locked_rx.recv().expect("lock taken");
+    let (_, holder) = hold_store_lock(&sb, HELD);
 
     let base = server.base.clone();
     let adding =
@@ -87,7 +60,7 @@ fn a_sighup_during_writes_keeps_what_they_answered() {
     let stderr = server.stderr();
     assert!(stderr.contains("SIGHUP: reloaded 2 providers"), "{stderr}");
 
-    assert_eq!(ids(&server), ["late", "b"], "{stderr}");
+    assert_eq!(server.provider_ids(), ["late", "b"], "{stderr}");
     let stored = std::fs::read_to_string(sb.store()).expect("store");
     assert!(
         stored.contains(r#""late""#) && !stored.contains(r#""gone""#),

@@ -29,17 +29,6 @@ fn wait_stderr(server: &AdminServer, needle: &str, times: usize) -> String {
     }
 }
 
-fn ids(server: &AdminServer) -> Vec<String> {
-    server
-        .call("GET", "/providers", "")
-        .json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|p| p["id"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[test]
 fn a_policy_change_applies_in_place() {
     let sb = Sandbox::new();
@@ -165,7 +154,7 @@ fn a_reload_that_cannot_be_applied_keeps_the_running_set() {
         .json();
     let run = first["run_id"].as_str().expect("run_id").to_owned();
     let kept = |server: &AdminServer, step: &str| {
-        assert_eq!(ids(server), ["a", "b"], "{step}");
+        assert_eq!(server.provider_ids(), ["a", "b"], "{step}");
         let providers = server.call("GET", "/providers", "").json();
         assert_eq!(providers[0]["active"], true, "{step}: {providers}");
         assert_eq!(providers[1]["standby"], true, "{step}: {providers}");

@@ -3,14 +3,13 @@
 //! nothing) and nothing else does: reads answer at once and a dead backend
 //! is still failed over within the refused-connection budget.
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use provisioning_testkit::fake_consul::{FakeConsul, FakeInstance};
 
 use super::admin_server::AdminServer;
 use super::http_client::sse;
-use super::support::{Sandbox, consul_line};
+use super::support::{Sandbox, consul_line, hold_store_lock};
 
 /// How long the other holder keeps the lock.
 const HELD: Duration = Duration::from_secs(20);
@@ -47,24 +46,8 @@ fn a_held_store_lock_delays_only_the_write() {
     );
     let before = std::fs::read(sb.store()).expect("store");
 
-    // Another holder takes the store's lock exactly as the store does (an
-    // exclusive `flock` on `providers.jsonl.lock`, through `File::lock`).
-    let (locked_tx, locked_rx) = mpsc::channel();
-    let lock_path = sb.path("providers.jsonl.lock");
-    let holder = std::thread::spawn(move || {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .expect("lock file");
-        file.lock().expect("flock");
-        let _ = locked_tx.send(Instant::now());
-        std::thread::sleep(HELD);
-        drop(file);
-    });
-    let locked_at = locked_rx.recv().expect("lock taken");
+    // Another holder takes the store's lock exactly as the store does.
+    let (locked_at, holder) = hold_store_lock(&sb, HELD);
 
     // Events from now on.
     let base = server.base.clone();

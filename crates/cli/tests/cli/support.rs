@@ -158,3 +158,30 @@ pub(crate) fn consul_line(port: u16) -> String {
         r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["http://127.0.0.1:{port}"],"watch":{{"service":"app"}},"enabled":true}}"#
     )
 }
+
+/// Takes the store's lock in `sb` exactly as the store does (an exclusive
+/// `flock` on `providers.jsonl.lock`, through `File::lock`), as another
+/// process would, and holds it for `held`. Returns when the lock is taken,
+/// with the moment it was and the holder to join.
+pub(crate) fn hold_store_lock(
+    sb: &Sandbox,
+    held: Duration,
+) -> (Instant, std::thread::JoinHandle<()>) {
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let lock_path = sb.path("providers.jsonl.lock");
+    let holder = std::thread::spawn(move || {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .expect("lock file");
+        file.lock().expect("flock");
+        let _ = locked_tx.send(Instant::now());
+        std::thread::sleep(held);
+        drop(file);
+    });
+    let locked_at = locked_rx.recv().expect("lock taken");
+    (locked_at, holder)
+}
