@@ -123,6 +123,10 @@ async fn hold_lease(
     // Renew three times per TTL: one lost renewal never loses the lease.
     let every = register.ttl / 3;
     let mut next = Instant::now() + every;
+    // Until when the server has confirmed the lease. A renewal answer or a
+    // check that is late only ends the lease's life here once this passes;
+    // until then the next renewal tries again on the same lease.
+    let mut confirmed_until = Instant::now() + register.ttl;
     loop {
         tokio::select! {
             biased;
@@ -139,18 +143,27 @@ async fn hold_lease(
         }
         match timeout(every, responses.message()).await {
             Ok(Ok(Some(response))) if response.ttl() > 0 => {
+                let ttl = u64::try_from(response.ttl()).unwrap_or(0);
+                confirmed_until = Instant::now() + Duration::from_secs(ttl);
                 // The lease lives, but the key may have been deleted or
                 // overwritten by someone else: put it back under the lease.
-                match session.lease_of(key).await {
-                    Ok(Some(attached)) if attached == lease => {}
+                let check = match session.lease_of(key).await {
+                    Ok(Some(attached)) if attached == lease => Ok(()),
                     Ok(_) => {
                         tracing::info!(key, "registered key gone or replaced; putting it back");
-                        if let Err(e) = session.put_with_lease(key, value.to_vec(), lease).await {
-                            return LeaseEnd::Failed(e);
+                        let put = session.put_with_lease(key, value.to_vec(), lease).await;
+                        if put.is_ok() {
+                            inner.set_registration_status(|s| s.puts += 1);
                         }
-                        inner.set_registration_status(|s| s.puts += 1);
+                        put
                     }
-                    Err(e) => return LeaseEnd::Failed(e),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = check {
+                    if !still_confirmed(&e, confirmed_until, every) {
+                        return LeaseEnd::Failed(e);
+                    }
+                    tracing::debug!(key, error = %e, "registration check late; retried at the next renewal");
                 }
             }
             Ok(Ok(Some(_))) => return LeaseEnd::Lost,
@@ -162,14 +175,28 @@ async fn hold_lease(
             }
             Ok(Err(e)) => return LeaseEnd::Failed(session.error("lease keep-alive", e)),
             Err(_) => {
-                return LeaseEnd::Failed(ClientError::Timeout {
+                let late = ClientError::Timeout {
                     op: "lease keep-alive",
                     endpoint: session.endpoint().to_owned(),
                     timeout_ms: every.as_millis(),
-                });
+                };
+                if !still_confirmed(&late, confirmed_until, every) {
+                    return LeaseEnd::Failed(late);
+                }
+                tracing::debug!(
+                    key,
+                    "lease renewal answer late; renewing again on the same lease"
+                );
             }
         }
     }
+}
+
+/// Whether a failure inside a lease's life may be retried on the same
+/// lease: it is a timeout (the connection still stands) and the lease is
+/// confirmed past the next renewal.
+fn still_confirmed(error: &ClientError, confirmed_until: Instant, every: Duration) -> bool {
+    matches!(error, ClientError::Timeout { .. }) && Instant::now() + every < confirmed_until
 }
 
 /// The member value written under the key (CONTRACTS §1 schema).

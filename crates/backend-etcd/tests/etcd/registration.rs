@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use etcd_client::Client;
-use provisioning_backend_etcd::EtcdProvider;
+use provisioning_backend_etcd::{EtcdProvider, RegistrationStatus};
 use provisioning_provider_api::*;
 use provisioning_testkit::etcd_cluster::EtcdCluster;
 use tokio::time::Instant;
@@ -25,6 +25,39 @@ fn registering(endpoints: &[String], id: &str) -> EtcdProvider {
 async fn lease_of(c: &mut Client, id: &str) -> Option<i64> {
     let response = c.get(format!("{PREFIX}{id}"), None).await.expect("get");
     response.kvs().first().map(|kv| kv.lease())
+}
+
+/// Waits until `id`'s key is attached to a lease other than `old`.
+async fn wait_new_lease(c: &mut Client, id: &str, old: i64, timeout: Duration) -> (i64, Duration) {
+    let started = Instant::now();
+    loop {
+        match lease_of(c, id).await {
+            Some(lease) if lease != old => return (lease, started.elapsed()),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "key {id} not under a new lease within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The registration status once `reached` holds (the status is updated
+/// just after the etcd request it counts, so a test that saw the key may
+/// read it a moment early).
+async fn wait_status(
+    provider: &EtcdProvider,
+    reached: impl Fn(&RegistrationStatus) -> bool,
+) -> RegistrationStatus {
+    let started = Instant::now();
+    loop {
+        let status = provider.registration_status().expect("status");
+        if reached(&status) || started.elapsed() > Duration::from_secs(2) {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn wait_key(c: &mut Client, id: &str, present: bool, timeout: Duration) -> Duration {
@@ -63,14 +96,19 @@ async fn registration_is_kept_regranted_after_loss_and_revoked_on_shutdown() {
     let me = s.member("self").unwrap();
     assert_eq!((me.host.as_str(), me.port), ("10.9.9.9", 7000));
     assert_eq!(me.labels.get("zone").map(String::as_str), Some("z1"));
-    let first = provider.registration_status().expect("status");
+    let first = wait_status(&provider, |s| s.registered).await;
     assert!(first.registered && first.grants == 1, "{first:?}");
     let lease = first.lease_id.expect("lease");
     assert_eq!(lease_of(&mut c, "self").await, Some(lease));
 
     // Kept alive well past its 2 s TTL.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(lease_of(&mut c, "self").await, Some(lease), "kept alive");
+    assert_eq!(
+        lease_of(&mut c, "self").await,
+        Some(lease),
+        "kept alive: {:?}",
+        provider.registration_status()
+    );
 
     // The key deleted while its lease lives: put back at the next renewal.
     let deleted_at = Instant::now();
@@ -82,24 +120,26 @@ async fn registration_is_kept_regranted_after_loss_and_revoked_on_shutdown() {
         "registration: deleted key back in {:?}",
         deleted_at.elapsed()
     );
-    let status = provider.registration_status().expect("status");
+    let status = wait_status(&provider, |s| s.puts >= 2).await;
     assert_eq!((status.grants, status.puts), (1, 2), "{status:?}");
     assert_eq!(lease_of(&mut c, "self").await, Some(lease), "same lease");
 
     // Lease lost (revoked by an operator): the key goes, then comes back
     // under a new lease.
+    // Revoking deletes the key at once; whether a poll sees it absent
+    // before the re-grant puts it back is a race, so the test waits for the
+    // key under a lease other than the revoked one.
     let lost_at = Instant::now();
     c.lease_revoke(lease).await.expect("revoke");
-    let gone = wait_key(&mut c, "self", false, Duration::from_secs(1)).await;
-    let back = wait_key(&mut c, "self", true, Duration::from_secs(5)).await;
-    let regranted = lost_at.elapsed();
-    let second = provider.registration_status().expect("status");
+    let (new_lease, back) = wait_new_lease(&mut c, "self", lease, Duration::from_secs(5)).await;
+    // The key is put before the status records the grant.
+    let second = wait_status(&provider, |s| s.grants >= 2).await;
     assert_eq!(second.grants, 2, "{second:?}");
-    assert_ne!(second.lease_id, Some(lease));
+    assert_eq!(second.lease_id, Some(new_lease), "{second:?}");
     assert_eq!(lease_of(&mut c, "self").await, second.lease_id);
     println!(
-        "registration: lease lost → key gone in {gone:?}, back in {back:?} more \
-         ({regranted:?} in all)"
+        "registration: lease lost → key under a new lease after {back:?} ({:?} since the revoke)",
+        lost_at.elapsed()
     );
 
     // Shutdown revokes the lease at once and ends the stream.
