@@ -11,6 +11,8 @@
 //!   [`recreate`](EtcdCluster::recreate) replaces the whole cluster by a new
 //!   one (new cluster id) on the same ports, [`wipe`](EtcdCluster::wipe)
 //!   restarts the same cluster with no data (revisions go backwards).
+//! - [`start_on`](EtcdCluster::start_on) runs one member per host of a
+//!   [`NetHosts`], for partition tests.
 //! - [`start_tls`](EtcdCluster::start_tls) adds an `https` client URL per
 //!   member (optionally requiring client certificates).
 //! - Nothing is left behind: dropping the handle kills every member and
@@ -38,6 +40,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::net_hosts::NetHosts;
 
 /// Heartbeat interval of every member, in milliseconds.
 pub const HEARTBEAT_MS: u64 = 100;
@@ -83,8 +87,10 @@ pub struct EtcdTls {
 #[derive(Debug)]
 struct Member {
     name: String,
-    client_port: u16,
-    peer_port: u16,
+    client: SocketAddr,
+    peer: SocketAddr,
+    /// The network namespace the member runs in ([`NetHosts`]), if any.
+    netns: Option<String>,
     tls_port: Option<u16>,
     data_dir: PathBuf,
     log: PathBuf,
@@ -198,6 +204,20 @@ impl EtcdCluster {
         Self::start_inner(etcd_binary()?, members, Some(tls)).await
     }
 
+    /// Starts one member per host of `hosts`, each inside its host's
+    /// network namespace: peer traffic on the peer network, client traffic
+    /// (and [`endpoint`](Self::endpoint)) on the host's client address.
+    pub async fn start_on(hosts: &NetHosts) -> Result<Self, EtcdClusterError> {
+        let mut cluster = Self::prepare(etcd_binary()?, hosts.len(), None)?;
+        for (i, member) in cluster.members.iter_mut().enumerate() {
+            member.client = SocketAddr::from((hosts.client_addr(i), 2379));
+            member.peer = SocketAddr::from((hosts.peer_addr(i), 2380));
+            member.netns = Some(hosts.namespace(i));
+        }
+        cluster.launch_all().await?;
+        Ok(cluster)
+    }
+
     async fn start_inner(
         bin: PathBuf,
         members: usize,
@@ -237,8 +257,9 @@ impl EtcdCluster {
         let members = (0..members)
             .map(|i| Member {
                 name: format!("m{i}"),
-                client_port: ports[per_member * i],
-                peer_port: ports[per_member * i + 1],
+                client: SocketAddr::from(([127, 0, 0, 1], ports[per_member * i])),
+                peer: SocketAddr::from(([127, 0, 0, 1], ports[per_member * i + 1])),
+                netns: None,
                 tls_port: tls.as_ref().map(|_| ports[per_member * i + 2]),
                 data_dir: root.join(format!("m{i}.etcd")),
                 log: root.join(format!("m{i}.log")),
@@ -268,7 +289,7 @@ impl EtcdCluster {
     fn initial_cluster(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}=http://{}", m.name, m.peer))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -291,11 +312,11 @@ impl EtcdCluster {
         let log2 = log
             .try_clone()
             .map_err(|e| err(format!("cannot clone a log handle: {e}")))?;
-        let mut client = format!("http://127.0.0.1:{}", member.client_port);
+        let mut client = format!("http://{}", member.client);
         if let Some(port) = member.tls_port {
             client.push_str(&format!(",https://127.0.0.1:{port}"));
         }
-        let peer = format!("http://127.0.0.1:{}", member.peer_port);
+        let peer = format!("http://{}", member.peer);
         // The watchdog: run etcd in the background and wait for a line on
         // stdin, then SIGKILL it. `keep` is this handle killing the member
         // (data kept for a restart); end-of-file means this process died
@@ -307,7 +328,14 @@ read -r cmd
 kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
 if [ "$cmd" != keep ]; then rm -rf "$data" "$log"; rmdir "$root" 2>/dev/null; fi
 exit 0"#;
-        let mut command = Command::new("sh");
+        let mut command = match &member.netns {
+            Some(ns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", ns, "sh"]);
+                command
+            }
+            None => Command::new("sh"),
+        };
         command
             .arg("-c")
             .arg(script)
@@ -378,7 +406,7 @@ exit 0"#;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let member = self.member_mut(i)?;
-            let addr = SocketAddr::from(([127, 0, 0, 1], member.client_port));
+            let addr = member.client;
             if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
                 return Ok(());
             }
@@ -427,11 +455,12 @@ exit 0"#;
         self.members.is_empty()
     }
 
-    /// Client URL of member `i` (`http://127.0.0.1:PORT`).
+    /// Client URL of member `i` (`http://127.0.0.1:PORT`, or the host's
+    /// client address on [`NetHosts`]).
     pub fn endpoint(&self, i: usize) -> String {
         self.members
             .get(i)
-            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .map(|m| format!("http://{}", m.client))
             .unwrap_or_default()
     }
 
@@ -512,7 +541,7 @@ exit 0"#;
                 if m.process.is_none() {
                     continue;
                 }
-                let healthy = http(m.client_port, "GET", "/health", "")
+                let healthy = http(m.client, "GET", "/health", "")
                     .await
                     .is_ok_and(|(status, body)| status == 200 && body.contains("\"true\""));
                 if !healthy {
@@ -535,8 +564,7 @@ exit 0"#;
     /// `(member_id, leader_id, revision)` as member `i` reports them.
     async fn status(&self, i: usize) -> Result<(String, String, i64), EtcdClusterError> {
         let member = self.member(i)?;
-        let (status, body) =
-            http(member.client_port, "POST", "/v3/maintenance/status", "{}").await?;
+        let (status, body) = http(member.client, "POST", "/v3/maintenance/status", "{}").await?;
         if status != 200 {
             return Err(err(format!("status of member {i}: HTTP {status}: {body}")));
         }
@@ -597,7 +625,7 @@ exit 0"#;
             if m.process.is_none() {
                 continue;
             }
-            match http(m.client_port, "POST", "/v3/kv/compaction", &body).await {
+            match http(m.client, "POST", "/v3/kv/compaction", &body).await {
                 Ok((200, _)) => return Ok(()),
                 Ok((status, text)) => {
                     last = err(format!("compact via member {i}: HTTP {status}: {text}"))
@@ -623,31 +651,30 @@ impl Drop for EtcdCluster {
 /// One HTTP/1.0 request to the member's gateway (HTTP/1.0 so the answer is
 /// not chunked), run off the async threads.
 async fn http(
-    port: u16,
+    addr: SocketAddr,
     method: &'static str,
     path: &'static str,
     body: &str,
 ) -> Result<(u16, String), EtcdClusterError> {
     let body = body.to_owned();
-    tokio::task::spawn_blocking(move || http_blocking(port, method, path, &body))
+    tokio::task::spawn_blocking(move || http_blocking(addr, method, path, &body))
         .await
         .map_err(|e| err(format!("http task: {e}")))?
 }
 
 fn http_blocking(
-    port: u16,
+    addr: SocketAddr,
     method: &str,
     path: &str,
     body: &str,
 ) -> Result<(u16, String), EtcdClusterError> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let io = |e: std::io::Error| err(format!("{method} {path} on port {port}: {e}"));
+    let io = |e: std::io::Error| err(format!("{method} {path} on {addr}: {e}"));
     let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).map_err(io)?;
     stream.set_read_timeout(Some(HTTP_TIMEOUT)).map_err(io)?;
     stream.set_write_timeout(Some(HTTP_TIMEOUT)).map_err(io)?;
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .map_err(io)?;

@@ -24,6 +24,7 @@ mod driver;
 pub mod etcd_cluster;
 pub mod fake_consul;
 pub mod fake_kube;
+pub mod net_hosts;
 mod report;
 
 pub use conformance::*;

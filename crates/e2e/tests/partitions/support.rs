@@ -1,0 +1,130 @@
+//! Shared pieces: the serial lock, member values, an event log.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use provisioning_provider_api::{ClusterNode, MemberSpec, RemoteTopologyEvent};
+use provisioning_watch_hub::ProvisioningEvent;
+use tokio::sync::{Mutex as AsyncMutex, MutexGuard};
+
+static SERIAL: AsyncMutex<()> = AsyncMutex::const_new(());
+
+/// Held by every scenario: they share the machine's cores, and timing
+/// matters.
+pub(crate) async fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+pub(crate) const PREFIX: &str = "/cluster/app/";
+
+/// The stored JSON of member `id`.
+pub(crate) fn member_value(id: &str, port: u16) -> Vec<u8> {
+    serde_json::to_vec(&MemberSpec::from(ClusterNode::new(id, "10.1.0.1", port)))
+        .unwrap_or_default()
+}
+
+/// 3 × the bound + 2 s.
+pub(crate) fn margin(bound: Duration) -> Duration {
+    bound * 3 + Duration::from_secs(2)
+}
+
+/// One published event, reduced to what the scenarios compare: the line
+/// type and, for topology events, the change and the member id.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) at: Instant,
+    pub(crate) line: String,
+    pub(crate) event: Arc<ProvisioningEvent>,
+}
+
+/// Every event the service publishes, with the time it arrived.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventLog {
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl EventLog {
+    /// Collects `events` until the stream ends.
+    pub(crate) fn collect(
+        events: impl futures::Stream<Item = Arc<ProvisioningEvent>> + Send + 'static,
+    ) -> Self {
+        let log = Self::default();
+        let seen = log.seen.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                let line = short_line(&event);
+                seen.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Seen {
+                        at: Instant::now(),
+                        line,
+                        event,
+                    });
+            }
+        });
+        log
+    }
+
+    /// Everything seen so far.
+    pub(crate) fn all(&self) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The short lines seen since index `from`.
+    pub(crate) fn lines_since(&self, from: usize) -> Vec<String> {
+        self.all().into_iter().skip(from).map(|s| s.line).collect()
+    }
+
+    /// Waits until an event since `from` satisfies `pred`; returns it.
+    pub(crate) async fn wait_for(
+        &self,
+        from: usize,
+        limit: Duration,
+        pred: impl Fn(&ProvisioningEvent) -> bool,
+    ) -> Option<Seen> {
+        let started = Instant::now();
+        loop {
+            if let Some(hit) = self.all().into_iter().skip(from).find(|s| pred(&s.event)) {
+                return Some(hit);
+            }
+            if started.elapsed() > limit {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Number of events seen so far.
+    pub(crate) fn len(&self) -> usize {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+/// `type` of an event line, with `event node_id` for topology lines and
+/// the target for `provider_changed`: enough to compare sequences exactly
+/// without run ids and hashes.
+pub(crate) fn short_line(event: &ProvisioningEvent) -> String {
+    match event {
+        ProvisioningEvent::Snapshot(s) => format!("snapshot {}", s.provider_id()),
+        ProvisioningEvent::RemoteTopology(t) => match &t.event {
+            RemoteTopologyEvent::Join(node) => format!("join {}", node.id),
+            RemoteTopologyEvent::Leave(id) => format!("leave {id}"),
+            RemoteTopologyEvent::Blocked(id) => format!("blocked {id}"),
+            RemoteTopologyEvent::Unblocked(id) => format!("unblocked {id}"),
+        },
+        ProvisioningEvent::ProviderHealth(h) => format!("provider_health {:?}", h.health),
+        ProvisioningEvent::ProviderChanged(c) => format!("provider_changed {}", c.to_provider_id),
+        ProvisioningEvent::ProvisioningUnavailable(_) => "provisioning_unavailable".to_owned(),
+        ProvisioningEvent::Terminated(_) => "terminated".to_owned(),
+        ProvisioningEvent::Resync(_) => "resync".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
