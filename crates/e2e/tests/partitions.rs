@@ -5,6 +5,7 @@
 //! runs this target alone.
 
 mod partitions {
+    mod blackhole;
     mod minority;
     mod support;
     mod sweeper;

@@ -1,0 +1,141 @@
+//! A blackhole: the service's view of every etcd member is cut (client
+//! network down on every host), so packets vanish with no RST and no FIN.
+//! The service fails over to its in_memory standby within the bound, fails
+//! back after the cooldown once healed, and its consumers converge to
+//! etcd's current truth.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
+use provisioning_backend_etcd::EtcdProvider;
+use provisioning_backend_memory::InMemoryProvider;
+use provisioning_e2e::Recorder;
+use provisioning_provider_api::{ClusterNode, ProviderDescriptor, ProviderId};
+use provisioning_registry::SecretResolver;
+use provisioning_testkit::etcd_cluster::EtcdCluster;
+use provisioning_testkit::net_hosts::{Net, NetHosts};
+use provisioning_watch_hub::ProvisioningEvent;
+
+use super::support::{EventLog, PREFIX, margin, member_value, serial};
+
+/// How long a blackholed provider may stay active under `policy`.
+fn switch_bound(policy: &FailoverPolicy) -> Duration {
+    policy.timeout + Duration::from_millis(500)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_backend_is_left_for_the_standby_and_regained_after_the_heal() {
+    let _serial = serial().await;
+    let hosts = NetHosts::create(3).expect("network hosts (root and iproute2 needed)");
+    let cluster = EtcdCluster::start_on(&hosts)
+        .await
+        .expect("etcd on 3 hosts");
+    let endpoints = cluster.endpoints();
+    let mut client = etcd_client::Client::connect(&endpoints, None)
+        .await
+        .expect("etcd client");
+    for (id, port) in [("w1", 4001), ("w2", 4002)] {
+        client
+            .put(format!("{PREFIX}{id}"), member_value(id, port), None)
+            .await
+            .expect("seed put");
+    }
+    drop(client);
+
+    let descriptor: ProviderDescriptor = serde_json::from_value(serde_json::json!({
+        "id": "etcd-a", "kind": "etcd", "priority": 20,
+        "endpoints": endpoints, "watch": {"prefix": PREFIX},
+    }))
+    .expect("descriptor");
+    let etcd = EtcdProvider::from_descriptor(descriptor, &SecretResolver::new("."))
+        .expect("etcd provider");
+    let standby_id = ProviderId::new("standby").expect("id");
+    let standby = InMemoryProvider::new(standby_id.clone(), 10);
+    for (id, port) in [("s1", 5001), ("s2", 5002)] {
+        standby
+            .handle()
+            .add(ClusterNode::new(id, "10.1.0.9", port))
+            .expect("standby member");
+    }
+    let policy = FailoverPolicy::default();
+    let service = ClusterProvisioningService::build(ProviderRegistry::new())
+        .with_failover(policy.clone())
+        .with_provider(Arc::new(etcd))
+        .with_provider(Arc::new(standby))
+        .with_bridges(Recorder::new(), Recorder::new(), Recorder::new())
+        .start()
+        .expect("service starts");
+    let log = EventLog::collect(service.events().expect("events"));
+    let view = |provider: &'static str, ids: &'static [&'static str]| {
+        move |e: &ProvisioningEvent| {
+            matches!(e, ProvisioningEvent::Snapshot(s)
+                if s.provider_id().as_str() == provider
+                    && s.members().iter().map(|m| m.id.as_str()).eq(ids.iter().copied()))
+        }
+    };
+    log.wait_for(
+        0,
+        margin(Duration::from_secs(2)),
+        view("etcd-a", &["w1", "w2"]),
+    )
+    .await
+    .expect("etcd's view first");
+    let mark = log.len();
+
+    // Blackhole: every member's client link down.
+    let cut_at = Instant::now();
+    for i in 0..hosts.len() {
+        hosts.isolate(i, Net::Client).expect("isolate");
+    }
+    let bound = switch_bound(&policy);
+    let switched = log
+        .wait_for(mark, margin(bound), view("standby", &["s1", "s2"]))
+        .await
+        .unwrap_or_else(|| panic!("no switch to the standby: {:?}", log.lines_since(mark)));
+    let switch_took = switched.at.duration_since(cut_at);
+    println!("blackhole: switched to the standby {switch_took:?} after the cut (bound {bound:?})");
+    assert!(switch_took <= margin(bound));
+
+    // Heal: fail-back after the cooldown, to etcd's current content.
+    let healed_at = Instant::now();
+    for i in 0..hosts.len() {
+        hosts.heal(i).expect("heal");
+    }
+    let back_bound = policy.cooldown + policy.backoff_cap;
+    let back = log
+        .wait_for(mark, margin(back_bound), view("etcd-a", &["w1", "w2"]))
+        .await
+        .unwrap_or_else(|| panic!("no fail-back: {:?}", log.lines_since(mark)));
+    println!(
+        "blackhole: converged back to etcd {:?} after the heal (cooldown {:?})",
+        back.at.duration_since(healed_at),
+        policy.cooldown
+    );
+    let lines = log.lines_since(mark);
+    let topology: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| {
+            l.starts_with("join") || l.starts_with("leave") || l.starts_with("provider_changed")
+        })
+        .collect();
+    assert_eq!(
+        topology,
+        [
+            "provider_changed standby",
+            "leave w1",
+            "leave w2",
+            "join s1",
+            "join s2",
+            "provider_changed etcd-a",
+            "leave s1",
+            "leave s2",
+            "join w1",
+            "join w2",
+        ],
+        "all lines: {lines:?}"
+    );
+    service.shutdown().await.expect("shutdown");
+    drop(cluster);
+}
