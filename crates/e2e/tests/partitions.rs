@@ -7,6 +7,7 @@
 mod partitions {
     mod blackhole;
     mod minority;
+    mod service_nodes;
     mod support;
     mod sweeper;
 }

@@ -128,3 +128,30 @@ pub(crate) fn short_line(event: &ProvisioningEvent) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// The `provisioning` binary: `$PROVISIONING_BIN` when set, else the one
+/// in this test's target directory. `cargo test --workspace` (and so
+/// `cargo xtask ci`) links it before running any test, and `cargo xtask
+/// chaos --partitions` builds it and sets the variable; a lone `cargo test
+/// -p provisioning-e2e --test partitions` needs a `cargo build -p
+/// provisioning-cli` first. The test does not run cargo itself: a nested
+/// build with other features would relink both ways on every run.
+pub(crate) fn provisioning_bin() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("PROVISIONING_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/partitions-HASH → target/<profile>/provisioning
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("provisioning"))
+        .expect("target directory");
+    assert!(
+        bin.is_file(),
+        "no provisioning binary at {}: run `cargo build -p provisioning-cli` first, or set \
+         PROVISIONING_BIN, or use `cargo xtask chaos --partitions`",
+        bin.display()
+    );
+    bin
+}
