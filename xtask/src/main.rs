@@ -27,7 +27,8 @@ commands:
                            build of the Docker-based Consul test (crates/it-containers);
                            --containers also runs that test, and fails without a Docker engine
   bench [--quick]          criterion benches and the latency / recovery / scale harnesses
-  chaos                    the fault matrix over every backend, under a tight policy
+  chaos [--partitions]     the fault matrix over every backend, under a tight policy;
+                           --partitions: the partition scenarios on network namespaces (root)
   soak --minutes M         flapping backends with churn; RSS and open fds every minute
   fuzz [--seconds S]       every fuzz target for a bounded time
   demo                     the embedded demo scenario (in-memory providers, no external service)

@@ -12,9 +12,10 @@
 //! Addresses come from two private /24 networks the helper owns,
 //! `10.213.S.0/24` (client) and `10.214.S.0/24` (peer), where `S` is a slot
 //! chosen so that two test processes never share one. Names carry the
-//! owner's process id (`cpnh<pid>…`): everything is removed on drop, and
+//! owner's process id (`cpnh<pid>…`): everything is removed on drop (and
+//! every process still running inside a host is killed), and
 //! [`NetHosts::create`] first sweeps what a killed run left behind (names
-//! whose process is gone).
+//! whose process is gone, and the processes inside them).
 //!
 //! Needs root and iproute2's `ip`. Without them [`NetHosts::create`] fails
 //! with a one-line reason; tests must not skip silently.
@@ -207,6 +208,7 @@ impl Drop for NetHosts {
             for side in ['p', 'c'] {
                 let _ = ip(&["link", "delete", &self.outer_link(i, side)]);
             }
+            kill_all_in(&self.namespace(i));
             let _ = ip(&["netns", "delete", &self.namespace(i)]);
         }
         for side in ['p', 'c'] {
@@ -282,6 +284,9 @@ pub fn sweep() -> Result<usize, NetHostsError> {
     for ns in ip_output(&["netns", "list"])?.lines() {
         let name = ns.split_whitespace().next().unwrap_or_default();
         if owner_pid(name).is_some_and(|pid| !alive(pid)) {
+            // Processes a killed run started there (a service node) would
+            // live on in the detached namespace.
+            kill_all_in(name);
             ip(&["netns", "delete", name])?;
             removed += 1;
         }
@@ -300,6 +305,20 @@ pub fn sweep() -> Result<usize, NetHostsError> {
         }
     }
     Ok(removed)
+}
+
+/// SIGKILLs every process inside namespace `ns`.
+fn kill_all_in(ns: &str) {
+    let Ok(pids) = ip_output(&["netns", "pids", ns]) else {
+        return;
+    };
+    for pid in pids.split_whitespace() {
+        let _ = Command::new("kill")
+            .args(["-9", pid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// A /24 slot no live network of this host uses yet.
