@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Fakes of Consul and the Kubernetes API server and an etcd launcher join
-//! this crate with their backends.
+//! this crate with their backends; [`net_hosts`] gives partition tests hosts
+//! of their own (network namespaces).
 
 #![forbid(unsafe_code)]
 
