@@ -157,6 +157,12 @@ const TEST_REQUIREMENTS: &[Requirement] = &[
         override_var: None,
         why: "the CLI tests signal the running binary (SIGHUP, SIGTERM)",
     },
+    Requirement {
+        package: "iproute2",
+        binary: "/usr/bin/ip",
+        override_var: None,
+        why: "the partition tests put etcd members and service nodes in network namespaces",
+    },
 ];
 
 /// Installs what the tests need from Debian's packages when running as root;
