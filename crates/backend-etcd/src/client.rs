@@ -97,8 +97,24 @@ impl Session {
                     .map(|secret| secret.expose().to_owned())
                     .map_err(|e| ClientError::Config(e.to_string()))
             };
-            let username = resolve(&credentials.username)?;
-            let password = resolve(&credentials.password)?;
+            let (username, password) = if credentials.joined {
+                // etcdctl's `name:password` in one variable.
+                let joined = resolve(&credentials.username)?;
+                match joined.split_once(':') {
+                    Some((name, password)) => (name.to_owned(), password.to_owned()),
+                    None => {
+                        return Err(ClientError::Config(
+                            "ETCDCTL_USER holds no `:password` and ETCDCTL_PASSWORD is not set"
+                                .to_owned(),
+                        ));
+                    }
+                }
+            } else {
+                (
+                    resolve(&credentials.username)?,
+                    resolve(&credentials.password)?,
+                )
+            };
             options = options.with_user(username, password);
         }
         if config.https {

@@ -27,7 +27,7 @@ mod view;
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use config::EtcdConfig;
+pub use config::{ENV_VARIABLES, EtcdConfig};
 pub use decode::decode_member;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -89,7 +89,7 @@ impl EtcdProvider {
         descriptor: ProviderDescriptor,
         secrets: &SecretResolver,
     ) -> Result<Self, EtcdError> {
-        let config = EtcdConfig::from_descriptor(&descriptor)?;
+        let config = EtcdConfig::from_descriptor_in(&descriptor, &|name| secrets.env_var(name))?;
         // Spread providers over the endpoints; each then sticks to its
         // endpoint until a connection-level failure moves it on.
         let start = rand::random_range(0..config.endpoints.len().max(1));
@@ -151,7 +151,7 @@ impl EtcdProvider {
         descriptor: &ProviderDescriptor,
         secrets: &SecretResolver,
     ) -> Result<(), EtcdError> {
-        let config = EtcdConfig::from_descriptor(descriptor)?;
+        let config = EtcdConfig::from_descriptor_in(descriptor, &|name| secrets.env_var(name))?;
         let mut last = None;
         for endpoint in &config.endpoints {
             let attempt = async {

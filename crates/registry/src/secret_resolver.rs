@@ -58,6 +58,13 @@ impl SecretResolver {
         self
     }
 
+    /// An environment variable as this resolver sees it (`None` when unset
+    /// or not UTF-8): backends read their own variables (`ETCDCTL_*`)
+    /// through the same lookup as `env:` references.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        (self.env)(name).ok()
+    }
+
     /// The directory relative `file:` paths are resolved against.
     pub fn base_dir(&self) -> &Path {
         &self.base_dir

@@ -264,3 +264,69 @@ async fn probe_reports_unreachable_endpoints() {
     assert_eq!(e.code(), "backend_unavailable", "{e}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+/// A resolver whose environment is `vars` only.
+fn env_resolver(vars: &[(&str, &str)]) -> SecretResolver {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    SecretResolver::new(std::env::temp_dir()).with_env(move |name| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .ok_or(std::env::VarError::NotPresent)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environments_etcdctl_user_is_sent_only_to_etcdctl_endpoints() {
+    let _serial = serial().await;
+    let cluster = EtcdCluster::start(1).await.expect("etcd");
+    let endpoints = cluster.endpoints();
+    enable_auth(&endpoints).await;
+    let plain = descriptor(&endpoints, serde_json::json!({ "prefix": PREFIX }));
+    let listed = endpoints.join(",");
+
+    // etcdctl's two forms: `name:password`, and a separate password.
+    for vars in [
+        vec![
+            ("ETCDCTL_ENDPOINTS", listed.as_str()),
+            ("ETCDCTL_USER", "app:app-pw"),
+        ],
+        vec![
+            ("ETCDCTL_ENDPOINTS", listed.as_str()),
+            ("ETCDCTL_USER", "app"),
+            ("ETCDCTL_PASSWORD", "app-pw"),
+        ],
+    ] {
+        let probe = EtcdProvider::probe(&plain, &env_resolver(&vars)).await;
+        assert!(probe.is_ok(), "{vars:?}: {probe:?}");
+    }
+
+    // The same server under a name ETCDCTL_ENDPOINTS does not list: the
+    // credentials stay home, so etcd refuses the anonymous read.
+    let alias: Vec<String> = endpoints
+        .iter()
+        .map(|e| e.replace("127.0.0.1", "localhost"))
+        .collect();
+    let elsewhere = descriptor(&alias, serde_json::json!({ "prefix": PREFIX }));
+    let vars = [
+        ("ETCDCTL_ENDPOINTS", listed.as_str()),
+        ("ETCDCTL_USER", "app:app-pw"),
+    ];
+    let probe = EtcdProvider::probe(&elsewhere, &env_resolver(&vars)).await;
+    assert!(
+        matches!(probe, Err(EtcdError::PermissionDenied { .. })),
+        "{probe:?}"
+    );
+
+    // A user with no password anywhere is a clear configuration error.
+    let vars = [
+        ("ETCDCTL_ENDPOINTS", listed.as_str()),
+        ("ETCDCTL_USER", "app"),
+    ];
+    let probe = EtcdProvider::probe(&plain, &env_resolver(&vars)).await;
+    let message = probe.expect_err("no password").to_string();
+    assert!(message.contains("ETCDCTL_PASSWORD"), "{message}");
+}
