@@ -208,15 +208,17 @@ impl Session {
         })
     }
 
-    /// Grants a lease of `ttl`.
-    pub(crate) async fn grant(&mut self, ttl: Duration) -> Result<i64, ClientError> {
+    /// Grants a lease of `ttl` (whole seconds, at least 2); the lease id
+    /// and the TTL the server granted.
+    pub(crate) async fn grant(&mut self, ttl: Duration) -> Result<(i64, Duration), ClientError> {
         let mut lease = self.lease();
         let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX).max(2);
         let response = bounded("lease grant", &self.endpoint, self.timeout, async move {
             lease.grant(secs, None).await
         })
         .await?;
-        Ok(response.id())
+        let granted = u64::try_from(response.ttl()).unwrap_or(0);
+        Ok((response.id(), Duration::from_secs(granted)))
     }
 
     /// Puts `value` under `key`, attached to `lease`.

@@ -1,7 +1,9 @@
 //! Self-registration: this node's member value under `prefix + id`,
 //! attached to a lease kept alive; on lease loss a new lease is granted and
 //! the value put again; a key deleted or overwritten while its lease lives is
-//! put back at the next renewal; on shutdown the lease is revoked.
+//! put back at the next renewal; a stalled or refusing endpoint makes the
+//! registration carry the same lease to the next endpoint; on shutdown the
+//! lease is revoked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +35,32 @@ pub struct RegistrationStatus {
     pub last_error: Option<String>,
 }
 
-/// Why one lease's life ended.
+/// A lease this node holds, as far as the server last confirmed it.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    id: i64,
+    /// When the server's last word on the lease (a grant or a renewal
+    /// answer, counted from when it was asked) runs out.
+    confirmed_until: Instant,
+}
+
+impl Held {
+    fn alive(&self) -> bool {
+        Instant::now() < self.confirmed_until
+    }
+}
+
+/// Why one session's hold on the lease ended.
 enum LeaseEnd {
     /// The provider stops: revoke and exit.
     Stop,
     /// The server says the lease is gone (expired or revoked): re-grant now.
     Lost,
-    /// Talking to etcd failed: retry after a delay.
-    Failed(ClientError),
+    /// Talking to etcd failed (refused, closed, or an answer later than a
+    /// renewal interval). The lease, if any, is resumed through the next
+    /// endpoint while the server's last confirmation lasts: a stalled
+    /// endpoint costs a reconnect, not the registration.
+    Failed(ClientError, Option<Held>),
 }
 
 pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
@@ -56,147 +76,176 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
     // Retry spacing as the streams use it: at once, 100 ms, then backoff.
     let schedule = StreamOptions::new(register.ttl);
     let op_timeout = (register.ttl / 3).max(Duration::from_millis(500));
+    let endpoints = u32::try_from(inner.config.endpoints.len()).unwrap_or(u32::MAX);
     let mut failures = 0u32;
+    let mut held: Option<Held> = None;
     while !*stop.borrow() {
         let endpoint = inner.current_endpoint();
+        let resume = held.take().filter(Held::alive);
         let end = match Session::connect(&inner.config, &inner.secrets, &endpoint, op_timeout).await
         {
-            Ok(session) => hold_lease(&inner, session, &register, &key, &value, &mut stop).await,
-            Err(e) => LeaseEnd::Failed(e),
+            Ok(session) => {
+                hold_lease(&inner, session, &register, &key, &value, resume, &mut stop).await
+            }
+            Err(e) => LeaseEnd::Failed(e, resume),
         };
-        inner.set_registration_status(|s| s.registered = false);
         match end {
             LeaseEnd::Stop => break,
             LeaseEnd::Lost => {
+                inner.set_registration_status(|s| s.registered = false);
                 failures = 0;
                 tracing::info!(provider = %inner.config.id, key, "registration lease lost; granting a new one");
             }
-            LeaseEnd::Failed(e) => {
+            LeaseEnd::Failed(e, keep) => {
+                held = keep;
+                if held.is_none() {
+                    inner.set_registration_status(|s| s.registered = false);
+                }
                 if e.is_connection_level() {
                     inner.rotate_endpoint();
                 }
                 tracing::debug!(provider = %inner.config.id, error = %e, "registration attempt failed");
                 inner.set_registration_status(|s| s.last_error = Some(e.to_string()));
                 failures = failures.saturating_add(1);
-                let at = Instant::now() + schedule.retry_delay_jittered(failures, rand::random());
+                // A lease that still lives is worth one immediate try on
+                // each endpoint before the usual spacing.
+                let delay = if held.is_some_and(|h| h.alive()) && failures <= endpoints {
+                    Duration::ZERO
+                } else {
+                    schedule.retry_delay_jittered(failures, rand::random())
+                };
                 tokio::select! {
                     _ = stop.changed() => {}
-                    () = sleep_until(at) => {}
+                    () = sleep_until(Instant::now() + delay) => {}
                 }
             }
         }
     }
 }
 
-/// Grants a lease, puts the value, keeps the lease alive until it is lost,
-/// a request fails, or the provider stops (then revokes it).
+/// Holds the lease through one session: grants one and puts the value
+/// (`resume` is `None`), or takes over `resume` and renews it at once; then
+/// renews it every third of its TTL, putting the value back whenever the key
+/// is found deleted or overwritten, until the lease is lost, a request
+/// fails, or the provider stops (then revokes it).
 async fn hold_lease(
     inner: &Inner,
     mut session: Session,
     register: &EtcdRegistration,
     key: &str,
     value: &[u8],
+    resume: Option<Held>,
     stop: &mut watch::Receiver<bool>,
 ) -> LeaseEnd {
-    let lease = match session.grant(register.ttl).await {
-        Ok(lease) => lease,
-        Err(e) => return LeaseEnd::Failed(e),
-    };
-    if let Err(e) = session.put_with_lease(key, value.to_vec(), lease).await {
-        revoke(&mut session, lease).await;
-        return LeaseEnd::Failed(e);
-    }
-    let (mut keeper, mut responses) = match session.keep_alive(lease).await {
-        Ok(pair) => pair,
-        Err(e) => {
-            revoke(&mut session, lease).await;
-            return LeaseEnd::Failed(e);
+    let (lease, fresh, mut confirmed_until) = match resume {
+        Some(held) => (held.id, false, held.confirmed_until),
+        None => {
+            let asked = Instant::now();
+            let (lease, granted) = match session.grant(register.ttl).await {
+                Ok(grant) => grant,
+                Err(e) => return LeaseEnd::Failed(e, None),
+            };
+            if let Err(e) = session.put_with_lease(key, value.to_vec(), lease).await {
+                revoke(&mut session, lease).await;
+                return LeaseEnd::Failed(e, None);
+            }
+            inner.set_registration_status(|s| {
+                s.grants += 1;
+                s.puts += 1;
+            });
+            (lease, true, asked + granted)
         }
     };
-    inner.set_registration_status(|s| {
-        s.registered = true;
-        s.lease_id = Some(lease);
-        s.grants += 1;
-        s.puts += 1;
-        s.last_error = None;
-    });
-    // Renew three times per TTL: one lost renewal never loses the lease.
+    let held = |confirmed_until| {
+        Some(Held {
+            id: lease,
+            confirmed_until,
+        })
+    };
+    let (mut keeper, mut responses) = match session.keep_alive(lease).await {
+        Ok(pair) => pair,
+        Err(e) => return LeaseEnd::Failed(e, held(confirmed_until)),
+    };
+    if fresh {
+        inner.set_registration_status(|s| {
+            s.registered = true;
+            s.lease_id = Some(lease);
+            s.last_error = None;
+        });
+    }
+    // Renew three times per TTL: one lost renewal never loses the lease. A
+    // resumed lease is renewed at once: the server's word on it is due.
     let every = register.ttl / 3;
-    let mut next = Instant::now() + every;
-    // Until when the server has confirmed the lease. A renewal answer or a
-    // check that is late only ends the lease's life here once this passes;
-    // until then the next renewal tries again on the same lease.
-    let mut confirmed_until = Instant::now() + register.ttl;
+    let mut next = if fresh {
+        Instant::now() + every
+    } else {
+        Instant::now()
+    };
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => {
                 revoke(&mut session, lease).await;
-                inner.set_registration_status(|s| s.lease_id = None);
+                inner.set_registration_status(|s| {
+                    s.registered = false;
+                    s.lease_id = None;
+                });
                 return LeaseEnd::Stop;
             }
             () = sleep_until(next) => {}
         }
         next = Instant::now() + every;
+        let asked = Instant::now();
         if let Err(e) = keeper.keep_alive().await {
-            return LeaseEnd::Failed(session.error("lease keep-alive", e));
+            return LeaseEnd::Failed(session.error("lease keep-alive", e), held(confirmed_until));
         }
-        match timeout(every, responses.message()).await {
-            Ok(Ok(Some(response))) if response.ttl() > 0 => {
-                let ttl = u64::try_from(response.ttl()).unwrap_or(0);
-                confirmed_until = Instant::now() + Duration::from_secs(ttl);
-                // The lease lives, but the key may have been deleted or
-                // overwritten by someone else: put it back under the lease.
-                let check = match session.lease_of(key).await {
-                    Ok(Some(attached)) if attached == lease => Ok(()),
-                    Ok(_) => {
-                        tracing::info!(key, "registered key gone or replaced; putting it back");
-                        let put = session.put_with_lease(key, value.to_vec(), lease).await;
-                        if put.is_ok() {
-                            inner.set_registration_status(|s| s.puts += 1);
-                        }
-                        put
-                    }
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = check {
-                    if !still_confirmed(&e, confirmed_until, every) {
-                        return LeaseEnd::Failed(e);
-                    }
-                    tracing::debug!(key, error = %e, "registration check late; retried at the next renewal");
-                }
-            }
-            Ok(Ok(Some(_))) => return LeaseEnd::Lost,
+        let ttl = match timeout(every, responses.message()).await {
+            Ok(Ok(Some(response))) => response.ttl(),
             Ok(Ok(None)) => {
-                return LeaseEnd::Failed(session.error(
-                    "lease keep-alive",
-                    etcd_client::Error::LeaseKeepAliveError("stream closed".into()),
-                ));
+                let closed = etcd_client::Error::LeaseKeepAliveError("stream closed".into());
+                return LeaseEnd::Failed(
+                    session.error("lease keep-alive", closed),
+                    held(confirmed_until),
+                );
             }
-            Ok(Err(e)) => return LeaseEnd::Failed(session.error("lease keep-alive", e)),
+            Ok(Err(e)) => {
+                return LeaseEnd::Failed(
+                    session.error("lease keep-alive", e),
+                    held(confirmed_until),
+                );
+            }
             Err(_) => {
                 let late = ClientError::Timeout {
                     op: "lease keep-alive",
                     endpoint: session.endpoint().to_owned(),
                     timeout_ms: every.as_millis(),
                 };
-                if !still_confirmed(&late, confirmed_until, every) {
-                    return LeaseEnd::Failed(late);
-                }
-                tracing::debug!(
-                    key,
-                    "lease renewal answer late; renewing again on the same lease"
-                );
+                return LeaseEnd::Failed(late, held(confirmed_until));
             }
+        };
+        let Some(ttl) = u64::try_from(ttl).ok().filter(|ttl| *ttl > 0) else {
+            return LeaseEnd::Lost;
+        };
+        confirmed_until = asked + Duration::from_secs(ttl);
+        // The lease lives, but the key may have been deleted or overwritten
+        // by someone else: put it back under the lease.
+        match session.lease_of(key).await {
+            Ok(Some(attached)) if attached == lease => {}
+            Ok(_) => {
+                tracing::info!(key, "registered key gone or replaced; putting it back");
+                if let Err(e) = session.put_with_lease(key, value.to_vec(), lease).await {
+                    return LeaseEnd::Failed(e, held(confirmed_until));
+                }
+                inner.set_registration_status(|s| s.puts += 1);
+            }
+            Err(e) => return LeaseEnd::Failed(e, held(confirmed_until)),
         }
+        inner.set_registration_status(|s| {
+            s.registered = true;
+            s.lease_id = Some(lease);
+            s.last_error = None;
+        });
     }
-}
-
-/// Whether a failure inside a lease's life may be retried on the same
-/// lease: it is a timeout (the connection still stands) and the lease is
-/// confirmed past the next renewal.
-fn still_confirmed(error: &ClientError, confirmed_until: Instant, every: Duration) -> bool {
-    matches!(error, ClientError::Timeout { .. }) && Instant::now() + every < confirmed_until
 }
 
 /// The member value written under the key (CONTRACTS §1 schema).

@@ -11,9 +11,12 @@
 //!
 //! Addresses come from two private /24 networks the helper owns,
 //! `10.213.S.0/24` (client) and `10.214.S.0/24` (peer), where `S` is a slot
-//! chosen so that two test processes never share one. Names carry the
-//! owner's process id (`cpnh<pid>…`): everything is removed on drop (and
-//! every process still running inside a host is killed), and
+//! reserved with a file lock, so that two instances (in one process or in
+//! two) never share one. Neighbour entries are permanent, so a cut host is
+//! never reported unreachable by a failed ARP lookup either: connections
+//! just time out. Names carry the owner's process id and an instance
+//! number (`cpnh<pid>x<n>…`): each instance removes what it created on drop
+//! (and kills every process still running inside its hosts), and
 //! [`NetHosts::create`] first sweeps what a killed run left behind (names
 //! whose process is gone, and the processes inside them).
 //!
@@ -21,8 +24,10 @@
 //! with a one-line reason; tests must not skip silently.
 
 use std::fmt;
+use std::fs::File;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Name prefix of every namespace and interface this helper creates.
 pub const NAME_PREFIX: &str = "cpnh";
@@ -54,12 +59,19 @@ pub enum Net {
     All,
 }
 
+static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(0);
+
 /// N hosts, each a network namespace on a peer and a client bridge.
 #[derive(Debug)]
 pub struct NetHosts {
     owner: String,
     slot: u8,
     hosts: usize,
+    /// Namespaces and links this instance made, removed on drop.
+    namespaces: Vec<String>,
+    links: Vec<String>,
+    /// Held while the slot's addresses are in use.
+    _slot_lock: File,
 }
 
 impl NetHosts {
@@ -73,12 +85,17 @@ impl NetHosts {
         require_root()?;
         ip(&["-V"]).map_err(|e| err(format!("iproute2's `ip` is needed: {}", e.0)))?;
         sweep()?;
-        let owner = format!("{NAME_PREFIX}{}", std::process::id());
-        let slot = free_slot()?;
+        // One digit keeps every name within the kernel's 15 characters.
+        let instance = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed) % 10;
+        let owner = format!("{NAME_PREFIX}{}x{instance}", std::process::id());
+        let (slot, slot_lock) = reserve_slot()?;
         let mut this = Self {
             owner,
             slot,
             hosts: 0,
+            namespaces: Vec::new(),
+            links: Vec::new(),
+            _slot_lock: slot_lock,
         };
         // On an error half-way, drop removes what was made.
         this.make_bridges()?;
@@ -86,6 +103,7 @@ impl NetHosts {
             this.hosts = i + 1;
             this.make_host(i)?;
         }
+        this.pin_neighbours()?;
         Ok(this)
     }
 
@@ -163,10 +181,11 @@ impl NetHosts {
         format!("{}{side}{i}", self.owner)
     }
 
-    fn make_bridges(&self) -> Result<(), NetHostsError> {
+    fn make_bridges(&mut self) -> Result<(), NetHostsError> {
         for side in ['p', 'c'] {
             let bridge = self.bridge(side);
             ip(&["link", "add", &bridge, "type", "bridge"])?;
+            self.links.push(bridge.clone());
             ip(&["link", "set", &bridge, "up"])?;
         }
         ip(&[
@@ -178,9 +197,10 @@ impl NetHosts {
         ])
     }
 
-    fn make_host(&self, i: usize) -> Result<(), NetHostsError> {
+    fn make_host(&mut self, i: usize) -> Result<(), NetHostsError> {
         let ns = self.namespace(i);
         ip(&["netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
         in_ns(&ns, &["link", "set", "lo", "up"])?;
         for (side, inner, addr) in [
             ('p', "peer0", self.peer_addr(i)),
@@ -190,6 +210,8 @@ impl NetHosts {
             ip(&[
                 "link", "add", &outer, "type", "veth", "peer", "name", inner, "netns", &ns,
             ])?;
+            // Links go before the bridges they are ports of.
+            self.links.insert(0, outer.clone());
             ip(&["link", "set", &outer, "master", &self.bridge(side)])?;
             ip(&["link", "set", &outer, "up"])?;
             in_ns(&ns, &["addr", "add", &format!("{addr}/24"), "dev", inner])?;
@@ -199,20 +221,86 @@ impl NetHosts {
     }
 }
 
+impl NetHosts {
+    /// Permanent neighbour entries for every address on both networks, in
+    /// every namespace: without them a cut host's entry would fail its ARP
+    /// probes after a few seconds and connections would get "no route to
+    /// host" at once, which is not what a partition looks like.
+    fn pin_neighbours(&self) -> Result<(), NetHostsError> {
+        let client_bridge = self.bridge('c');
+        let gateway_mac = mac_of(None, &client_bridge)?;
+        let macs: Vec<(String, String)> = (0..self.hosts)
+            .map(|j| {
+                let ns = self.namespace(j);
+                Ok((mac_of(Some(&ns), "peer0")?, mac_of(Some(&ns), "client0")?))
+            })
+            .collect::<Result<_, NetHostsError>>()?;
+        for (j, (_, client_mac)) in macs.iter().enumerate() {
+            pin(None, &self.client_addr(j), client_mac, &client_bridge)?;
+        }
+        for i in 0..self.hosts {
+            let ns = self.namespace(i);
+            pin(Some(&ns), &self.gateway(), &gateway_mac, "client0")?;
+            for (j, (peer_mac, client_mac)) in macs.iter().enumerate() {
+                if i != j {
+                    pin(Some(&ns), &self.peer_addr(j), peer_mac, "peer0")?;
+                    pin(Some(&ns), &self.client_addr(j), client_mac, "client0")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The MAC address of `dev` (in namespace `ns`, or the root one).
+fn mac_of(ns: Option<&str>, dev: &str) -> Result<String, NetHostsError> {
+    let mut args = Vec::new();
+    if let Some(ns) = ns {
+        args.extend(["-n", ns]);
+    }
+    args.extend(["-o", "link", "show", "dev", dev]);
+    let out = ip_output(&args)?;
+    out.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .map(str::to_owned)
+        .ok_or_else(|| err(format!("no MAC address for {dev}: {out}")))
+}
+
+fn pin(ns: Option<&str>, addr: &Ipv4Addr, mac: &str, dev: &str) -> Result<(), NetHostsError> {
+    let addr = addr.to_string();
+    let mut args = Vec::new();
+    if let Some(ns) = ns {
+        args.extend(["-n", ns]);
+    }
+    args.extend([
+        "neigh",
+        "replace",
+        &addr,
+        "lladdr",
+        mac,
+        "dev",
+        dev,
+        "nud",
+        "permanent",
+    ]);
+    ip(&args)
+}
+
 impl Drop for NetHosts {
     fn drop(&mut self) {
         // The kernel frees a deleted namespace (and the veth pairs in it)
         // later, in the background: delete each pair from its outer end
-        // first, so the names are free at once for the next instance.
-        for i in 0..self.hosts {
-            for side in ['p', 'c'] {
-                let _ = ip(&["link", "delete", &self.outer_link(i, side)]);
-            }
-            kill_all_in(&self.namespace(i));
-            let _ = ip(&["netns", "delete", &self.namespace(i)]);
+        // first (they come first in `links`), so the names are free at once
+        // for the next instance; only what this instance made.
+        for ns in &self.namespaces {
+            kill_all_in(ns);
         }
-        for side in ['p', 'c'] {
-            let _ = ip(&["link", "delete", &self.bridge(side)]);
+        for link in &self.links {
+            let _ = ip(&["link", "delete", link]);
+        }
+        for ns in &self.namespaces {
+            let _ = ip(&["netns", "delete", ns]);
         }
     }
 }
@@ -287,8 +375,10 @@ pub fn sweep() -> Result<usize, NetHostsError> {
             // Processes a killed run started there (a service node) would
             // live on in the detached namespace.
             kill_all_in(name);
-            ip(&["netns", "delete", name])?;
-            removed += 1;
+            // Another process may be sweeping the same leftover.
+            if ip(&["netns", "delete", name]).is_ok() {
+                removed += 1;
+            }
         }
     }
     for line in ip_output(&["-o", "link", "show"])?.lines() {
@@ -321,14 +411,27 @@ fn kill_all_in(ns: &str) {
     }
 }
 
-/// A /24 slot no live network of this host uses yet.
-fn free_slot() -> Result<u8, NetHostsError> {
+/// A /24 slot, reserved by an exclusive lock on a file named after it
+/// (released when the instance, or its process, ends), that no address of
+/// this machine uses yet.
+fn reserve_slot() -> Result<(u8, File), NetHostsError> {
     let used = ip_output(&["-o", "-4", "addr", "show"])?;
+    let dir = std::env::temp_dir();
     let start = std::process::id() % 200;
-    (0..200u32)
-        .map(|k| u8::try_from(20 + (start + k) % 200).unwrap_or(20))
-        .find(|slot| !used.contains(&format!("10.213.{slot}.")))
-        .ok_or_else(|| err("no free 10.213.S.0/24 slot"))
+    for k in 0..200u32 {
+        let slot = u8::try_from(20 + (start + k) % 200).unwrap_or(20);
+        let path = dir.join(format!("{NAME_PREFIX}-slot-{slot}.lock"));
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+        if file.try_lock().is_ok() && !used.contains(&format!("10.213.{slot}.")) {
+            return Ok((slot, file));
+        }
+    }
+    Err(err("no free 10.213.S.0/24 slot"))
 }
 
 #[cfg(test)]
@@ -338,6 +441,7 @@ mod tests {
     #[test]
     fn owner_pids_come_from_the_name_prefix() {
         assert_eq!(owner_pid("cpnh1234h0"), Some(1234));
+        assert_eq!(owner_pid("cpnh1234x3h0"), Some(1234));
         assert_eq!(owner_pid("cpnh77bp"), Some(77));
         assert_eq!(owner_pid("cpnhx"), None);
         assert_eq!(owner_pid("eth0"), None);

@@ -162,3 +162,100 @@ async fn registration_is_kept_regranted_after_loss_and_revoked_on_shutdown() {
     let revoked = wait_key(&mut c, "other", false, Duration::from_secs(2)).await;
     println!("registration: revoked {revoked:?} after drop");
 }
+
+/// A loopback proxy to `upstream` that can stall: while stalled, bytes in
+/// both directions are held (the connections stay open, nothing is
+/// refused), as on a hung server or a blackholed link.
+async fn stallable_proxy(
+    upstream: std::net::SocketAddr,
+) -> (String, tokio::sync::watch::Sender<bool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy addr");
+    let (stall, stalled) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let (client_rx, client_tx) = client.into_split();
+            let (server_rx, server_tx) = server.into_split();
+            for (mut from, mut to) in [
+                (
+                    Box::new(client_rx) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    Box::new(server_tx) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                ),
+                (Box::new(server_rx), Box::new(client_tx)),
+            ] {
+                let mut stalled = stalled.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 64 * 1024];
+                    while let Ok(n @ 1..) = from.read(&mut buf).await {
+                        while *stalled.borrow_and_update() {
+                            if stalled.changed().await.is_err() {
+                                return;
+                            }
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (format!("http://{addr}"), stall)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_endpoint_moves_the_registration_with_the_same_lease() {
+    let _serial = serial().await;
+    let cluster = EtcdCluster::start(1).await.expect("etcd");
+    let upstream: std::net::SocketAddr = cluster.endpoint(0)["http://".len()..]
+        .parse()
+        .expect("member address");
+    let (a, stall_a) = stallable_proxy(upstream).await;
+    let (b, stall_b) = stallable_proxy(upstream).await;
+    let mut c = client(&cluster.endpoints()).await;
+    let provider = registering(&[a.clone(), b.clone()], "self");
+    provider.start_registration();
+    let first = wait_status(&provider, |s| s.registered).await;
+    let lease = first.lease_id.expect("a lease");
+    assert_eq!(first.grants, 1, "{first:?}");
+
+    // Stall whichever endpoint the registration talks through.
+    let stalled_endpoint = provider.current_endpoint();
+    let stall = if stalled_endpoint == a {
+        stall_a
+    } else {
+        stall_b
+    };
+    stall.send_replace(true);
+    let stalled_at = Instant::now();
+    // Through two TTLs: the key is never gone and stays under its lease.
+    while stalled_at.elapsed() < Duration::from_secs(4) {
+        assert_eq!(
+            lease_of(&mut c, "self").await,
+            Some(lease),
+            "key under its first lease {:?} after the stall: {:?}",
+            stalled_at.elapsed(),
+            provider.registration_status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = provider.registration_status().expect("status");
+    assert_eq!(
+        (status.grants, status.lease_id),
+        (1, Some(lease)),
+        "{status:?}"
+    );
+    assert_ne!(provider.current_endpoint(), stalled_endpoint);
+    println!(
+        "registration: {stalled_endpoint} stalled; lease {lease} kept through {}",
+        provider.current_endpoint()
+    );
+    provider.shutdown().await;
+    assert_eq!(lease_of(&mut c, "self").await, None, "revoked on shutdown");
+}

@@ -41,7 +41,6 @@ async fn a_blackholed_backend_is_left_for_the_standby_and_regained_after_the_hea
             .await
             .expect("seed put");
     }
-    drop(client);
 
     let descriptor: ProviderDescriptor = serde_json::from_value(serde_json::json!({
         "id": "etcd-a", "kind": "etcd", "priority": 20,
@@ -102,9 +101,22 @@ async fn a_blackholed_backend_is_left_for_the_standby_and_regained_after_the_hea
     for i in 0..hosts.len() {
         hosts.heal(i).expect("heal");
     }
+    // etcd's truth moves on before the fail-back: the consumers must end on
+    // it, not on the view cached before the cut.
+    let mut client = etcd_client::Client::connect(&endpoints, None)
+        .await
+        .expect("etcd client after the heal");
+    client
+        .put(format!("{PREFIX}w3"), member_value("w3", 4003), None)
+        .await
+        .expect("put after the heal");
     let back_bound = policy.cooldown + policy.backoff_cap;
     let back = log
-        .wait_for(mark, margin(back_bound), view("etcd-a", &["w1", "w2"]))
+        .wait_for(
+            mark,
+            margin(back_bound),
+            view("etcd-a", &["w1", "w2", "w3"]),
+        )
         .await
         .unwrap_or_else(|| panic!("no fail-back: {:?}", log.lines_since(mark)));
     println!(
@@ -133,6 +145,7 @@ async fn a_blackholed_backend_is_left_for_the_standby_and_regained_after_the_hea
             "leave s2",
             "join w1",
             "join w2",
+            "join w3",
         ],
         "all lines: {lines:?}"
     );

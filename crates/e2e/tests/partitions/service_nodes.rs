@@ -84,6 +84,20 @@ fn get(addr: SocketAddr, path: &str, read_for: Duration) -> Result<(u16, String)
     Ok((status, body.to_owned()))
 }
 
+/// The `seq_no` of the last line a node published so far (its whole
+/// history, read for a second).
+fn last_seq_no(addr: SocketAddr) -> u64 {
+    let (status, events) =
+        get(addr, "/events?since=0", Duration::from_secs(1)).expect("event history");
+    assert_eq!(status, 200, "{events}");
+    events
+        .lines()
+        .filter_map(|l| l.strip_prefix("id:"))
+        .filter_map(|id| id.trim().parse().ok())
+        .max()
+        .expect("a line with an id")
+}
+
 /// `(hash, member ids)` of node `i`'s `/topology`.
 fn topology(hosts: &NetHosts, i: usize) -> Option<(String, Vec<String>)> {
     let addr = SocketAddr::from((hosts.client_addr(i), ADMIN_PORT));
@@ -164,8 +178,12 @@ async fn an_isolated_service_node_is_seen_leaving_and_never_publishes_itself_alo
         .await
         .expect("etcd on 3 hosts");
     let endpoints = cluster.endpoints();
-    let dir = std::env::temp_dir().join(format!("cp-partitions-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    // Token, stores and logs; removed on drop, also when the test panics.
+    let scratch = tempfile::Builder::new()
+        .prefix("cp-partitions-")
+        .tempdir()
+        .expect("scratch dir");
+    let dir = scratch.path().to_path_buf();
     let policy = FailoverPolicy::tight();
     std::fs::write(dir.join("policy.json"), policy.to_json()).expect("policy");
     std::fs::write(dir.join("token"), format!("{TOKEN}\n")).expect("token");
@@ -186,9 +204,10 @@ async fn an_isolated_service_node_is_seen_leaving_and_never_publishes_itself_alo
     // are partial by nature; what counts is what node 2 publishes from the
     // cut on.
     let node2 = SocketAddr::from((hosts.client_addr(2), ADMIN_PORT));
-    let (_, before) = get(node2, "/topology", Duration::from_secs(2)).expect("node 2 topology");
-    let before: serde_json::Value = serde_json::from_str(&before).expect("topology JSON");
-    let mark = before["seq_no"].as_u64().expect("seq_no");
+    let mark = last_seq_no(node2);
+    let marks: Vec<u64> = (0..2)
+        .map(|i| last_seq_no(SocketAddr::from((hosts.client_addr(i), ADMIN_PORT))))
+        .collect();
 
     // Node 2 cut off entirely: its lease expires at the majority.
     let cut_at = Instant::now();
@@ -215,6 +234,33 @@ async fn an_isolated_service_node_is_seen_leaving_and_never_publishes_itself_alo
     let (again, took) = agree(&hosts, &[0, 1, 2], &all, margin(bound)).await;
     println!("service nodes: all three agree on {again} {took:?} after the heal (bound {bound:?})");
     assert_eq!(again, hash, "same members, same hash");
+
+    // Nodes 0 and 1 saw exactly node 2 leave and come back: neither of
+    // them lost its own registration on the way (a lease renewed through
+    // the cut member's endpoint must move to another one in time).
+    for (i, since) in marks.iter().enumerate() {
+        let addr = SocketAddr::from((hosts.client_addr(i), ADMIN_PORT));
+        let (_, events) = get(
+            addr,
+            &format!("/events?since={since}"),
+            Duration::from_secs(1),
+        )
+        .expect("events");
+        let changes: Vec<String> = events
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+            .filter(|v| v["type"] == "remote_topology")
+            .map(|v| {
+                format!(
+                    "{} {}",
+                    v["event"].as_str().unwrap_or("?"),
+                    v["node_id"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        assert_eq!(changes, ["leave node2", "join node2"], "node {i}: {events}");
+    }
 
     // Node 2's own history since the cut: never a view of itself alone.
     let (status, events) = get(
@@ -254,5 +300,4 @@ async fn an_isolated_service_node_is_seen_leaving_and_never_publishes_itself_alo
         "node 2 published a view of itself alone: {views:?}"
     );
     drop(cluster);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,14 @@ fn namespaces() -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn links() -> String {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .expect("ip link show");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The process id of a process that has ended.
 fn dead_pid() -> u32 {
     let mut child = Command::new("true").spawn().expect("spawn true");
@@ -28,30 +36,53 @@ fn dead_pid() -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_a_killed_run_are_swept_and_links_cut_silently() {
     let _serial = serial().await;
-    // What a run killed mid-way leaves: a namespace and a bridge named after
-    // a process that is gone.
+    // What a run killed mid-way leaves: a namespace with a process still
+    // running in it, a bridge and a veth pair, all named after a process
+    // that is gone.
     let pid = dead_pid();
-    let ns = format!("{NAME_PREFIX}{pid}h0");
-    let bridge = format!("{NAME_PREFIX}{pid}bp");
-    assert!(
-        Command::new("ip")
-            .args(["netns", "add", &ns])
-            .status()
-            .expect("ip")
-            .success()
-    );
-    assert!(
-        Command::new("ip")
-            .args(["link", "add", &bridge, "type", "bridge"])
-            .status()
-            .expect("ip")
-            .success()
-    );
+    let ns = format!("{NAME_PREFIX}{pid}x0h0");
+    let bridge = format!("{NAME_PREFIX}{pid}x0bp");
+    let veth = format!("{NAME_PREFIX}{pid}x0p0");
+    let ip_ok = |args: &[&str]| {
+        let status = Command::new("ip").args(args).status().expect("ip");
+        assert!(status.success(), "ip {args:?}");
+    };
+    ip_ok(&["netns", "add", &ns]);
+    ip_ok(&["link", "add", &bridge, "type", "bridge"]);
+    ip_ok(&[
+        "link",
+        "add",
+        &veth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "cpnhtestq",
+    ]);
+    let mut inside = Command::new("ip")
+        .args(["netns", "exec", &ns, "sleep", "60"])
+        .spawn()
+        .expect("a process in the stale namespace");
+    std::thread::sleep(Duration::from_millis(200));
     assert!(namespaces().contains(&ns));
 
     let removed = sweep().expect("sweep");
-    assert!(removed >= 2, "swept {removed}");
+    assert!(removed >= 3, "swept {removed}");
     assert!(!namespaces().contains(&ns), "stale namespace removed");
+    for link in [&bridge, &veth] {
+        assert!(
+            !links().contains(link.as_str()),
+            "stale link {link} removed"
+        );
+    }
+    let started = Instant::now();
+    while inside.try_wait().expect("wait").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the process in the stale namespace was killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let hosts = NetHosts::create(2).expect("network hosts (root and iproute2 needed)");
     // Host 1 is reachable: a closed port answers with a refusal (RST).
@@ -85,9 +116,11 @@ async fn leftovers_of_a_killed_run_are_swept_and_links_cut_silently() {
         Some(std::io::ErrorKind::ConnectionRefused),
         "reachable again after heal"
     );
+    let mine = hosts.namespace(0);
     drop(hosts);
+    assert!(!namespaces().contains(&mine), "namespaces removed on drop");
     assert!(
-        !namespaces().contains(&format!("{NAME_PREFIX}{}", std::process::id())),
-        "namespaces removed on drop"
+        !links().contains(&format!("{NAME_PREFIX}{}x", std::process::id())),
+        "links removed on drop"
     );
 }
