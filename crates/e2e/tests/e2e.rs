@@ -11,5 +11,6 @@ mod e2e {
     mod etcd_failover;
     pub(crate) mod harness;
     mod k8s;
+    mod liveness;
     mod scenarios;
 }

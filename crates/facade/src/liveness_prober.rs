@@ -1,0 +1,143 @@
+//! [`LivenessProber`]: the liveness probes of CONTRACTS §7 (`liveness_*`)
+//! for one open stream, run inside that stream's task.
+//!
+//! A backend that accepts connections and then answers nothing leaves a
+//! watch silent, and silence is only judged by the no-response timeout
+//! (15 s by default). The probes judge it sooner: each one is a cheap
+//! request the provider makes over its watch's transport
+//! ([`ClusterProvider::liveness_probe`]); a late or failed answer is a
+//! retryable fault of the stream, so `max_errors` of them in a row make the
+//! provider `unreachable` through the same count as the watch's own faults
+//! (ARCHITECTURE "Failover rules" 1). A probe that succeeds is reported to
+//! nobody but the metrics: it is not a heartbeat, so a live server whose
+//! watch stalls is still caught by the no-response timeout.
+//!
+//! Living in the stream's task keeps one mechanism for every backend and
+//! keeps every wait off the driver task; the fault travels to the driver on
+//! the stream's own channel, tagged with the stream's handle.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use provisioning_provider_api::{
+    ClusterProvider, FaultKind, LivenessCheck, ProviderFault, ProviderId, StreamOptions,
+    format_duration,
+};
+use provisioning_watch_hub::ProvisioningMetrics;
+use tokio::time::{Instant, Timeout, sleep_until, timeout};
+
+/// A probe in flight: when it started, and its answer bounded by the
+/// liveness timeout.
+struct InFlight {
+    started: Instant,
+    check: Pin<Box<Timeout<LivenessCheck>>>,
+}
+
+/// Probes one provider on the schedule of its stream's options.
+pub(crate) struct LivenessProber {
+    provider: Arc<dyn ClusterProvider>,
+    id: ProviderId,
+    options: StreamOptions,
+    metrics: ProvisioningMetrics,
+    next_at: Instant,
+    in_flight: Option<InFlight>,
+    /// Probes failed in a row.
+    failures: u32,
+}
+
+impl LivenessProber {
+    /// A prober whose first probe comes one `liveness_interval` after now.
+    pub(crate) fn new(
+        provider: Arc<dyn ClusterProvider>,
+        options: StreamOptions,
+        metrics: ProvisioningMetrics,
+    ) -> Self {
+        let id = provider.descriptor().id.clone();
+        Self {
+            provider,
+            id,
+            options,
+            metrics,
+            next_at: Instant::now() + options.liveness_interval,
+            in_flight: None,
+            failures: 0,
+        }
+    }
+
+    /// Probes until one fails and returns its fault; never returns when
+    /// probing is off. Cancel-safe: a probe in flight is kept for the next
+    /// call, so events of the stream arriving meanwhile do not restart it.
+    pub(crate) async fn next_fault(&mut self) -> ProviderFault {
+        let interval = self.options.liveness_interval;
+        if interval.is_zero() {
+            return std::future::pending().await;
+        }
+        loop {
+            if self.in_flight.is_none() {
+                sleep_until(self.next_at).await;
+                let started = Instant::now();
+                match self.provider.liveness_probe() {
+                    Some(check) => {
+                        self.in_flight = Some(InFlight {
+                            started,
+                            check: Box::pin(timeout(self.options.liveness_timeout, check)),
+                        });
+                    }
+                    // Nothing to probe now (no connection open): the
+                    // stream reports its own connection faults.
+                    None => {
+                        self.next_at = started + interval;
+                        continue;
+                    }
+                }
+            }
+            let Some(in_flight) = self.in_flight.as_mut() else {
+                continue;
+            };
+            let answer = in_flight.check.as_mut().await;
+            let started = in_flight.started;
+            self.in_flight = None;
+            let now = Instant::now();
+            self.metrics
+                .record_liveness_probe(&self.id, now.saturating_duration_since(started));
+            let fault = match answer {
+                Ok(Ok(())) => {
+                    self.failures = 0;
+                    self.next_at = (started + interval).max(now);
+                    continue;
+                }
+                Ok(Err(fault)) => ProviderFault::retryable(
+                    fault.kind,
+                    format!("liveness probe failed: {}", fault.detail),
+                ),
+                Err(_) => ProviderFault::retryable(
+                    FaultKind::Timeout,
+                    format!(
+                        "liveness probe unanswered after {}",
+                        format_duration(self.options.liveness_timeout)
+                    ),
+                ),
+            };
+            self.metrics.record_liveness_failure(&self.id);
+            self.failures = self.failures.saturating_add(1);
+            self.next_at = now + self.delay_after_failure();
+            return fault;
+        }
+    }
+
+    /// Until `max_errors` probes failed in a row the next one follows at
+    /// once (the verdict comes in about `max_errors × liveness_timeout`);
+    /// after the verdict they are spaced like reconnects, by the policy's
+    /// backoff (ARCHITECTURE "Failover rules" 2), never closer than the
+    /// interval.
+    fn delay_after_failure(&self) -> Duration {
+        if self.failures < self.options.max_errors {
+            Duration::ZERO
+        } else {
+            self.options
+                .retry_delay(self.failures)
+                .max(self.options.liveness_interval)
+        }
+    }
+}
