@@ -141,3 +141,144 @@ impl LivenessProber {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use provisioning_provider_api::{
+        ProviderDescriptor, ProviderKind, ProviderSnapshot, ProviderStream,
+    };
+
+    use super::*;
+
+    #[derive(Clone, Copy)]
+    enum Answer {
+        Never,
+        Ok,
+        Forbidden,
+    }
+
+    struct Probed {
+        descriptor: ProviderDescriptor,
+        answer: Answer,
+        probes: AtomicU32,
+    }
+
+    impl Probed {
+        fn new(answer: Answer) -> Arc<Self> {
+            let id = ProviderId::new("probed").expect("valid id");
+            Arc::new(Self {
+                descriptor: ProviderDescriptor::new(id, ProviderKind::Consul, 1),
+                answer,
+                probes: AtomicU32::new(0),
+            })
+        }
+    }
+
+    impl ClusterProvider for Probed {
+        fn descriptor(&self) -> &ProviderDescriptor {
+            &self.descriptor
+        }
+
+        fn initial_snapshot(&self) -> Option<ProviderSnapshot> {
+            None
+        }
+
+        fn stream(&self, _: StreamOptions) -> ProviderStream {
+            Box::pin(futures::stream::pending())
+        }
+
+        fn liveness_probe(&self) -> Option<LivenessCheck> {
+            self.probes.fetch_add(1, Ordering::Relaxed);
+            Some(match self.answer {
+                Answer::Never => Box::pin(std::future::pending()),
+                Answer::Ok => Box::pin(std::future::ready(Ok(()))),
+                Answer::Forbidden => Box::pin(std::future::ready(Err(ProviderFault::permanent(
+                    FaultKind::PermissionDenied,
+                    "403",
+                )))),
+            })
+        }
+    }
+
+    fn options() -> StreamOptions {
+        provisioning_failover::FailoverPolicy::default().stream_options()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unanswered_probes_follow_each_other_at_once_until_the_verdict() {
+        let provider = Probed::new(Answer::Never);
+        let metrics = ProvisioningMetrics::new();
+        let mut prober = LivenessProber::new(provider.clone(), options(), metrics.clone());
+        let t0 = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..4 {
+            let fault = prober.next_fault().await;
+            assert_eq!(fault.kind, FaultKind::Timeout);
+            assert!(!fault.permanent);
+            assert!(fault.detail.contains("unanswered after 1s"), "{fault}");
+            at.push(t0.elapsed());
+        }
+        // One interval, then three timeouts back to back: the verdict at
+        // 4 s; after it, the backoff (2 s) spaces the probes.
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(at, [secs(2), secs(3), secs(4), secs(7)]);
+        let id = ProviderId::new("probed").expect("valid id");
+        let view = metrics.view();
+        assert_eq!(view.providers[&id].liveness_failures, 4);
+        assert_eq!(view.providers[&id].liveness_probe.count, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answered_probes_report_nothing_and_keep_the_interval() {
+        let provider = Probed::new(Answer::Ok);
+        let metrics = ProvisioningMetrics::new();
+        let mut prober = LivenessProber::new(provider.clone(), options(), metrics.clone());
+        let waited = timeout(Duration::from_millis(10_500), prober.next_fault()).await;
+        assert!(waited.is_err(), "a successful probe is no event at all");
+        assert_eq!(provider.probes.load(Ordering::Relaxed), 10);
+        let id = ProviderId::new("probed").expect("valid id");
+        assert_eq!(metrics.view().providers[&id].liveness_failures, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_probe_is_a_retryable_fault_naming_the_probe() {
+        let provider = Probed::new(Answer::Forbidden);
+        let mut prober =
+            LivenessProber::new(provider.clone(), options(), ProvisioningMetrics::new());
+        let fault = prober.next_fault().await;
+        assert_eq!(fault.kind, FaultKind::PermissionDenied);
+        assert!(!fault.permanent, "the watch decides what is permanent");
+        assert_eq!(fault.detail, "liveness probe failed: 403");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn interval_zero_never_probes() {
+        let provider = Probed::new(Answer::Never);
+        let off = options().with_liveness(Duration::ZERO, Duration::from_secs(1));
+        let mut prober = LivenessProber::new(provider.clone(), off, ProvisioningMetrics::new());
+        let waited = timeout(Duration::from_secs(60), prober.next_fault()).await;
+        assert!(waited.is_err());
+        assert_eq!(provider.probes.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_in_flight_survives_a_cancelled_wait() {
+        let provider = Probed::new(Answer::Never);
+        let mut prober =
+            LivenessProber::new(provider.clone(), options(), ProvisioningMetrics::new());
+        let t0 = Instant::now();
+        // Stream events keep interrupting the wait, every 300 ms.
+        let mut fault = None;
+        for _ in 0..100 {
+            if let Ok(f) = timeout(Duration::from_millis(300), prober.next_fault()).await {
+                fault = Some(f);
+                break;
+            }
+        }
+        assert_eq!(fault.map(|f| f.kind), Some(FaultKind::Timeout));
+        assert_eq!(provider.probes.load(Ordering::Relaxed), 1);
+        assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    }
+}
