@@ -13,4 +13,5 @@ mod e2e {
     mod k8s;
     mod liveness;
     mod scenarios;
+    mod slowness_soak;
 }
