@@ -25,9 +25,7 @@ use cluster_provisioning::{
 use provisioning_backend_etcd::EtcdProvider;
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
-use provisioning_provider_api::{
-    ClusterNode, MemberSpec, ProviderDescriptor, ProviderId, ProviderSnapshot,
-};
+use provisioning_provider_api::{ClusterNode, MemberSpec, ProviderDescriptor, ProviderId};
 use provisioning_registry::SecretResolver;
 use provisioning_testkit::etcd_cluster::EtcdCluster;
 use provisioning_testkit::fake_consul::{FakeConsul, FakeFailure, FakeInstance};
@@ -56,7 +54,6 @@ fn members() -> Vec<ClusterNode> {
 struct Setup {
     service: ProvisioningHandle,
     placement: Arc<Recorder>,
-    primary_hash: u64,
     standby_hash: u64,
 }
 
@@ -86,17 +83,20 @@ impl Setup {
             builder = builder.with_provider(primary);
         }
         let service = builder.start().expect("service starts");
-        let primary_hash = ProviderSnapshot::new(members(), vec![])
-            .expect("snapshot")
-            .hash();
         let s = Self {
             service,
             placement,
-            primary_hash,
             standby_hash,
         };
+        // By provider, not by hash: a backend may give its members
+        // incarnations.
         let first = s
-            .wait_hash(s.primary_hash, Harness::margin(Duration::from_secs(3)))
+            .placement
+            .wait_for(Harness::margin(Duration::from_secs(3)), |st| {
+                st.snapshots
+                    .last()
+                    .is_some_and(|l| l.provider_id().as_str() != "standby")
+            })
             .await;
         assert!(
             first.is_some(),
