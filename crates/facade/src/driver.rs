@@ -433,7 +433,12 @@ impl Driver {
             loop {
                 let event = tokio::select! {
                     event = stream.next() => match event {
-                        Some(event) => event,
+                        Some(event) => {
+                            if event.is_liveness() {
+                                prober.on_stream_liveness();
+                            }
+                            event
+                        }
                         None => break,
                     },
                     fault = prober.next_fault() => ProviderEvent::Fault(fault),

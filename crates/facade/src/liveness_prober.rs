@@ -126,6 +126,21 @@ impl LivenessProber {
         }
     }
 
+    /// The stream proved the backend alive (a snapshot or heartbeat): as
+    /// the controller's error count, the probes' count starts again, and a
+    /// probe spaced by the backoff of an earlier streak comes within one
+    /// interval again.
+    pub(crate) fn on_stream_liveness(&mut self) {
+        if self.failures == 0 {
+            return;
+        }
+        self.failures = 0;
+        if self.in_flight.is_none() {
+            let soon = Instant::now() + self.options.liveness_interval;
+            self.next_at = self.next_at.min(soon);
+        }
+    }
+
     /// Until `max_errors` probes failed in a row the next one follows at
     /// once (the verdict comes in about `max_errors × liveness_timeout`);
     /// after the verdict they are spaced like reconnects, by the policy's
@@ -228,6 +243,24 @@ mod tests {
         let view = metrics.view();
         assert_eq!(view.providers[&id].liveness_failures, 4);
         assert_eq!(view.providers[&id].liveness_probe.count, 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stream_liveness_ends_the_backoff_of_an_earlier_streak() {
+        let provider = Probed::new(Answer::Never);
+        let mut prober =
+            LivenessProber::new(provider.clone(), options(), ProvisioningMetrics::new());
+        for _ in 0..3 {
+            let _ = prober.next_fault().await;
+        }
+        // The verdict came at 4 s; the stream then heartbeats: the next
+        // probe comes one interval later, not after the 2 s backoff, and
+        // counts from one again.
+        let t = Instant::now();
+        prober.on_stream_liveness();
+        let _ = prober.next_fault().await;
+        assert_eq!(t.elapsed(), Duration::from_secs(2));
+        assert_eq!(prober.failures, 1);
     }
 
     #[tokio::test(start_paused = true)]
