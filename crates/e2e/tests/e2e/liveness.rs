@@ -10,6 +10,8 @@
 //! - Refused: the backend's port is closed; each backend's fast retries
 //!   make it `unreachable` well under a second (ARCHITECTURE "Failover
 //!   rules" 2).
+//! - Kubernetes closing every new connection while the open watch stays
+//!   served: only the probes (each on a new connection) notice it.
 //!
 //! Each test prints the time from the fault to every bridge holding the
 //! standby's view. The hang assertions stop at 10 s, about twice the
@@ -332,5 +334,23 @@ async fn etcd_refused_is_left_within_a_second() {
         .failover_since(t0, Harness::margin(Duration::from_secs(1)))
         .await;
     check_refused("etcd", took);
+    s.service.shutdown().await.expect("shutdown");
+}
+
+/// A server that closes every new connection at once while the open watch
+/// connection stays served (the fake's `set_refuse`): the watch alone
+/// never notices, the probe's new connection fails at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_refusing_new_connections_is_left_within_a_second() {
+    let policy = FailoverPolicy::default();
+    let (fake, registry) = kube_fake().await;
+    let s = Setup::start(policy.clone(), registry, None).await;
+    let t0 = Instant::now();
+    fake.set_refuse(true);
+    let took = s
+        .failover_since(t0, Harness::margin(Duration::from_secs(1)))
+        .await;
+    check_refused("kubernetes (new connections closed)", took);
+    fake.heal();
     s.service.shutdown().await.expect("shutdown");
 }
