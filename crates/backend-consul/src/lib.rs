@@ -13,6 +13,7 @@ mod decode;
 #[cfg(feature = "client")]
 mod error;
 mod health_answer;
+mod liveness;
 mod mapping;
 #[cfg(feature = "client")]
 mod probe;

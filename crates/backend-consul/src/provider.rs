@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use provisioning_provider_api::{
-    ClusterProvider, ProviderDescriptor, ProviderSnapshot, ProviderStream, StreamOptions,
+    ClusterProvider, LivenessCheck, ProviderDescriptor, ProviderSnapshot, ProviderStream,
+    StreamOptions,
 };
 use provisioning_registry::{ConsulWatch, ProvisioningError, SecretResolver};
 use tokio::sync::watch;
@@ -241,5 +242,9 @@ impl ClusterProvider for ConsulProvider {
     fn stream(&self, options: StreamOptions) -> ProviderStream {
         self.start_registration();
         crate::watch::open(self.shared.clone(), options)
+    }
+
+    fn liveness_probe(&self) -> Option<LivenessCheck> {
+        Some(crate::liveness::check(self.shared.clone()))
     }
 }

@@ -137,6 +137,11 @@ impl Session {
         })
     }
 
+    /// A maintenance client on this session's channel (for `Status`).
+    pub(crate) fn maintenance(&self) -> etcd_client::MaintenanceClient {
+        self.client.maintenance_client()
+    }
+
     /// The endpoint this session is attached to.
     pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint

@@ -12,6 +12,7 @@ mod config;
 mod decode;
 #[cfg(feature = "client")]
 mod error;
+mod liveness;
 #[cfg(feature = "client")]
 mod probe;
 #[cfg(feature = "client")]

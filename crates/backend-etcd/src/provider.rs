@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use provisioning_provider_api::{
-    ClusterProvider, ProviderDescriptor, ProviderSnapshot, ProviderStream, StreamOptions,
+    ClusterProvider, LivenessCheck, ProviderDescriptor, ProviderSnapshot, ProviderStream,
+    StreamOptions,
 };
 use provisioning_registry::SecretResolver;
 use tokio::sync::watch;
@@ -14,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::EtcdError;
 use crate::client::Session;
 use crate::config::EtcdConfig;
+use crate::liveness::LivenessChannel;
 use crate::registration::{self, RegistrationStatus};
 
 /// How long [`EtcdProvider::shutdown`] waits for the lease revoke.
@@ -32,6 +34,8 @@ pub(crate) struct Inner {
     cursor: AtomicUsize,
     registration: Mutex<Option<JoinHandle<()>>>,
     pub(crate) registration_status: Mutex<RegistrationStatus>,
+    /// The channel liveness probes use.
+    pub(crate) liveness: LivenessChannel,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,6 +108,7 @@ impl EtcdProvider {
                 cursor: AtomicUsize::new(start),
                 registration: Mutex::new(None),
                 registration_status: Mutex::new(RegistrationStatus::default()),
+                liveness: LivenessChannel::default(),
             }),
         })
     }
@@ -205,6 +210,10 @@ impl ClusterProvider for EtcdProvider {
             ensure_registration(&self.inner);
         }
         crate::stream::open(self.inner.clone(), options)
+    }
+
+    fn liveness_probe(&self) -> Option<LivenessCheck> {
+        self.inner.liveness.check()
     }
 }
 

@@ -165,7 +165,12 @@ impl WatchLoop {
             )
             .await
             {
-                Ok(session) => self.session = Some(session),
+                Ok(session) => {
+                    self.inner
+                        .liveness
+                        .attach(session.endpoint(), session.maintenance());
+                    self.session = Some(session);
+                }
                 Err(e) => return self.fail(e),
             }
         }

@@ -10,6 +10,7 @@ mod client;
 mod config;
 #[cfg(feature = "client")]
 mod error;
+mod liveness;
 mod mapping;
 #[cfg(feature = "client")]
 mod probe;

@@ -3,12 +3,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use provisioning_provider_api::{
-    ClusterProvider, ProviderDescriptor, ProviderKind, ProviderSnapshot, ProviderStream,
-    StreamOptions,
+    ClusterProvider, LivenessCheck, ProviderDescriptor, ProviderKind, ProviderSnapshot,
+    ProviderStream, StreamOptions,
 };
 use provisioning_registry::{ProvisioningError, SecretResolver};
 
 use crate::client::Connector;
+use crate::liveness::LivenessClient;
 use crate::{KubeError, KubeWatchConfig, MemberMapping};
 
 /// What every stream of one provider shares.
@@ -18,6 +19,8 @@ pub(crate) struct Inner {
     pub(crate) mapping: MemberMapping,
     pub(crate) connector: Connector,
     pub(crate) last_seen: Mutex<Option<ProviderSnapshot>>,
+    /// The client liveness probes use.
+    pub(crate) liveness: LivenessClient,
 }
 
 /// A provider whose members are the Pods matching a label selector, or the
@@ -65,6 +68,7 @@ impl KubeProvider {
                 watch,
                 connector,
                 last_seen: Mutex::new(None),
+                liveness: LivenessClient::default(),
             }),
             descriptor,
         })
@@ -99,5 +103,9 @@ impl ClusterProvider for KubeProvider {
 
     fn stream(&self, options: StreamOptions) -> ProviderStream {
         crate::stream::open(self.inner.clone(), options)
+    }
+
+    fn liveness_probe(&self) -> Option<LivenessCheck> {
+        self.inner.liveness.check()
     }
 }

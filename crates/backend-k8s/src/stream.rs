@@ -210,6 +210,9 @@ impl StreamState {
         match self.inner.connector.connect(Some(guard.clone())).await {
             Ok(conn) => {
                 self.target.namespace = conn.namespace.clone();
+                self.inner
+                    .liveness
+                    .attach(conn.client.clone(), self.target.clone());
                 let source = source(conn.client.clone(), &conn.namespace, &self.inner);
                 self.building = None;
                 self.live = Some(Live {

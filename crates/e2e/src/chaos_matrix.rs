@@ -27,6 +27,11 @@ use crate::chaos_target::{ChaosTarget, PRIMARY, TargetError};
 
 /// How long a fault holds (twice the tight policy's no-response timeout).
 pub const HOLD: Duration = Duration::from_secs(3);
+/// How long [`Fault::AcceptsThenSilent`] holds: past the liveness bound
+/// of the default numbers (`max_errors × liveness_timeout +
+/// liveness_interval + 0.5 s` = 4.5 s), far below the 15 s timeout. The
+/// switch must come while it holds.
+pub const HOLD_SILENT: Duration = Duration::from_secs(6);
 /// The flapping period: down this long, up this long, twice.
 pub const FLAP: Duration = Duration::from_secs(2);
 /// Quiet time after convergence in which no further switch may happen.
@@ -73,6 +78,11 @@ pub enum Fault {
     ResetMidResponse,
     /// Requests accepted, never answered.
     Hang,
+    /// Connections accepted, then nothing answered at all (the chaos
+    /// proxy's black hole), under the default detection numbers (timeout
+    /// 15 s, liveness probes every 1 s with a 1 s timeout): only the probes
+    /// can catch it before the no-response timeout.
+    AcceptsThenSilent,
     /// Answers trickle in far too slowly.
     SlowDrip,
     /// HTTP 500.
@@ -93,11 +103,12 @@ pub enum Fault {
 
 impl Fault {
     /// Every row, in table order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Refused,
         Self::TransientReset,
         Self::ResetMidResponse,
         Self::Hang,
+        Self::AcceptsThenSilent,
         Self::SlowDrip,
         Self::ServerError,
         Self::TooManyRequests,
@@ -115,6 +126,7 @@ impl Fault {
             Self::TransientReset => "one reset (transient)",
             Self::ResetMidResponse => "reset mid-response",
             Self::Hang => "hang",
+            Self::AcceptsThenSilent => "accepts, then answers nothing",
             Self::SlowDrip => "slow drip",
             Self::ServerError => "5xx",
             Self::TooManyRequests => "429",
@@ -208,6 +220,10 @@ pub fn expected(backend: Backend, fault: Fault) -> Expected {
             reasons: &[SwitchReason::Timeout],
         },
         (_, F::Hang) => Expected::Switch { reasons: SILENT },
+        (B::Memory, F::AcceptsThenSilent) => {
+            Expected::NotApplicable("no wire: nothing accepts connections")
+        }
+        (_, F::AcceptsThenSilent) => Expected::Switch { reasons: SILENT },
         (B::Memory, F::SlowDrip) => {
             Expected::NotApplicable("no wire: an in-memory stream has no bytes to drip")
         }
@@ -368,7 +384,36 @@ impl Rig {
     }
 }
 
-async fn start_rig(source: crate::chaos_target::PrimarySource) -> Result<Rig, TargetError> {
+/// The policy of a cell: [`FailoverPolicy::tight`], except for
+/// [`Fault::AcceptsThenSilent`]: the default detection numbers (timeout,
+/// `max_errors`, liveness probes), with the tight cooldown and backoff so
+/// the fail-back fits the cell.
+pub fn policy(fault: Fault) -> FailoverPolicy {
+    let tight = FailoverPolicy::tight();
+    match fault {
+        Fault::AcceptsThenSilent => FailoverPolicy::default()
+            .with_cooldown(tight.cooldown)
+            .with_backoff(
+                tight.backoff_initial,
+                tight.backoff_factor,
+                tight.backoff_cap,
+            ),
+        _ => tight,
+    }
+}
+
+/// How long `fault` holds.
+pub fn hold(fault: Fault) -> Duration {
+    match fault {
+        Fault::AcceptsThenSilent => HOLD_SILENT,
+        _ => HOLD,
+    }
+}
+
+async fn start_rig(
+    source: crate::chaos_target::PrimarySource,
+    policy: FailoverPolicy,
+) -> Result<Rig, TargetError> {
     let standby = InMemoryProvider::new(id("standby"), 10);
     // The standby sees the same cluster a little differently, so a
     // consumer on the wrong provider never passes for converged.
@@ -383,7 +428,7 @@ async fn start_rig(source: crate::chaos_target::PrimarySource) -> Result<Rig, Ta
     let primary = source.register(&registry)?;
     let bridges = [Recorder::new(), Recorder::new(), Recorder::new()];
     let mut builder = ClusterProvisioningService::build(registry)
-        .with_failover(FailoverPolicy::tight())
+        .with_failover(policy)
         .with_provider(Arc::new(standby))
         .with_bridges(bridges[0].clone(), bridges[1].clone(), bridges[2].clone())
         .with_rng_seed(13);
@@ -427,7 +472,7 @@ pub async fn run_cell(backend: Backend, fault: Fault) -> CellReport {
     }
     let mut report = CellReport::not_applicable(backend, fault, expected);
     // Bounded as a whole: a stuck step fails the cell instead of the run.
-    let limit = HOLD + FLAP * 4 + CONVERGE_BOUND * 2 + Duration::from_secs(30);
+    let limit = HOLD_SILENT + FLAP * 4 + CONVERGE_BOUND * 2 + Duration::from_secs(30);
     match tokio::time::timeout(limit, drive(&mut report)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => report.verdict = Err(e.to_string()),
@@ -439,7 +484,7 @@ pub async fn run_cell(backend: Backend, fault: Fault) -> CellReport {
 async fn drive(report: &mut CellReport) -> Result<(), TargetError> {
     let (backend, fault) = (report.backend, report.fault);
     let (mut target, source) = ChaosTarget::start(backend, fault).await?;
-    let rig = start_rig(source).await?;
+    let rig = start_rig(source, policy(fault)).await?;
     let result = exercise(report, &mut target, &rig).await;
     let _ = rig.service.shutdown().await;
     drop(target);
@@ -482,7 +527,7 @@ async fn exercise(
             target.add_member().await?;
             added = true;
         }
-        let left = HOLD.saturating_sub(injected.elapsed());
+        let left = hold(fault).saturating_sub(injected.elapsed());
         tokio::time::sleep(left).await;
     }
     target.heal(fault).await?;
@@ -532,6 +577,15 @@ fn judge(report: &CellReport, still: bool, violations: &[String]) -> Result<(), 
     }
     let s = &report.switches;
     let restored = SwitchReason::PriorityRestored;
+    // A switch after healing would be the no-response timeout's, not the
+    // probes'.
+    if report.fault == Fault::AcceptsThenSilent && report.to_switch.is_none_or(|t| t > HOLD_SILENT)
+    {
+        return Err(format!(
+            "expected a switch while the fault held ({HOLD_SILENT:?}), got one after {:?}",
+            report.to_switch
+        ));
+    }
     match report.expected {
         Expected::Switch { reasons } => {
             if s.len() != 2 || !reasons.contains(&s[0]) || s[1] != restored {

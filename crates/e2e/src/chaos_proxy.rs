@@ -1,6 +1,6 @@
 //! [`ChaosProxy`]: a loopback TCP proxy in front of any backend that can
-//! refuse connections, reset them mid-response, drip the answers slowly or
-//! hold everything (a hang) — faults the fakes cannot express themselves,
+//! refuse connections, reset them mid-response, drip the answers slowly,
+//! delay every answer or hold everything (a hang) — faults the fakes cannot express themselves,
 //! and the same faults for real etcd.
 //!
 //! It works below the protocol, so it is faithful for every client: a reset
@@ -36,6 +36,13 @@ pub enum ProxyMode {
     },
     /// Connections are accepted but nothing is forwarded either way.
     Blackhole,
+    /// Answers pass, each chunk held back `delay` after it was read: a
+    /// slow but live backend (an answer that fits one read — a probe's, a
+    /// small blocking query's — arrives exactly `delay` late).
+    Latency {
+        /// How long each answer chunk is held.
+        delay: Duration,
+    },
 }
 
 #[derive(Default)]
@@ -264,6 +271,10 @@ async fn pump(
                 return true;
             }
             (true, ProxyMode::SlowDrip { interval }) => drip(&to, chunk, interval, &mut mode).await,
+            (true, ProxyMode::Latency { delay }) => {
+                tokio::time::sleep(delay).await;
+                write_all(&to, chunk).await
+            }
             _ => write_all(&to, chunk).await,
         };
         if result.is_err() {

@@ -169,9 +169,17 @@ impl ChaosTarget {
                     .await
                     .map_err(|e| err("proxy", e))?;
                 // wait 400 ms: the tight policy's timeout (1.5 s) must be
-                // at least 3 × wait × 17/16.
+                // at least 3 × wait × 17/16. Under the default timeout the
+                // default wait (4 s): then a silent agent is caught by the
+                // liveness probes, not by the blocking queries' own
+                // deadlines.
+                let wait = if fault == Fault::AcceptsThenSilent {
+                    "4s"
+                } else {
+                    "400ms"
+                };
                 let descriptor = provisioning_registry::descriptor_from_json(&format!(
-                    r#"{{"id":"{PRIMARY}","kind":"consul","priority":20,"endpoints":["{}"],"watch":{{"service":"{SERVICE}","wait":"400ms"}}}}"#,
+                    r#"{{"id":"{PRIMARY}","kind":"consul","priority":20,"endpoints":["{}"],"watch":{{"service":"{SERVICE}","wait":"{wait}"}}}}"#,
                     proxy.url()
                 ))
                 .map_err(|e| err("consul descriptor", e))?;
@@ -429,6 +437,12 @@ impl ChaosTarget {
                 | Kind::Etcd { proxy: Some(p), .. },
                 Fault::SlowDrip,
             ) => proxy(p, ProxyMode::SlowDrip { interval: DRIP })?,
+            (
+                Kind::Consul { proxy: p, .. }
+                | Kind::Kube { proxy: p, .. }
+                | Kind::Etcd { proxy: Some(p), .. },
+                Fault::AcceptsThenSilent,
+            ) => proxy(p, ProxyMode::Blackhole)?,
             (_, fault) => {
                 return Err(TargetError(format!(
                     "{fault:?} cannot be injected into this backend"

@@ -11,5 +11,7 @@ mod e2e {
     mod etcd_failover;
     pub(crate) mod harness;
     mod k8s;
+    mod liveness;
     mod scenarios;
+    mod slowness_soak;
 }

@@ -24,6 +24,7 @@ use tracing::{debug, info, info_span, warn};
 
 use crate::ProviderView;
 use crate::command::Command;
+use crate::liveness_prober::LivenessProber;
 use crate::next_set::NextSet;
 use crate::provider_builder::needs_build;
 
@@ -404,7 +405,7 @@ impl Driver {
         self.latest.remove(&id);
         debug!(provider = %id, "stream opened");
         let options = self.policy.stream_options();
-        let task = self.spawn_stream(provider.as_ref(), handle.clone(), options);
+        let task = self.spawn_stream(provider, handle.clone(), options);
         self.streams.insert(
             id,
             RunningStream {
@@ -415,18 +416,33 @@ impl Driver {
         );
     }
 
-    /// Runs one stream of `provider`, tagging its items with `tag`.
+    /// Runs one stream of `provider`, tagging its items with `tag`, with
+    /// the provider's liveness probes beside it: their faults travel as
+    /// the stream's own.
     fn spawn_stream(
         &self,
-        provider: &dyn ClusterProvider,
+        provider: Arc<dyn ClusterProvider>,
         tag: ProviderHandle,
         options: StreamOptions,
     ) -> JoinHandle<()> {
         let mut stream = provider.stream(options);
+        let mut prober = LivenessProber::new(provider, options, self.hub.metrics().clone());
         let tx = self.items_tx.clone();
         tokio::spawn(async move {
             let mut terminated = false;
-            while let Some(event) = stream.next().await {
+            loop {
+                let event = tokio::select! {
+                    event = stream.next() => match event {
+                        Some(event) => {
+                            if event.is_liveness() {
+                                prober.on_stream_liveness();
+                            }
+                            event
+                        }
+                        None => break,
+                    },
+                    fault = prober.next_fault() => ProviderEvent::Fault(fault),
+                };
                 terminated = matches!(event, ProviderEvent::Terminated(_));
                 let item = StreamItem {
                     handle: tag.clone(),
@@ -471,7 +487,7 @@ impl Driver {
                 continue;
             };
             let handle = stream.handle.clone();
-            let task = self.spawn_stream(provider.as_ref(), handle, options);
+            let task = self.spawn_stream(provider, handle, options);
             if let Some(stream) = self.streams.get_mut(&id) {
                 stream.task.abort();
                 stream.task = task;

@@ -6,6 +6,7 @@ mod admin_change;
 mod command;
 mod driver;
 mod event_sink;
+mod liveness_prober;
 mod next_set;
 mod persister;
 mod provider_builder;

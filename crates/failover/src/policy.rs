@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::{PolicyError, PolicyWarning};
 
 /// The keys of the policy object, in the order they are written.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 13] = [
     "timeout",
     "max_errors",
     "snapshot_delay",
@@ -22,7 +22,14 @@ const KEYS: [&str; 11] = [
     "standby",
     "max_shrink_ratio",
     "shrink_confirm",
+    "liveness_interval",
+    "liveness_timeout",
 ];
+
+/// The shortest `liveness_timeout` (rule 9): a probe needs a round trip
+/// and a loaded machine's scheduling delay, well below that it only
+/// measures noise.
+pub(crate) const MIN_LIVENESS_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// The longest healthy period a fail-back can demand after repeated
 /// flapping (rule 4's cap).
@@ -81,6 +88,15 @@ pub struct FailoverPolicy {
     /// Shrink-guard confirmation time (used by the watch hub). Default 5 s.
     #[serde(with = "duration_serde")]
     pub shrink_confirm: Duration,
+    /// How often every running network provider is probed for liveness
+    /// over its watch's transport; `0s` turns probing off. Default 1 s.
+    #[serde(with = "duration_serde")]
+    pub liveness_interval: Duration,
+    /// A probe answered later than this is a retryable fault (so a backend
+    /// that accepts and then answers nothing is left after about
+    /// `max_errors × liveness_timeout`). Default 1 s.
+    #[serde(with = "duration_serde")]
+    pub liveness_timeout: Duration,
 }
 
 impl Default for FailoverPolicy {
@@ -97,14 +113,17 @@ impl Default for FailoverPolicy {
             standby: 1,
             max_shrink_ratio: 0.5,
             shrink_confirm: Duration::from_secs(5),
+            liveness_interval: Duration::from_secs(1),
+            liveness_timeout: Duration::from_secs(1),
         }
     }
 }
 
 impl FailoverPolicy {
     /// Short numbers for tests and demos: timeout 1.5 s, snapshot delay 1 s,
-    /// backoff 100 ms ×2 capped at 1 s, cooldown 1 s, shrink confirm 500 ms;
-    /// the rest as the defaults.
+    /// backoff 100 ms ×2 capped at 1 s, cooldown 1 s, shrink confirm 500 ms,
+    /// liveness probes every 500 ms with a 500 ms timeout (a third of the
+    /// timeout, the most rule 9 allows); the rest as the defaults.
     pub fn tight() -> Self {
         Self {
             timeout: Duration::from_millis(1500),
@@ -113,6 +132,8 @@ impl FailoverPolicy {
             backoff_cap: Duration::from_secs(1),
             cooldown: Duration::from_secs(1),
             shrink_confirm: Duration::from_millis(500),
+            liveness_interval: Duration::from_millis(500),
+            liveness_timeout: Duration::from_millis(500),
             ..Self::default()
         }
     }
@@ -164,6 +185,12 @@ impl FailoverPolicy {
             "standby" => self.standby = count_value("standby", value)?,
             "max_shrink_ratio" => self.max_shrink_ratio = number_value("max_shrink_ratio", value)?,
             "shrink_confirm" => self.shrink_confirm = duration_value("shrink_confirm", value)?,
+            "liveness_interval" => {
+                self.liveness_interval = duration_value("liveness_interval", value)?;
+            }
+            "liveness_timeout" => {
+                self.liveness_timeout = duration_value("liveness_timeout", value)?;
+            }
             other => {
                 return Err(PolicyError::UnknownKey {
                     key: other.to_owned(),
@@ -176,7 +203,9 @@ impl FailoverPolicy {
     /// Checks the rules of ARCHITECTURE.md "Failover rules" 9 that need no
     /// provider: `backoff_initial ≤ backoff_cap`, `0 ≤ jitter < 0.5`,
     /// `shrink_confirm < timeout`, `max_shrink_ratio` in (0, 1],
-    /// `max_errors ≥ 1`; and, beyond rule 9, a finite `backoff_factor ≥ 1`
+    /// `max_errors ≥ 1`, `100 ms ≤ liveness_timeout ≤ timeout / 3` (checked
+    /// with probing off too, so turning it on later cannot fail); and,
+    /// beyond rule 9, a finite `backoff_factor ≥ 1`
     /// (a shrinking backoff is a configuration mistake).
     pub fn check(&self) -> Result<(), PolicyError> {
         if self.max_errors < 1 {
@@ -207,6 +236,17 @@ impl FailoverPolicy {
         if !(self.max_shrink_ratio > 0.0 && self.max_shrink_ratio <= 1.0) {
             return Err(PolicyError::ShrinkRatioOutOfRange {
                 ratio: self.max_shrink_ratio,
+            });
+        }
+        if self.liveness_timeout < MIN_LIVENESS_TIMEOUT {
+            return Err(PolicyError::LivenessTimeoutTooShort {
+                liveness_timeout: self.liveness_timeout,
+            });
+        }
+        if self.liveness_timeout > self.timeout / 3 {
+            return Err(PolicyError::LivenessTimeoutAboveThirdOfTimeout {
+                liveness_timeout: self.liveness_timeout,
+                timeout: self.timeout,
             });
         }
         Ok(())
@@ -267,11 +307,13 @@ impl FailoverPolicy {
     }
 
     /// What the service tells each provider when it opens a stream: a
-    /// heartbeat every third of the timeout and this policy's retry numbers
-    /// (rule 2's fast retries come from [`StreamOptions::retry_delay`]).
+    /// heartbeat every third of the timeout, this policy's retry numbers
+    /// (rule 2's fast retries come from [`StreamOptions::retry_delay`]) and
+    /// its liveness probe numbers.
     pub fn stream_options(&self) -> StreamOptions {
         StreamOptions::new(self.timeout / 3)
             .with_max_errors(self.max_errors)
+            .with_liveness(self.liveness_interval, self.liveness_timeout)
             .with_backoff(
                 self.backoff_initial,
                 self.backoff_factor,
@@ -352,6 +394,14 @@ impl FailoverPolicy {
         self
     }
 
+    /// Sets the liveness probe period (`Duration::ZERO` turns probing off)
+    /// and the time a probe may take before it counts as a fault.
+    pub fn with_liveness(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.liveness_interval = interval;
+        self.liveness_timeout = timeout;
+        self
+    }
+
     /// Checks the policy built with the `with_*` methods.
     pub fn build(self) -> Result<Self, PolicyError> {
         self.check()?;
@@ -422,7 +472,7 @@ pub(crate) fn known_keys() -> String {
 mod tests {
     use super::*;
 
-    const CONTRACT_LINE: &str = r#"{"timeout":"15s","max_errors":3,"snapshot_delay":"10s","backoff_initial":"2s","backoff_factor":2.0,"backoff_cap":"30s","jitter":0.2,"cooldown":"10s","standby":1,"max_shrink_ratio":0.5,"shrink_confirm":"5s"}"#;
+    const CONTRACT_LINE: &str = r#"{"timeout":"15s","max_errors":3,"snapshot_delay":"10s","backoff_initial":"2s","backoff_factor":2.0,"backoff_cap":"30s","jitter":0.2,"cooldown":"10s","standby":1,"max_shrink_ratio":0.5,"shrink_confirm":"5s","liveness_interval":"1s","liveness_timeout":"1s"}"#;
 
     fn id(s: &str) -> ProviderId {
         ProviderId::new(s).expect("valid test id")
@@ -584,6 +634,80 @@ mod tests {
     }
 
     #[test]
+    fn rule_9_liveness_timeout_between_100ms_and_a_third_of_the_timeout() {
+        let short = FailoverPolicy::from_json(r#"{"liveness_timeout":"99ms"}"#).unwrap_err();
+        assert_eq!(
+            short,
+            PolicyError::LivenessTimeoutTooShort {
+                liveness_timeout: Duration::from_millis(99)
+            }
+        );
+        assert_eq!(short.key(), Some("liveness_timeout"));
+        assert!(
+            short.to_string().contains("liveness_timeout 99ms"),
+            "{short}"
+        );
+        let long = FailoverPolicy::from_json(r#"{"liveness_timeout":"5001ms"}"#).unwrap_err();
+        assert_eq!(long.key(), Some("liveness_timeout"));
+        assert!(
+            long.to_string()
+                .contains("liveness_timeout 5001ms must be at most timeout 15s / 3 = 5s"),
+            "{long}"
+        );
+        // Both edges are allowed.
+        for edge in ["100ms", "5s"] {
+            let json = format!(r#"{{"liveness_timeout":"{edge}"}}"#);
+            assert!(FailoverPolicy::from_json(&json).is_ok(), "{edge}");
+        }
+        // A shorter timeout takes the default probe timeout with it: the
+        // error says which key to change.
+        let err =
+            FailoverPolicy::from_json(r#"{"timeout":"2s","shrink_confirm":"1s"}"#).unwrap_err();
+        assert_eq!(err.key(), Some("liveness_timeout"), "{err}");
+        assert!(err.to_string().contains("timeout 2s / 3 = 666ms"), "{err}");
+        assert!(
+            FailoverPolicy::from_json(
+                r#"{"timeout":"2s","shrink_confirm":"1s","liveness_timeout":"600ms"}"#
+            )
+            .is_ok()
+        );
+        // Probing off still checks the timeout, so turning it on cannot fail.
+        assert!(
+            FailoverPolicy::from_json(r#"{"liveness_interval":"0s","liveness_timeout":"50ms"}"#)
+                .is_err()
+        );
+        let err = FailoverPolicy::from_json(r#"{"liveness_interval":1}"#).unwrap_err();
+        assert_eq!(err.key(), Some("liveness_interval"), "{err}");
+        let err = FailoverPolicy::default()
+            .with_liveness(Duration::from_secs(1), Duration::from_millis(10))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.key(), Some("liveness_timeout"), "{err}");
+    }
+
+    #[test]
+    fn liveness_keys_reach_the_stream_options_and_0s_turns_probing_off() {
+        let o = FailoverPolicy::default().stream_options();
+        assert_eq!(o.liveness_interval, Duration::from_secs(1));
+        assert_eq!(o.liveness_timeout, Duration::from_secs(1));
+        let off = FailoverPolicy::from_json(r#"{"liveness_interval":"0s"}"#).expect("off");
+        assert_eq!(off.liveness_interval, Duration::ZERO);
+        assert!(off.to_json().contains(r#""liveness_interval":"0s""#));
+        assert_eq!(FailoverPolicy::from_json(&off.to_json()), Ok(off.clone()));
+        assert_eq!(off.stream_options().liveness_interval, Duration::ZERO);
+        let p = FailoverPolicy::from_json(
+            r#"{"liveness_interval":"250ms","liveness_timeout":"400ms"}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            (p.liveness_interval, p.liveness_timeout),
+            (Duration::from_millis(250), Duration::from_millis(400))
+        );
+        let tight = FailoverPolicy::tight();
+        assert!(tight.liveness_timeout <= tight.timeout / 3);
+    }
+
+    #[test]
     fn fail_back_period_doubles_and_caps() {
         let p = FailoverPolicy::default();
         assert_eq!(p.fail_back_period(0), Duration::from_secs(10));
@@ -606,6 +730,7 @@ mod tests {
             .with_cooldown(Duration::from_secs(7))
             .with_standby(2)
             .with_shrink_guard(0.3, Duration::from_secs(2))
+            .with_liveness(Duration::from_millis(500), Duration::from_millis(300))
             .build()
             .expect("valid");
         assert_eq!(FailoverPolicy::from_json(&p.to_json()), Ok(p.clone()));

@@ -82,6 +82,30 @@ pub enum PolicyError {
         /// `max_shrink_ratio`.
         ratio: f64,
     },
+    /// `liveness_timeout` below 100 ms.
+    #[error(
+        "liveness_timeout {} must be at least 100ms",
+        format_duration(*.liveness_timeout)
+    )]
+    LivenessTimeoutTooShort {
+        /// `liveness_timeout`.
+        liveness_timeout: Duration,
+    },
+    /// `liveness_timeout` above a third of `timeout`: a probe allowed that
+    /// long could not fail `max_errors` times before the no-response
+    /// timeout, so it would detect nothing sooner.
+    #[error(
+        "liveness_timeout {} must be at most timeout {} / 3 = {}",
+        format_duration(*.liveness_timeout),
+        format_duration(*.timeout),
+        format_duration(*.timeout / 3)
+    )]
+    LivenessTimeoutAboveThirdOfTimeout {
+        /// `liveness_timeout`.
+        liveness_timeout: Duration,
+        /// `timeout`.
+        timeout: Duration,
+    },
     /// A provider's quiet period does not fit three times into the timeout.
     #[error(
         "timeout {} must exceed 3 × the quiet period of provider {provider} ({} × 3 = {})",
@@ -118,6 +142,8 @@ impl PolicyError {
             Self::ShrinkConfirmNotBelowTimeout { .. } => Some("shrink_confirm"),
             Self::ShrinkRatioOutOfRange { .. } => Some("max_shrink_ratio"),
             Self::TimeoutBelowQuietPeriod { .. } => Some("timeout"),
+            Self::LivenessTimeoutTooShort { .. }
+            | Self::LivenessTimeoutAboveThirdOfTimeout { .. } => Some("liveness_timeout"),
         }
     }
 }

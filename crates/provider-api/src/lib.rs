@@ -32,7 +32,9 @@ pub use health::ProviderHealth;
 pub use id::{NodeId, ProviderId, ProviderIdError};
 pub use kind::ProviderKind;
 pub use node::{ClusterNode, Labels, MemberSpec};
-pub use provider::{ClusterProvider, ProviderShutdown, ProviderStream, StreamOptions};
+pub use provider::{
+    ClusterProvider, LivenessCheck, ProviderShutdown, ProviderStream, StreamOptions,
+};
 pub use secret_ref::{SecretRef, SecretRefError};
 pub use snapshot::{ProviderSnapshot, SnapshotError};
 pub use switch_reason::SwitchReason;

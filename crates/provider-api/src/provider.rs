@@ -7,12 +7,16 @@ use core::time::Duration;
 
 use futures_core::Stream;
 
-use crate::{ProviderDescriptor, ProviderEvent, ProviderSnapshot};
+use crate::{ProviderDescriptor, ProviderEvent, ProviderFault, ProviderSnapshot};
 
 /// The event stream of one provider. Errors travel inside it as
 /// [`ProviderEvent::Fault`]; it recovers by itself on the next poll and ends
 /// only with [`ProviderEvent::Terminated`]. Dropping it stops the watch.
 pub type ProviderStream = Pin<Box<dyn Stream<Item = ProviderEvent> + Send + 'static>>;
+
+/// One liveness probe in flight ([`ClusterProvider::liveness_probe`]):
+/// `Ok` when the backend answered, else the fault to report.
+pub type LivenessCheck = Pin<Box<dyn Future<Output = Result<(), ProviderFault>> + Send + 'static>>;
 
 /// What [`ClusterProvider::shutdown`] returns: completes once the provider
 /// released what it holds at its backend.
@@ -39,11 +43,17 @@ pub struct StreamOptions {
     pub backoff_cap: Duration,
     /// Jitter fraction (±) applied to backoff delays, below 0.5.
     pub jitter: f64,
+    /// How often the service probes the provider's backend for liveness
+    /// ([`ClusterProvider::liveness_probe`]); zero turns probing off.
+    pub liveness_interval: Duration,
+    /// A probe answered later than this is a retryable fault.
+    pub liveness_timeout: Duration,
 }
 
 impl StreamOptions {
     /// Options with the seed's retry defaults (max 3 errors, backoff 2 s ×2
-    /// capped at 30 s, ±20 % jitter).
+    /// capped at 30 s, ±20 % jitter) and liveness probing off (the failover
+    /// policy turns it on, see [`with_liveness`](Self::with_liveness)).
     pub fn new(heartbeat_interval: Duration) -> Self {
         Self {
             heartbeat_interval,
@@ -52,7 +62,16 @@ impl StreamOptions {
             backoff_factor: 2.0,
             backoff_cap: Duration::from_secs(30),
             jitter: 0.2,
+            liveness_interval: Duration::ZERO,
+            liveness_timeout: Duration::from_secs(1),
         }
+    }
+
+    /// Sets the liveness probe period (zero: off) and timeout.
+    pub fn with_liveness(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.liveness_interval = interval;
+        self.liveness_timeout = timeout;
+        self
     }
 
     /// Sets `max_errors`.
@@ -128,6 +147,19 @@ pub trait ClusterProvider: Send + Sync {
     /// be obtained; then snapshots on change and heartbeats at least every
     /// `options.heartbeat_interval` while healthy.
     fn stream(&self, options: StreamOptions) -> ProviderStream;
+
+    /// Starts one liveness probe of the backend (CONTRACTS §7
+    /// `liveness_*`): a cheap request over the same transport, TLS and
+    /// credentials as the watch, such as Consul's `GET /v1/status/leader`.
+    /// The service runs one every `liveness_interval` beside each open
+    /// stream, bounds it by `liveness_timeout`, and reports a late or
+    /// failed answer as a retryable fault of that stream. A successful
+    /// probe is not a heartbeat: only the stream itself proves the watch
+    /// alive. `None`: nothing to probe (an in-memory provider, or a
+    /// provider with no connection open at the moment). The default.
+    fn liveness_probe(&self) -> Option<LivenessCheck> {
+        None
+    }
 
     /// Releases what the provider holds at its backend — a
     /// self-registration, a lease — when the service stops or removes it;

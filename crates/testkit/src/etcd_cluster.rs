@@ -492,6 +492,44 @@ exit 0"#;
         Ok(())
     }
 
+    /// Sends `SIGSTOP` to member `i`'s etcd (`resume` sends `SIGCONT`): it
+    /// keeps its sockets open, the kernel keeps accepting connections and
+    /// requests, and nothing answers — a hung server. A paused member is
+    /// still killed by [`kill`](Self::kill) and on drop.
+    pub fn pause(&mut self, i: usize) -> Result<(), EtcdClusterError> {
+        self.signal(i, "-STOP")
+    }
+
+    /// Sends `SIGCONT` to member `i`'s etcd after [`pause`](Self::pause).
+    pub fn resume(&mut self, i: usize) -> Result<(), EtcdClusterError> {
+        self.signal(i, "-CONT")
+    }
+
+    /// Signals the etcd process of member `i`: the one child of its
+    /// watchdog shell, found by the watchdog's pid (never by name).
+    fn signal(&mut self, i: usize, signal: &str) -> Result<(), EtcdClusterError> {
+        let running = self
+            .member_mut(i)?
+            .process
+            .as_ref()
+            .ok_or_else(|| err(format!("member {i} is not running")))?;
+        let shell = running.watchdog.id();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .map_err(|e| err(format!("children of watchdog {shell}: {e}")))?;
+        let pid = children
+            .split_whitespace()
+            .next()
+            .ok_or_else(|| err(format!("watchdog {shell} has no etcd child")))?;
+        let status = Command::new("kill")
+            .args([signal, pid])
+            .status()
+            .map_err(|e| err(format!("kill {signal} {pid}: {e}")))?;
+        if !status.success() {
+            return Err(err(format!("kill {signal} {pid}: {status}")));
+        }
+        Ok(())
+    }
+
     /// Starts member `i` again on its data directory and waits until its
     /// client port accepts connections (not for a leader: a lone member of
     /// a 3-member cluster has none).

@@ -45,10 +45,11 @@ pub use line_payloads::{
 };
 pub use provisioning_event::ProvisioningEvent;
 pub use provisioning_metrics::{
-    ACTIVE_PROVIDER, FAILOVERS_TOTAL, FailoverKey, LATENCY_BUCKETS, LatencyHistogram, MEMBERS,
-    METRIC_NAMES, MetricsView, PROVIDER_DISAGREEMENT_MEMBERS, PROVIDER_HEALTH, ProviderMetricsView,
-    ProvisioningMetrics, SNAPSHOT_AGE_SECONDS, SNAPSHOT_LATENCY_SECONDS,
-    STREAM_INTERRUPTIONS_TOTAL, SUPPRESSED_SHRINKS_TOTAL, UNAVAILABLE,
+    ACTIVE_PROVIDER, FAILOVERS_TOTAL, FailoverKey, LATENCY_BUCKETS, LIVENESS_FAILURES_TOTAL,
+    LIVENESS_PROBE_SECONDS, LatencyHistogram, MEMBERS, METRIC_NAMES, MetricsView,
+    PROVIDER_DISAGREEMENT_MEMBERS, PROVIDER_HEALTH, ProviderMetricsView, ProvisioningMetrics,
+    SNAPSHOT_AGE_SECONDS, SNAPSHOT_LATENCY_SECONDS, STREAM_INTERRUPTIONS_TOTAL,
+    SUPPRESSED_SHRINKS_TOTAL, UNAVAILABLE,
 };
 pub use published_snapshot::{PublishedSnapshot, SnapshotEnvelope};
 pub use run_id::{RunId, RunIdParseError};

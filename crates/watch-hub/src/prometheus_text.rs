@@ -9,9 +9,10 @@
 use std::fmt::Write as _;
 
 use crate::provisioning_metrics::{
-    ACTIVE_PROVIDER, FAILOVERS_TOTAL, LATENCY_BUCKETS, MEMBERS, MetricsView,
-    PROVIDER_DISAGREEMENT_MEMBERS, PROVIDER_HEALTH, ProviderMetricsView, SNAPSHOT_AGE_SECONDS,
-    SNAPSHOT_LATENCY_SECONDS, STREAM_INTERRUPTIONS_TOTAL, SUPPRESSED_SHRINKS_TOTAL, UNAVAILABLE,
+    ACTIVE_PROVIDER, FAILOVERS_TOTAL, LATENCY_BUCKETS, LIVENESS_FAILURES_TOTAL,
+    LIVENESS_PROBE_SECONDS, LatencyHistogram, MEMBERS, MetricsView, PROVIDER_DISAGREEMENT_MEMBERS,
+    PROVIDER_HEALTH, ProviderMetricsView, SNAPSHOT_AGE_SECONDS, SNAPSHOT_LATENCY_SECONDS,
+    STREAM_INTERRUPTIONS_TOTAL, SUPPRESSED_SHRINKS_TOTAL, UNAVAILABLE,
 };
 
 /// One provider-labelled series: name, type, help and how to read its value.
@@ -22,7 +23,7 @@ struct PerProvider {
     value: fn(&ProviderMetricsView) -> f64,
 }
 
-const PER_PROVIDER: [PerProvider; 7] = [
+const PER_PROVIDER: [PerProvider; 8] = [
     PerProvider {
         name: STREAM_INTERRUPTIONS_TOTAL,
         kind: "counter",
@@ -60,6 +61,12 @@ const PER_PROVIDER: [PerProvider; 7] = [
         value: |p| p.suppressed_shrinks as f64,
     },
     PerProvider {
+        name: LIVENESS_FAILURES_TOTAL,
+        kind: "counter",
+        help: "Liveness probes answered late or with an error.",
+        value: |p| p.liveness_failures as f64,
+    },
+    PerProvider {
         name: PROVIDER_DISAGREEMENT_MEMBERS,
         kind: "gauge",
         help: "Symmetric difference between the provider's members and the published ones.",
@@ -85,30 +92,25 @@ pub(crate) fn render(view: &MetricsView) -> String {
         "From a provider event arriving to every consumer having it.",
     );
     for (id, provider) in &view.providers {
-        let label = escape(id.as_str());
-        let latency = &provider.snapshot_latency;
-        let mut cumulative = 0;
-        for (i, upper) in LATENCY_BUCKETS.iter().enumerate() {
-            cumulative += latency.counts.get(i).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "{SNAPSHOT_LATENCY_SECONDS}_bucket{{provider=\"{label}\",le=\"{upper}\"}} {cumulative}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{SNAPSHOT_LATENCY_SECONDS}_bucket{{provider=\"{label}\",le=\"+Inf\"}} {}",
-            latency.count
+        histogram(
+            &mut out,
+            SNAPSHOT_LATENCY_SECONDS,
+            id.as_str(),
+            &provider.snapshot_latency,
         );
-        let _ = writeln!(
-            out,
-            "{SNAPSHOT_LATENCY_SECONDS}_sum{{provider=\"{label}\"}} {}",
-            latency.sum_seconds
-        );
-        let _ = writeln!(
-            out,
-            "{SNAPSHOT_LATENCY_SECONDS}_count{{provider=\"{label}\"}} {}",
-            latency.count
+    }
+    header(
+        &mut out,
+        LIVENESS_PROBE_SECONDS,
+        "histogram",
+        "Duration of each liveness probe, answered or not.",
+    );
+    for (id, provider) in &view.providers {
+        histogram(
+            &mut out,
+            LIVENESS_PROBE_SECONDS,
+            id.as_str(),
+            &provider.liveness_probe,
         );
     }
     header(
@@ -150,6 +152,30 @@ pub(crate) fn render(view: &MetricsView) -> String {
         if view.unavailable { 1 } else { 0 }
     );
     out
+}
+
+/// One provider's histogram series with the [`LATENCY_BUCKETS`] bounds.
+fn histogram(out: &mut String, name: &str, provider: &str, values: &LatencyHistogram) {
+    let label = escape(provider);
+    let mut cumulative = 0;
+    for (i, upper) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += values.counts.get(i).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{provider=\"{label}\",le=\"{upper}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{provider=\"{label}\",le=\"+Inf\"}} {}",
+        values.count
+    );
+    let _ = writeln!(
+        out,
+        "{name}_sum{{provider=\"{label}\"}} {}",
+        values.sum_seconds
+    );
+    let _ = writeln!(out, "{name}_count{{provider=\"{label}\"}} {}", values.count);
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -214,7 +240,11 @@ mod tests {
                 continue;
             }
             for provider in ["a", "b"] {
-                let series = if name == crate::SNAPSHOT_LATENCY_SECONDS {
+                let histogram = [
+                    crate::SNAPSHOT_LATENCY_SECONDS,
+                    crate::LIVENESS_PROBE_SECONDS,
+                ];
+                let series = if histogram.contains(&name) {
                     format!("{name}_count{{provider=\"{provider}\"}}")
                 } else {
                     format!("{name}{{provider=\"{provider}\"}}")
@@ -237,9 +267,14 @@ mod tests {
         metrics.set_provider_health(&pid("b"), ProviderHealth::Unreachable);
         metrics.record_snapshot_latency(&pid("b"), Duration::from_micros(3));
         metrics.record_failover(Some(&pid("b")), &pid("a"), SwitchReason::Timeout);
+        metrics.record_liveness_probe(&pid("b"), Duration::from_millis(2));
+        metrics.record_liveness_failure(&pid("b"));
         metrics.set_running_providers([&pid("a")]);
-        // A consumer thread's late recording for b brings nothing back.
+        // A consumer thread's late recording for b brings nothing back, nor
+        // does a probe of its stream that was still in flight.
         metrics.record_snapshot_latency(&pid("b"), Duration::from_micros(3));
+        metrics.record_liveness_probe(&pid("b"), Duration::from_millis(2));
+        metrics.record_liveness_failure(&pid("b"));
         metrics.set_members(&pid("b"), 3);
         let text = metrics.render_prometheus();
         assert!(!text.contains("\"b\""), "b is gone:\n{text}");
@@ -290,6 +325,39 @@ mod tests {
             "provisioning_failovers_total{from=\"none\",to=\"a\",reason=\"recovered\"}",
             1.0
         )));
+    }
+
+    #[test]
+    fn liveness_probes_are_a_histogram_and_failures_a_counter() {
+        let metrics = ProvisioningMetrics::new();
+        metrics.set_running_providers([&pid("a")]);
+        metrics.record_liveness_probe(&pid("a"), Duration::from_millis(3));
+        metrics.record_liveness_probe(&pid("a"), Duration::from_millis(1200));
+        metrics.record_liveness_failure(&pid("a"));
+        let text = metrics.render_prometheus();
+        assert!(text.contains("# TYPE provisioning_liveness_probe_seconds histogram"));
+        assert!(text.contains("# TYPE provisioning_liveness_failures_total counter"));
+        let samples = samples(&text);
+        for (series, value) in [
+            (
+                "provisioning_liveness_probe_seconds_bucket{provider=\"a\",le=\"0.005\"}",
+                1.0,
+            ),
+            (
+                "provisioning_liveness_probe_seconds_bucket{provider=\"a\",le=\"2.5\"}",
+                2.0,
+            ),
+            (
+                "provisioning_liveness_probe_seconds_count{provider=\"a\"}",
+                2.0,
+            ),
+            ("provisioning_liveness_failures_total{provider=\"a\"}", 1.0),
+        ] {
+            assert!(
+                samples.contains(&(series, value)),
+                "{series} {value}:\n{text}"
+            );
+        }
     }
 
     #[test]

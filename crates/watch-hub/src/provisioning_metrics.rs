@@ -28,8 +28,15 @@ pub const SUPPRESSED_SHRINKS_TOTAL: &str = "provisioning_suppressed_shrinks_tota
 /// `provisioning_provider_disagreement_members` (gauge, `provider`).
 pub const PROVIDER_DISAGREEMENT_MEMBERS: &str = "provisioning_provider_disagreement_members";
 
+/// `provisioning_liveness_probe_seconds` (histogram, `provider`): how long
+/// each liveness probe took, answered or not.
+pub const LIVENESS_PROBE_SECONDS: &str = "provisioning_liveness_probe_seconds";
+/// `provisioning_liveness_failures_total` (counter, `provider`): liveness
+/// probes answered late or with an error.
+pub const LIVENESS_FAILURES_TOTAL: &str = "provisioning_liveness_failures_total";
+
 /// Every metric name of CONTRACTS §5.
-pub const METRIC_NAMES: [&str; 10] = [
+pub const METRIC_NAMES: [&str; 12] = [
     SNAPSHOT_LATENCY_SECONDS,
     FAILOVERS_TOTAL,
     STREAM_INTERRUPTIONS_TOTAL,
@@ -40,6 +47,8 @@ pub const METRIC_NAMES: [&str; 10] = [
     UNAVAILABLE,
     SUPPRESSED_SHRINKS_TOTAL,
     PROVIDER_DISAGREEMENT_MEMBERS,
+    LIVENESS_PROBE_SECONDS,
+    LIVENESS_FAILURES_TOTAL,
 ];
 
 /// Upper bounds (seconds) of the `provisioning_snapshot_latency_seconds`
@@ -120,6 +129,10 @@ pub struct ProviderMetricsView {
     pub disagreement_members: Option<u64>,
     /// Publish-to-every-consumer latency of its snapshots.
     pub snapshot_latency: LatencyHistogram,
+    /// Durations of its liveness probes (same buckets).
+    pub liveness_probe: LatencyHistogram,
+    /// Liveness probes answered late or with an error.
+    pub liveness_failures: u64,
 }
 
 /// The key of one failover counter.
@@ -296,6 +309,24 @@ impl ProvisioningMetrics {
         }
     }
 
+    /// `provisioning_liveness_probe_seconds{provider}`: one probe's duration
+    /// (the facade's stream tasks record it).
+    pub fn record_liveness_probe(&self, provider: &ProviderId, took: Duration) {
+        metrics::histogram!(LIVENESS_PROBE_SECONDS, "provider" => provider.to_string())
+            .record(took.as_secs_f64());
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.liveness_probe.record(took.as_secs_f64());
+        }
+    }
+
+    /// `provisioning_liveness_failures_total{provider}` +1.
+    pub fn record_liveness_failure(&self, provider: &ProviderId) {
+        metrics::counter!(LIVENESS_FAILURES_TOTAL, "provider" => provider.to_string()).increment(1);
+        if let Some(p) = Self::provider_mut(&mut self.view_mut(), provider) {
+            p.liveness_failures += 1;
+        }
+    }
+
     /// `provisioning_provider_health{provider}` = 0, 1 or 2.
     pub fn set_provider_health(&self, provider: &ProviderId, health: ProviderHealth) {
         metrics::gauge!(PROVIDER_HEALTH, "provider" => provider.to_string())
@@ -391,6 +422,7 @@ impl ProvisioningMetrics {
             let label = id.to_string();
             metrics::counter!(STREAM_INTERRUPTIONS_TOTAL, "provider" => label.clone()).increment(0);
             metrics::counter!(SUPPRESSED_SHRINKS_TOTAL, "provider" => label.clone()).increment(0);
+            metrics::counter!(LIVENESS_FAILURES_TOTAL, "provider" => label.clone()).increment(0);
             for gauge in [
                 PROVIDER_HEALTH,
                 ACTIVE_PROVIDER,

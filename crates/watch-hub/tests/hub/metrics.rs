@@ -59,6 +59,9 @@ fn every_metric_of_section_5_is_recorded_with_its_labels_after_a_scripted_sequen
         // Fault (the facade records faults and snapshot age).
         metrics.record_stream_interruption(&pid("consul-a"));
         metrics.set_snapshot_age(&pid("consul-a"), Duration::from_millis(1500));
+        // Liveness probes (the facade's stream tasks record them).
+        metrics.record_liveness_probe(&pid("consul-a"), Duration::from_millis(3));
+        metrics.record_liveness_failure(&pid("consul-a"));
         hub.provider_health(
             pid("consul-a"),
             ProviderHealth::Unreachable,
@@ -118,6 +121,14 @@ fn every_metric_of_section_5_is_recorded_with_its_labels_after_a_scripted_sequen
         2,
         "one fault, one termination"
     );
+    assert_eq!(
+        counter(&entries, "provisioning_liveness_failures_total", &[a]),
+        1
+    );
+    match find(&entries, "provisioning_liveness_probe_seconds", &[a]) {
+        Some(DebugValue::Histogram(values)) => assert_eq!(values.len(), 1),
+        other => panic!("liveness probe consul-a: {other:?}"),
+    }
     assert_eq!(gauge(&entries, "provisioning_provider_health", &[a]), 2.0);
     assert_eq!(gauge(&entries, "provisioning_active_provider", &[a]), 0.0);
     assert_eq!(
@@ -148,7 +159,8 @@ fn every_metric_of_section_5_is_recorded_with_its_labels_after_a_scripted_sequen
         entries
             .iter()
             .all(|(key, _)| key.kind() != MetricKind::Histogram
-                || key.key().name() == "provisioning_snapshot_latency_seconds")
+                || key.key().name() == "provisioning_snapshot_latency_seconds"
+                || key.key().name() == "provisioning_liveness_probe_seconds")
     );
 
     // The in-process view agrees.
