@@ -39,14 +39,52 @@ impl LivenessChannel {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()?;
         Some(Box::pin(async move {
-            client.status().await.map(|_| ()).map_err(|source| {
-                ClientError::Request {
+            match client.status().await {
+                Ok(_) => Ok(()),
+                // The member answered: it is alive, only cut off from its
+                // leader. Leaving it is the stream's job (its watch needs a
+                // leader and moves to another endpoint); counting the answer
+                // as a liveness fault would declare the whole provider
+                // unreachable while the majority serves.
+                Err(source) if answered_without_leader(&source) => Ok(()),
+                Err(source) => Err(ClientError::Request {
                     op: "status",
                     endpoint,
                     source,
                 }
-                .to_fault()
-            })
+                .to_fault()),
+            }
         }))
+    }
+}
+
+/// etcd's "no leader" answer (gRPC `Unavailable`, sent by a member that is
+/// up but has lost its leader).
+fn answered_without_leader(error: &etcd_client::Error) -> bool {
+    matches!(error, etcd_client::Error::GRpcStatus(status)
+        if status.code() == tonic::Code::Unavailable && status.message().contains("no leader"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_no_leader_answer_is_an_answer() {
+        let status = |code, message: &str| {
+            etcd_client::Error::GRpcStatus(tonic::Status::new(code, message.to_owned()))
+        };
+        assert!(answered_without_leader(&status(
+            tonic::Code::Unavailable,
+            "etcdserver: no leader"
+        )));
+        assert!(!answered_without_leader(&status(
+            tonic::Code::Unavailable,
+            "tcp connect error"
+        )));
+        assert!(!answered_without_leader(&status(
+            tonic::Code::DeadlineExceeded,
+            "etcdserver: no leader"
+        )));
     }
 }

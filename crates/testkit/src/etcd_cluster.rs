@@ -640,6 +640,36 @@ exit 0"#;
             .position(|id| id.as_deref() == Some(leader.as_str()))
     }
 
+    /// Hands leadership to member `to` (etcd's `MoveLeader`, asked of the
+    /// current leader) and waits until every running member sees it.
+    pub async fn move_leader(&self, to: usize) -> Result<(), EtcdClusterError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let leader = self.leader_index().await;
+            if leader == Some(to) {
+                return Ok(());
+            }
+            if let Some(leader) = leader {
+                let (target, _, _) = self.status(to).await?;
+                let body = format!("{{\"targetID\":\"{target}\"}}");
+                let member = self.member(leader)?;
+                let (status, text) = http(
+                    member.client,
+                    "POST",
+                    "/v3/maintenance/transfer-leadership",
+                    &body,
+                )
+                .await?;
+                // A refusal (an election under way) is retried.
+                let _ = (status, text);
+            }
+            if Instant::now() >= deadline {
+                return Err(err(format!("member {to} did not become the leader")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The current revision, from the first running member that answers.
     pub async fn revision(&self) -> Result<i64, EtcdClusterError> {
         let mut last = err("no running member");
