@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use provisioning_provider_api::{MemberSpec, NodeId, StreamOptions};
+use provisioning_provider_api::{MemberSpec, MemberState, NodeId, StreamOptions};
 use provisioning_registry::EtcdRegistration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -207,6 +207,8 @@ fn member_of(register: &EtcdRegistration) -> MemberSpec {
         port: register.port,
         labels: register.labels.clone(),
         blocked: false,
+        incarnation: None,
+        state: MemberState::Serving,
     }
 }
 
