@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+mod change_lines;
 mod conformance;
 mod driver;
 pub mod etcd_cluster;
@@ -26,6 +27,7 @@ pub mod fake_consul;
 pub mod fake_kube;
 mod report;
 
+pub use change_lines::change_lines;
 pub use conformance::*;
 pub use driver::{Capabilities, ConformanceDriver, DriverError, InjectedFault, MembershipChange};
 pub use report::{CaseOutcome, CaseRecord, ConformanceReport};
