@@ -1,7 +1,9 @@
 //! Self-registration: this node's member value under `prefix + id`,
 //! attached to a lease kept alive; on lease loss a new lease is granted and
 //! the value put again; a key deleted or overwritten while its lease lives is
-//! put back at the next renewal; on shutdown the lease is revoked.
+//! put back at the next renewal; on shutdown the lease is revoked — after
+//! `drain`, during which the value says `"state": "draining"`, when the
+//! settings ask for a graceful leave.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,8 +48,14 @@ enum LeaseEnd {
 pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
     let mut stop = inner.stop.subscribe();
     let key = inner.config.member_key(&register.id);
-    let value = match serde_json::to_vec(&member_of(&register)) {
-        Ok(value) => value,
+    let values = serde_json::to_vec(&member_of(&register, MemberState::Serving)).and_then(|v| {
+        Ok(Values {
+            serving: v,
+            draining: serde_json::to_vec(&member_of(&register, MemberState::Draining))?,
+        })
+    });
+    let values = match values {
+        Ok(values) => values,
         Err(e) => {
             inner.set_registration_status(|s| s.last_error = Some(e.to_string()));
             return;
@@ -61,7 +69,7 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
         let endpoint = inner.current_endpoint();
         let end = match Session::connect(&inner.config, &inner.secrets, &endpoint, op_timeout).await
         {
-            Ok(session) => hold_lease(&inner, session, &register, &key, &value, &mut stop).await,
+            Ok(session) => hold_lease(&inner, session, &register, &key, &values, &mut stop).await,
             Err(e) => LeaseEnd::Failed(e),
         };
         inner.set_registration_status(|s| s.registered = false);
@@ -88,16 +96,24 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
     }
 }
 
+/// The member value as it is while serving and while draining.
+struct Values {
+    serving: Vec<u8>,
+    draining: Vec<u8>,
+}
+
 /// Grants a lease, puts the value, keeps the lease alive until it is lost,
-/// a request fails, or the provider stops (then revokes it).
+/// a request fails, or the provider stops (then drains if asked, and
+/// revokes it).
 async fn hold_lease(
     inner: &Inner,
     mut session: Session,
     register: &EtcdRegistration,
     key: &str,
-    value: &[u8],
+    values: &Values,
     stop: &mut watch::Receiver<bool>,
 ) -> LeaseEnd {
+    let value = values.serving.as_slice();
     let lease = match session.grant(register.ttl).await {
         Ok(lease) => lease,
         Err(e) => return LeaseEnd::Failed(e),
@@ -131,6 +147,9 @@ async fn hold_lease(
         tokio::select! {
             biased;
             _ = stop.changed() => {
+                if !register.drain.is_zero() {
+                    drain(&mut session, &mut keeper, &mut responses, lease, key, values, register.drain, every).await;
+                }
                 revoke(&mut session, lease).await;
                 inner.set_registration_status(|s| s.lease_id = None);
                 return LeaseEnd::Stop;
@@ -192,6 +211,47 @@ async fn hold_lease(
     }
 }
 
+/// The graceful leave: the value is rewritten as draining under the same
+/// lease (the key is not deleted, so its `create_revision`, the member's
+/// incarnation, stays) and the lease kept alive for `drain`. Best effort: a
+/// failing request only shortens the announcement, the revoke follows
+/// anyway.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one held lease, borrowed from hold_lease"
+)]
+async fn drain(
+    session: &mut Session,
+    keeper: &mut etcd_client::LeaseKeeper,
+    responses: &mut etcd_client::LeaseKeepAliveStream,
+    lease: i64,
+    key: &str,
+    values: &Values,
+    drain: Duration,
+    every: Duration,
+) {
+    let until = Instant::now() + drain;
+    if let Err(e) = session
+        .put_with_lease(key, values.draining.clone(), lease)
+        .await
+    {
+        tracing::warn!(key, error = %e, "could not announce draining; leaving at once");
+        return;
+    }
+    tracing::info!(key, drain = ?drain, "announced draining; leaving after the drain period");
+    loop {
+        sleep_until((Instant::now() + every).min(until)).await;
+        if Instant::now() >= until {
+            return;
+        }
+        if keeper.keep_alive().await.is_err() {
+            // The lease lives on for its TTL; the revoke ends it.
+            continue;
+        }
+        let _ = timeout(every, responses.message()).await;
+    }
+}
+
 /// Whether a failure inside a lease's life may be retried on the same
 /// lease: it is a timeout (the connection still stands) and the lease is
 /// confirmed past the next renewal.
@@ -199,8 +259,9 @@ fn still_confirmed(error: &ClientError, confirmed_until: Instant, every: Duratio
     matches!(error, ClientError::Timeout { .. }) && Instant::now() + every < confirmed_until
 }
 
-/// The member value written under the key (CONTRACTS §1 schema).
-fn member_of(register: &EtcdRegistration) -> MemberSpec {
+/// The member value written under the key (CONTRACTS §1 schema); `state`
+/// appears in it only when draining.
+fn member_of(register: &EtcdRegistration, state: MemberState) -> MemberSpec {
     MemberSpec {
         id: NodeId::from(register.id.as_str()),
         host: register.host.clone(),
@@ -208,7 +269,7 @@ fn member_of(register: &EtcdRegistration) -> MemberSpec {
         labels: register.labels.clone(),
         blocked: false,
         incarnation: None,
-        state: MemberState::Serving,
+        state,
     }
 }
 

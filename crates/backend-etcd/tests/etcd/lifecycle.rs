@@ -1,6 +1,7 @@
 //! Member lifecycle against real etcd (CONTRACTS §1 "Member lifecycle"): a
 //! key deleted and put again is a new life of the member, so the change is
-//! a `leave` then a `join` even when the value is the same.
+//! a `leave` then a `join` even when the value is the same; a registration
+//! with `drain` is announced draining before it leaves.
 
 use std::time::Duration;
 
@@ -125,4 +126,83 @@ async fn the_value_names_incarnation_and_state_when_it_has_them() {
     };
     let kinds: Vec<_> = diff(&before, &after).iter().map(|e| e.kind()).collect();
     assert_eq!(kinds, [TopologyEventKind::Draining]);
+}
+
+/// `register.drain`: on shutdown the value is rewritten draining and the
+/// lease kept for the drain period; a second service sees `draining`, then,
+/// at least `drain - 100 ms` later, `leave`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_registration_is_seen_draining_for_the_drain_before_it_leaves() {
+    let _serial = serial().await;
+    let cluster = EtcdCluster::start(1).await.expect("etcd");
+    let endpoints = cluster.endpoints();
+    let drain = Duration::from_millis(1500);
+    let watch = serde_json::json!({
+        "prefix": PREFIX,
+        "register": {"id": "self", "host": "10.9.9.9", "port": 7000, "ttl": "2s",
+                     "drain": "1500ms"},
+    });
+    let leaving = provisioning_backend_etcd::EtcdProvider::from_descriptor(
+        descriptor(&endpoints, watch),
+        &secrets(),
+    )
+    .expect("descriptor");
+    leaving.start_registration();
+    // A second service watching the same prefix.
+    let peer = provider(&endpoints);
+    let recorder = Recorder::start(peer.stream(StreamOptions::new(Duration::from_secs(1))));
+    let (at, seen) = recorder
+        .wait_for(0, Duration::from_secs(5), |e| {
+            matches!(e, ProviderEvent::Snapshot(s)
+                if s.member("self").is_some_and(|m| m.state == MemberState::Serving))
+        })
+        .await
+        .expect("the registered member, serving");
+    let ProviderEvent::Snapshot(serving) = seen.event else {
+        unreachable!()
+    };
+
+    let shutdown_started = tokio::time::Instant::now();
+    leaving.shutdown().await;
+    let shutdown_took = shutdown_started.elapsed();
+    let bound = drain * 3 + Duration::from_secs(2);
+    let (at, draining_seen) = recorder
+        .wait_for(at + 1, bound, |e| {
+            matches!(e, ProviderEvent::Snapshot(s)
+                if s.member("self").is_some_and(|m| m.state == MemberState::Draining))
+        })
+        .await
+        .expect("the member announced draining");
+    let (_, left_seen) = recorder
+        .wait_for(
+            at + 1,
+            bound,
+            |e| matches!(e, ProviderEvent::Snapshot(s) if s.member("self").is_none()),
+        )
+        .await
+        .expect("the member gone");
+    let (ProviderEvent::Snapshot(draining), ProviderEvent::Snapshot(left)) =
+        (draining_seen.event, left_seen.event)
+    else {
+        unreachable!()
+    };
+    let kinds = |a: &ProviderSnapshot, b: &ProviderSnapshot| -> Vec<TopologyEventKind> {
+        diff(a, b).iter().map(|e| e.kind()).collect()
+    };
+    // Same key, same create_revision: a state change, not a restart.
+    assert_eq!(kinds(&serving, &draining), [TopologyEventKind::Draining]);
+    assert_eq!(kinds(&draining, &left), [TopologyEventKind::Leave]);
+    let announced = left_seen.at - draining_seen.at;
+    println!(
+        "etcd graceful leave: draining seen {announced:?} before leave (drain {drain:?}, \
+         shutdown took {shutdown_took:?})"
+    );
+    assert!(
+        announced >= drain - Duration::from_millis(100),
+        "draining only {announced:?} before leave (drain {drain:?})"
+    );
+    assert!(
+        announced <= bound,
+        "leave {announced:?} after draining (bound {bound:?})"
+    );
 }
