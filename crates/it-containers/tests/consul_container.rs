@@ -209,6 +209,10 @@ impl ConformanceDriver for Driver<'_> {
             MembershipChange::Remove(id) => self.admin.deregister(id.as_str()).await,
             MembershipChange::Block(id) => self.set_blocked(id.as_str(), true).await,
             MembershipChange::Unblock(id) => self.set_blocked(id.as_str(), false).await,
+            // Not declared (no `incarnations` capability), so never asked.
+            MembershipChange::Restart(id) => Err(DriverError(format!(
+                "restart of {id} is not scripted for the container"
+            ))),
         }
     }
 
