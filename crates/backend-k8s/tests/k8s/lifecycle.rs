@@ -209,3 +209,34 @@ async fn a_deleted_pod_that_is_still_ready_drains_then_leaves() {
         .collect();
     assert_eq!(kinds, ["leave"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_serving_in_one_slice_and_draining_in_another_is_serving() {
+    let fake = fake().await;
+    let provider = provider(&driver(&fake, KubeDriverMode::EndpointSlices), json!({}));
+    let slice = |name: &str| endpoint_slice(name, "actors").port("remoting", 4000);
+    // The old slice (first by name) still shows p1 terminating; the new one
+    // shows it ready.
+    fake.upsert_slice(
+        NS,
+        &slice("actors-a").endpoint(EndpointSpec::ready("p1", "10.0.0.1").terminating_serving()),
+    );
+    fake.upsert_slice(
+        NS,
+        &slice("actors-b").endpoint(EndpointSpec::ready("p1", "10.0.0.1")),
+    );
+    let mut stream = open(&provider);
+    let seen = snapshot_of(
+        &until(
+            &mut stream,
+            WAIT,
+            "p1 from both slices",
+            |e| matches!(e, ProviderEvent::Snapshot(s) if s.len() == 1),
+        )
+        .await,
+    );
+    assert_eq!(
+        seen.member("p1").map(|m| m.state),
+        Some(MemberState::Serving)
+    );
+}
