@@ -85,6 +85,11 @@ pub struct ServiceInfo {
     /// Port.
     #[serde(rename = "Port", default)]
     pub port: u16,
+    /// The raft index at which the instance was registered: a deregister
+    /// and register of the same id gets a new one (the member's
+    /// incarnation). Absent in answers of very old agents.
+    #[serde(rename = "CreateIndex", default)]
+    pub create_index: Option<u64>,
 }
 
 /// One check of a [`HealthEntry`].

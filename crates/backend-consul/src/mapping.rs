@@ -1,6 +1,8 @@
 //! [`MemberMapping`]: how health entries become cluster members.
 
-use provisioning_provider_api::{ClusterNode, Labels, NodeId, ProviderSnapshot};
+use provisioning_provider_api::{
+    ClusterNode, Incarnation, Labels, MemberState, NodeId, ProviderSnapshot,
+};
 use provisioning_registry::{ConsulIdFrom, ConsulWatch};
 
 use crate::HealthEntry;
@@ -19,7 +21,11 @@ pub const TAG_LABEL_PREFIX: &str = "tag:";
 ///   `tag:T` with an empty value — except the configured blocking tag and
 ///   meta key, which say "blocked" rather than describe the member;
 /// - blocked: the instance carries `blocked_tag`, or its meta
-///   `blocked_meta` is `"true"`.
+///   `blocked_meta` is `"true"`;
+/// - incarnation: the decimal `Service.CreateIndex` (a deregister and
+///   register of the same id gets a new one), none when the answer has none;
+/// - state: always serving. Consul has no draining signal: maintenance mode
+///   takes an instance out of `passing` answers, so it simply leaves.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MemberMapping {
     /// Where the id comes from.
@@ -112,11 +118,17 @@ impl MemberMapping {
                 labels.insert(format!("{TAG_LABEL_PREFIX}{tag}"), String::new());
             }
         }
+        // A decimal u64 is 1–20 ASCII digits: always a valid incarnation.
+        let incarnation = service
+            .create_index
+            .and_then(|index| Incarnation::new(index.to_string()).ok());
         let node = ClusterNode {
             id: NodeId::from(id),
             host: host.to_owned(),
             port: service.port,
             labels,
+            incarnation,
+            state: MemberState::Serving,
         };
         Ok((node, blocked_by_tag || blocked_by_meta))
     }

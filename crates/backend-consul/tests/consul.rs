@@ -12,6 +12,8 @@ mod conformance;
 mod faults;
 #[path = "consul/idle.rs"]
 mod idle;
+#[path = "consul/lifecycle.rs"]
+mod lifecycle;
 #[path = "consul/probe.rs"]
 mod probe;
 #[path = "consul/query.rs"]

@@ -14,7 +14,7 @@ use provisioning_provider_api::MemberSpec;
 use provisioning_registry::{SecretResolver, read_bounded_file};
 
 use crate::config::EtcdConfig;
-use crate::decode::decode_member;
+use crate::decode::decode_member_created_at;
 use crate::error::ClientError;
 
 /// Largest response accepted (a 100k-member prefix fits).
@@ -423,11 +423,12 @@ fn tls_options(config: &EtcdConfig, secrets: &SecretResolver) -> Result<TlsOptio
 
 /// Decodes one key-value under the prefix into a member: the value follows
 /// the member schema of CONTRACTS §1 and its id equals the key's last path
-/// segment.
+/// segment; the key's `create_revision` is the incarnation unless the value
+/// names one.
 pub(crate) fn decode(prefix: &[u8], kv: &KeyValue) -> Entry {
     Entry {
         key: kv.key().to_vec(),
         mod_revision: kv.mod_revision(),
-        member: decode_member(prefix, kv.key(), kv.value()),
+        member: decode_member_created_at(prefix, kv.key(), kv.value(), kv.create_revision()),
     }
 }

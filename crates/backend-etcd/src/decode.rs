@@ -4,7 +4,7 @@
 //! No connection and no etcd client: it compiles without the `client`
 //! feature, so it is tested and fuzzed without a network stack.
 
-use provisioning_provider_api::MemberSpec;
+use provisioning_provider_api::{Incarnation, MemberSpec};
 
 /// Decodes the value stored at `key` under `prefix` into a member (the
 /// member schema of CONTRACTS §1, whose id must equal the key's last path
@@ -37,6 +37,34 @@ pub fn decode_member(prefix: &[u8], key: &[u8], value: &[u8]) -> Result<MemberSp
             "value id {:?} differs from the key's last segment {segment:?}",
             spec.id.as_str()
         ));
+    }
+    Ok(spec)
+}
+
+/// [`decode_member`] for a key created at `create_revision`: a member whose
+/// value names no incarnation gets the decimal `create_revision` (CONTRACTS
+/// §1), so deleting the key and putting it again is a new life even when
+/// the value is the same. `state` comes from the value only.
+///
+/// ```
+/// use provisioning_backend_etcd::decode_member_created_at;
+/// let member = decode_member_created_at(b"/c/", b"/c/n1", br#"{"id":"n1","host":"h","port":1}"#, 42)?;
+/// assert_eq!(member.incarnation.map(String::from).as_deref(), Some("42"));
+/// let own = br#"{"id":"n1","host":"h","port":1,"incarnation":"boot-7"}"#;
+/// let member = decode_member_created_at(b"/c/", b"/c/n1", own, 42)?;
+/// assert_eq!(member.incarnation.map(String::from).as_deref(), Some("boot-7"));
+/// # Ok::<(), String>(())
+/// ```
+pub fn decode_member_created_at(
+    prefix: &[u8],
+    key: &[u8],
+    value: &[u8],
+    create_revision: i64,
+) -> Result<MemberSpec, String> {
+    let mut spec = decode_member(prefix, key, value)?;
+    if spec.incarnation.is_none() && create_revision > 0 {
+        // A positive i64 in decimal is 1–19 ASCII digits: always valid.
+        spec.incarnation = Incarnation::new(create_revision.to_string()).ok();
     }
     Ok(spec)
 }

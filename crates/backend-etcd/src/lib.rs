@@ -29,7 +29,7 @@ mod view;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use config::{ENV_VARIABLES, EtcdConfig};
-pub use decode::decode_member;
+pub use decode::{decode_member, decode_member_created_at};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::EtcdError;

@@ -137,14 +137,23 @@ impl EtcdProvider {
     }
 
     /// Ends every open stream with `Terminated(Ended)` and revokes the
-    /// registration lease (waiting up to 5 s for it).
+    /// registration lease (waiting up to 5 s for it, plus `register.drain`
+    /// during which the member is announced draining).
     pub async fn shutdown(&self) {
         self.inner.stop.send_replace(true);
         let task = lock(&self.inner.registration).take();
         if let Some(task) = task {
-            // The task revokes its lease on stop; past the grace period the
-            // lease simply expires after its TTL.
-            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+            // The task drains, then revokes its lease on stop; past the
+            // grace period the lease simply expires after its TTL.
+            let drain = self
+                .inner
+                .config
+                .registration()
+                .map_or(Duration::ZERO, |r| r.drain);
+            if tokio::time::timeout(SHUTDOWN_GRACE + drain, task)
+                .await
+                .is_err()
+            {
                 tracing::warn!(provider = %self.inner.config.id, "registration revoke timed out");
             }
         }

@@ -3,12 +3,13 @@
 //! the value put again; a key deleted or overwritten while its lease lives is
 //! put back at the next renewal; a stalled or refusing endpoint makes the
 //! registration carry the same lease to the next endpoint; on shutdown the
-//! lease is revoked.
+//! lease is revoked — after `drain`, during which the value says
+//! `"state": "draining"`, when the settings ask for a graceful leave.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use provisioning_provider_api::{MemberSpec, NodeId, StreamOptions};
+use provisioning_provider_api::{MemberSpec, MemberState, NodeId, StreamOptions};
 use provisioning_registry::EtcdRegistration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -66,8 +67,14 @@ enum LeaseEnd {
 pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
     let mut stop = inner.stop.subscribe();
     let key = inner.config.member_key(&register.id);
-    let value = match serde_json::to_vec(&member_of(&register)) {
-        Ok(value) => value,
+    let values = serde_json::to_vec(&member_of(&register, MemberState::Serving)).and_then(|v| {
+        Ok(Values {
+            serving: v,
+            draining: serde_json::to_vec(&member_of(&register, MemberState::Draining))?,
+        })
+    });
+    let values = match values {
+        Ok(values) => values,
         Err(e) => {
             inner.set_registration_status(|s| s.last_error = Some(e.to_string()));
             return;
@@ -85,7 +92,7 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
         let end = match Session::connect(&inner.config, &inner.secrets, &endpoint, op_timeout).await
         {
             Ok(session) => {
-                hold_lease(&inner, session, &register, &key, &value, resume, &mut stop).await
+                hold_lease(&inner, session, &register, &key, &values, resume, &mut stop).await
             }
             Err(e) => LeaseEnd::Failed(e, resume),
         };
@@ -123,20 +130,27 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
     }
 }
 
+/// The member value as it is while serving and while draining.
+struct Values {
+    serving: Vec<u8>,
+    draining: Vec<u8>,
+}
+
 /// Holds the lease through one session: grants one and puts the value
 /// (`resume` is `None`), or takes over `resume` and renews it at once; then
 /// renews it every third of its TTL, putting the value back whenever the key
 /// is found deleted or overwritten, until the lease is lost, a request
-/// fails, or the provider stops (then revokes it).
+/// fails, or the provider stops (then drains if asked, and revokes it).
 async fn hold_lease(
     inner: &Inner,
     mut session: Session,
     register: &EtcdRegistration,
     key: &str,
-    value: &[u8],
+    values: &Values,
     resume: Option<Held>,
     stop: &mut watch::Receiver<bool>,
 ) -> LeaseEnd {
+    let value = values.serving.as_slice();
     let (lease, fresh, mut confirmed_until) = match resume {
         Some(held) => (held.id, false, held.confirmed_until),
         None => {
@@ -185,6 +199,9 @@ async fn hold_lease(
         tokio::select! {
             biased;
             _ = stop.changed() => {
+                if !register.drain.is_zero() {
+                    drain(&mut session, &mut keeper, &mut responses, lease, key, values, register.drain, every).await;
+                }
                 revoke(&mut session, lease).await;
                 inner.set_registration_status(|s| {
                     s.registered = false;
@@ -248,14 +265,58 @@ async fn hold_lease(
     }
 }
 
-/// The member value written under the key (CONTRACTS §1 schema).
-fn member_of(register: &EtcdRegistration) -> MemberSpec {
+/// The graceful leave: the value is rewritten as draining under the same
+/// lease (the key is not deleted, so its `create_revision`, the member's
+/// incarnation, stays) and the lease kept alive for `drain`. Best effort: a
+/// failing request only shortens the announcement, the revoke follows
+/// anyway.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one held lease, borrowed from hold_lease"
+)]
+async fn drain(
+    session: &mut Session,
+    keeper: &mut etcd_client::LeaseKeeper,
+    responses: &mut etcd_client::LeaseKeepAliveStream,
+    lease: i64,
+    key: &str,
+    values: &Values,
+    drain: Duration,
+    every: Duration,
+) {
+    let until = Instant::now() + drain;
+    if let Err(e) = session
+        .put_with_lease(key, values.draining.clone(), lease)
+        .await
+    {
+        tracing::warn!(key, error = %e, "could not announce draining; leaving at once");
+        return;
+    }
+    tracing::info!(key, drain = ?drain, "announced draining; leaving after the drain period");
+    loop {
+        sleep_until((Instant::now() + every).min(until)).await;
+        if Instant::now() >= until {
+            return;
+        }
+        if keeper.keep_alive().await.is_err() {
+            // The lease lives on for its TTL; the revoke ends it.
+            continue;
+        }
+        let _ = timeout(every, responses.message()).await;
+    }
+}
+
+/// The member value written under the key (CONTRACTS §1 schema); `state`
+/// appears in it only when draining.
+fn member_of(register: &EtcdRegistration, state: MemberState) -> MemberSpec {
     MemberSpec {
         id: NodeId::from(register.id.as_str()),
         host: register.host.clone(),
         port: register.port,
         labels: register.labels.clone(),
         blocked: false,
+        incarnation: None,
+        state,
     }
 }
 

@@ -13,6 +13,8 @@ mod driver;
 mod faults;
 #[path = "etcd/harness.rs"]
 mod harness;
+#[path = "etcd/lifecycle.rs"]
+mod lifecycle;
 #[path = "etcd/registration.rs"]
 mod registration;
 #[path = "etcd/relist_pacing.rs"]

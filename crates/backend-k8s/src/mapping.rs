@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use provisioning_provider_api::{ClusterNode, Labels};
+use provisioning_provider_api::{ClusterNode, Incarnation, Labels, MemberState};
 
 use crate::{KubeResource, KubeWatchConfig};
 
@@ -26,8 +26,9 @@ pub struct ObjectMembers {
     /// Members the object yields (none, one for a pod, many for a slice).
     pub members: Vec<MappedMember>,
     /// Why candidates were left out although they looked like members
-    /// (running and ready, but no usable port or address). Logged, not
-    /// faulted: one bad pod must not hide the others.
+    /// (running and ready, but no usable port or address, or a uid that is
+    /// not an incarnation). Logged, not faulted: one bad pod must not hide
+    /// the others.
     pub unusable: Vec<String>,
 }
 
@@ -91,22 +92,22 @@ fn is_reserved_prefix(prefix: &str) -> bool {
         .any(|r| prefix == *r || prefix.ends_with(&format!(".{r}")))
 }
 
-/// Maps a pod: a member when it is not being deleted, is `Running`, has a
-/// pod IP, is ready (unless `include_unready`) and has a port: the
-/// `port_label`'s value, else the container port named `port_name`, else
-/// the first declared container port. Id = pod name, host = pod IP,
-/// labels = labels and annotations (see [`MemberMapping`] for what is left
-/// out; a label wins over an annotation of the same key), blocked = the
-/// `blocked_annotation` is `"true"`.
+/// Maps a pod: a member when it is `Running`, has a pod IP, is ready
+/// (unless `include_unready`) and has a port: the `port_label`'s value,
+/// else the container port named `port_name`, else the first declared
+/// container port. Id = pod name, host = pod IP, labels = labels and
+/// annotations (see [`MemberMapping`] for what is left out; a label wins
+/// over an annotation of the same key), blocked = the `blocked_annotation`
+/// is `"true"`, incarnation = `metadata.uid` (a pod recreated under the same
+/// name is a new life). A pod being deleted (`deletionTimestamp`) stays a
+/// member, `Draining`, while it is still Ready with its IP: its grace period
+/// is the time to hand its work off; unready, it is gone.
 pub fn pod_members(pod: &Pod, mapping: &MemberMapping) -> ObjectMembers {
     let mut out = ObjectMembers::default();
     let meta = &pod.metadata;
     let Some(name) = meta.name.as_deref().filter(|n| !n.is_empty()) else {
         return out;
     };
-    if meta.deletion_timestamp.is_some() {
-        return out;
-    }
     let Some(status) = &pod.status else {
         return out;
     };
@@ -118,9 +119,21 @@ pub fn pod_members(pod: &Pod, mapping: &MemberMapping) -> ObjectMembers {
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True")
     });
+    let terminating = meta.deletion_timestamp.is_some();
+    if terminating && !ready {
+        return out;
+    }
     if !ready && !mapping.include_unready {
         return out;
     }
+    let incarnation = match incarnation_of(meta.uid.as_deref()) {
+        Ok(incarnation) => incarnation,
+        Err(why) => {
+            out.unusable
+                .push(format!("pod {name}: metadata.uid: {why}"));
+            return out;
+        }
+    };
     let Some(ip) = status.pod_ip.as_deref().filter(|ip| !ip.is_empty()) else {
         return out;
     };
@@ -151,8 +164,22 @@ pub fn pod_members(pod: &Pod, mapping: &MemberMapping) -> ObjectMembers {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let mut node = ClusterNode::new(name, ip, port);
     node.labels = member_labels;
+    node.incarnation = incarnation;
+    if terminating {
+        node.state = MemberState::Draining;
+    }
     out.members.push(MappedMember { node, blocked });
     out
+}
+
+/// The incarnation an object's uid names: none when there is no uid (never
+/// invented), an error naming the problem when the uid is not 1–128 bytes
+/// of printable ASCII.
+fn incarnation_of(uid: Option<&str>) -> Result<Option<Incarnation>, String> {
+    match uid {
+        None | Some("") => Ok(None),
+        Some(uid) => Incarnation::new(uid).map(Some).map_err(|e| e.to_string()),
+    }
 }
 
 fn pod_port(pod: &Pod, mapping: &MemberMapping) -> Result<u16, String> {
@@ -196,11 +223,14 @@ fn port_number(n: i32) -> Option<u16> {
 
 /// Maps an EndpointSlice: every endpoint that is not terminating and is
 /// ready (unless `include_unready`; a missing `ready` counts as ready, and
-/// falls back to `serving` when only that is set) becomes a member. Id =
-/// the endpoint's `targetRef` name, else its first address; host = its
+/// falls back to `serving` when only that is set) becomes a member, and so
+/// does a terminating endpoint that is still `serving`, as `Draining` (it is
+/// about to go; before, it was dropped at once and its grace period lost).
+/// Id = the endpoint's `targetRef` name, else its first address; host = its
 /// first address; port = the slice port named `port_name`, else the first
-/// slice port with a number; no labels; blocked = the slice's
-/// `blocked_annotation` is `"true"` (slices are annotated as a whole).
+/// slice port with a number; no labels; incarnation = the `targetRef` uid
+/// (none without a `targetRef`); blocked = the slice's `blocked_annotation`
+/// is `"true"` (slices are annotated as a whole).
 pub fn slice_members(slice: &EndpointSlice, mapping: &MemberMapping) -> ObjectMembers {
     let mut out = ObjectMembers::default();
     let slice_name = slice.metadata.name.as_deref().unwrap_or("<unnamed>");
@@ -223,13 +253,18 @@ pub fn slice_members(slice: &EndpointSlice, mapping: &MemberMapping) -> ObjectMe
         let conditions = endpoint.conditions.as_ref();
         let terminating = conditions.and_then(|c| c.terminating).unwrap_or(false);
         if terminating {
-            continue;
-        }
-        let ready = conditions
-            .and_then(|c| c.ready.or(c.serving))
-            .unwrap_or(true);
-        if !ready && !mapping.include_unready {
-            continue;
+            // Kubernetes reports a terminating endpoint not `ready`; only
+            // `serving` says whether it still takes traffic.
+            if conditions.and_then(|c| c.serving) != Some(true) {
+                continue;
+            }
+        } else {
+            let ready = conditions
+                .and_then(|c| c.ready.or(c.serving))
+                .unwrap_or(true);
+            if !ready && !mapping.include_unready {
+                continue;
+            }
         }
         let Some(address) = endpoint.addresses.first().filter(|a| !a.is_empty()) else {
             continue;
@@ -247,10 +282,22 @@ pub fn slice_members(slice: &EndpointSlice, mapping: &MemberMapping) -> ObjectMe
             ));
             continue;
         };
-        out.members.push(MappedMember {
-            node: ClusterNode::new(id, address.as_str(), port),
-            blocked,
-        });
+        let uid = endpoint.target_ref.as_ref().and_then(|r| r.uid.as_deref());
+        let incarnation = match incarnation_of(uid) {
+            Ok(incarnation) => incarnation,
+            Err(why) => {
+                out.unusable.push(format!(
+                    "slice {slice_name}: endpoint {id}: targetRef.uid: {why}"
+                ));
+                continue;
+            }
+        };
+        let mut node = ClusterNode::new(id, address.as_str(), port);
+        node.incarnation = incarnation;
+        if terminating {
+            node.state = MemberState::Draining;
+        }
+        out.members.push(MappedMember { node, blocked });
     }
     out
 }
@@ -349,7 +396,12 @@ mod tests {
         );
         let mut deleting = pod("p", true);
         deleting.metadata.deletion_timestamp = Some(Time(Default::default()));
-        assert!(pod_members(&deleting, &m).members.is_empty());
+        let draining = pod_members(&deleting, &m);
+        assert_eq!(draining.members[0].node.state, MemberState::Draining);
+        let mut gone = pod("p", false);
+        gone.metadata.deletion_timestamp = Some(Time(Default::default()));
+        assert!(pod_members(&gone, &m).members.is_empty());
+        assert!(pod_members(&gone, &unready).members.is_empty());
         let mut pending = pod("p", true);
         if let Some(s) = pending.status.as_mut() {
             s.phase = Some("Pending".into());
@@ -421,10 +473,105 @@ mod tests {
             .into_iter()
             .map(|m| (m.node.id.to_string(), m.node.port))
             .collect();
-        assert_eq!(ids, [("p1".into(), 4000), ("10.0.0.2".to_string(), 4000)]);
+        // p4 is terminating but still serving: a member, draining.
+        assert_eq!(
+            ids,
+            [
+                ("p1".into(), 4000),
+                ("10.0.0.2".to_string(), 4000),
+                ("p4".into(), 4000)
+            ]
+        );
         let m = mapping(KubeWatchConfig::endpoint_slices("svc").with_include_unready(true));
         let out = slice_members(&slice, &m);
-        assert_eq!(out.members.len(), 3, "terminating endpoints always leave");
+        assert_eq!(out.members.len(), 4, "unready p3 joins");
         assert_eq!(out.members[0].node.port, 80);
+    }
+
+    #[test]
+    fn terminating_serving_endpoints_drain_and_uids_are_incarnations() {
+        let mut serving = endpoint(Some("p1"), "10.0.0.1", Some(false), true);
+        if let Some(c) = serving.conditions.as_mut() {
+            c.serving = Some(true);
+        }
+        if let Some(r) = serving.target_ref.as_mut() {
+            r.uid = Some("uid-1".into());
+        }
+        let mut bad_uid = endpoint(Some("p5"), "10.0.0.5", Some(true), false);
+        if let Some(r) = bad_uid.target_ref.as_mut() {
+            r.uid = Some("tab\there".into());
+        }
+        let slice = EndpointSlice {
+            address_type: "IPv4".into(),
+            metadata: ObjectMeta {
+                name: Some("svc-abc".into()),
+                ..Default::default()
+            },
+            endpoints: vec![
+                serving,
+                endpoint(Some("p2"), "10.0.0.2", Some(false), true),
+                endpoint(None, "10.0.0.3", Some(true), false),
+                bad_uid,
+            ],
+            ports: Some(vec![EndpointPort {
+                port: Some(4000),
+                ..Default::default()
+            }]),
+        };
+        for include_unready in [false, true] {
+            let m = mapping(
+                KubeWatchConfig::endpoint_slices("svc").with_include_unready(include_unready),
+            );
+            let out = slice_members(&slice, &m);
+            let members: Vec<_> = out
+                .members
+                .iter()
+                .map(|m| {
+                    (
+                        m.node.id.to_string(),
+                        m.node.incarnation.clone().map(String::from),
+                        m.node.state,
+                    )
+                })
+                .collect();
+            assert_eq!(
+                members,
+                [
+                    ("p1".into(), Some("uid-1".into()), MemberState::Draining),
+                    ("10.0.0.3".into(), None, MemberState::Serving),
+                ],
+                "terminating and not serving leaves; no targetRef, no incarnation"
+            );
+            assert_eq!(out.unusable.len(), 1, "{:?}", out.unusable);
+            assert!(
+                out.unusable[0].contains("targetRef.uid"),
+                "{:?}",
+                out.unusable
+            );
+        }
+    }
+
+    #[test]
+    fn pod_uid_is_the_incarnation() {
+        let m = mapping(KubeWatchConfig::pods("app=actors"));
+        assert_eq!(
+            pod_members(&pod("p", true), &m).members[0].node.incarnation,
+            None
+        );
+        let mut with_uid = pod("p", true);
+        with_uid.metadata.uid = Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into());
+        let node = &pod_members(&with_uid, &m).members[0].node;
+        assert_eq!(
+            node.incarnation.as_ref().map(|i| i.as_str()),
+            Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+        );
+        with_uid.metadata.uid = Some("x".repeat(129));
+        let out = pod_members(&with_uid, &m);
+        assert!(out.members.is_empty());
+        assert!(
+            out.unusable[0].contains("metadata.uid"),
+            "{:?}",
+            out.unusable
+        );
     }
 }

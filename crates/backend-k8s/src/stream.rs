@@ -13,7 +13,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource, ResourceExt};
 use provisioning_provider_api::{
-    FaultKind, NodeId, ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream,
+    FaultKind, MemberState, NodeId, ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream,
     StreamOptions,
 };
 use tokio::sync::mpsc;
@@ -399,7 +399,8 @@ impl StreamState {
 
     /// The union of every object's members. The same id from two objects
     /// (an endpoint moving between slices) counts once: the first object
-    /// by name wins, and it is blocked if any object blocks it.
+    /// by name that shows it serving wins (else the first), and it is
+    /// blocked if any object blocks it.
     fn view(&self) -> Result<ProviderSnapshot, ProviderFault> {
         let mut all: Vec<&MappedMember> = self.current.values().flatten().collect();
         all.sort_by(|a, b| a.node.id.cmp(&b.node.id));
@@ -407,11 +408,16 @@ impl StreamState {
         let mut blocked: Vec<NodeId> = Vec::new();
         let mut i = 0;
         while i < all.len() {
-            let first = all[i];
+            let mut first = all[i];
             let mut is_blocked = first.blocked;
             let mut j = i + 1;
             while j < all.len() && all[j].node.id == first.node.id {
                 is_blocked |= all[j].blocked;
+                if first.node.state != MemberState::Serving
+                    && all[j].node.state == MemberState::Serving
+                {
+                    first = all[j];
+                }
                 j += 1;
             }
             if is_blocked {

@@ -9,6 +9,8 @@ mod conformance;
 mod faults;
 #[path = "k8s/kubeconfig.rs"]
 mod kubeconfig;
+#[path = "k8s/lifecycle.rs"]
+mod lifecycle;
 #[path = "k8s/mapping.rs"]
 mod mapping;
 #[path = "k8s/probe.rs"]

@@ -9,7 +9,7 @@ use provisioning_provider_api::*;
 use provisioning_testkit::*;
 use tokio::time::Instant;
 
-struct Driver(InMemoryHandle);
+struct Driver(InMemoryHandle, std::sync::atomic::AtomicU64);
 
 impl ConformanceDriver for Driver {
     fn capabilities(&self) -> Capabilities {
@@ -43,6 +43,20 @@ impl ConformanceDriver for Driver {
                 self.0.unblock(id.as_str());
                 Ok(())
             }
+            // What a restarted process writes into an in-memory view: the
+            // same member with the incarnation of its new life.
+            MembershipChange::Restart(id) => {
+                let snapshot = self.0.snapshot();
+                let mut node = snapshot
+                    .member(id.as_str())
+                    .cloned()
+                    .ok_or_else(|| DriverError(format!("no member {id}")))?;
+                let life = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                let incarnation = Incarnation::new(format!("life-{life}"))
+                    .map_err(|e| DriverError(e.to_string()))?;
+                node.incarnation = Some(incarnation);
+                self.0.upsert(node).map_err(err)
+            }
         }
     }
 
@@ -70,7 +84,7 @@ use provisioning_backend_memory::HandleError;
 #[tokio::test(start_paused = true)]
 async fn conformance_in_memory() {
     let provider = InMemoryProvider::new(ProviderId::new("mem").unwrap(), 0);
-    let driver = Driver(provider.handle());
+    let driver = Driver(provider.handle(), Default::default());
     let report = run_conformance(
         &provider,
         &driver,
@@ -267,7 +281,7 @@ impl ClusterProvider for Broken {
 #[tokio::test(start_paused = true)]
 async fn conformance_catches_a_broken_provider() {
     let inner = InMemoryProvider::new(ProviderId::new("broken").unwrap(), 0);
-    let driver = Driver(inner.handle());
+    let driver = Driver(inner.handle(), Default::default());
     let provider = Broken(inner);
     let report = run_conformance(
         &provider,

@@ -89,7 +89,7 @@ impl EventText {
                 let member = self
                     .line
                     .get("member")
-                    .map(|m| format!(" {}", address_text(m)))
+                    .map(|m| format!(" {}{}", address_text(m), lifecycle_text(m)))
                     .unwrap_or_default();
                 format!(
                     "{:<10} {}{member}  (from {})",
@@ -170,9 +170,50 @@ fn text_of(member: &Value, key: &str) -> String {
     })
 }
 
-/// `id@host:port`.
+/// `id@host:port`, then the lifecycle when there is one:
+/// `id@host:port (inc …c3d2e1f0, draining)`.
 fn member_text(member: &Value) -> String {
-    format!("{}@{}", text_of(member, "id"), address_text(member))
+    format!(
+        "{}@{}{}",
+        text_of(member, "id"),
+        address_text(member),
+        lifecycle_text(member)
+    )
+}
+
+/// How many trailing characters of an incarnation a line shows: a Pod uid
+/// or a revision differs from the previous life at its end.
+const INCARNATION_SHOWN: usize = 8;
+
+/// ` (inc INCARNATION, draining)` with the parts the member has (an
+/// incarnation longer than [`INCARNATION_SHOWN`] is shortened to its end),
+/// or nothing for a v1 member.
+pub(crate) fn lifecycle_text(member: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(incarnation) = member.get("incarnation").and_then(Value::as_str) {
+        parts.push(format!("inc {}", short_incarnation(incarnation)));
+    }
+    if member.get("state").and_then(Value::as_str) == Some("draining") {
+        parts.push("draining".to_owned());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// The last [`INCARNATION_SHOWN`] characters, after `…` when cut.
+pub(crate) fn short_incarnation(incarnation: &str) -> String {
+    let count = incarnation.chars().count();
+    if count <= INCARNATION_SHOWN {
+        return incarnation.to_owned();
+    }
+    let tail: String = incarnation
+        .chars()
+        .skip(count - INCARNATION_SHOWN)
+        .collect();
+    format!("…{tail}")
 }
 
 /// `host:port`.
@@ -229,6 +270,38 @@ mod tests {
             snapshot_text(ClusterNode::new("n1", "127.0.0.1", 4000)),
             "1970-01-01T00:00:00.000Z  #  1 e1  snapshot   local  hash 8cd9924dea78c53d  healthy  1 member: n1@127.0.0.1:4000"
         );
+    }
+
+    #[test]
+    fn draining_and_the_shortened_incarnation_are_shown() {
+        use cluster_provisioning::api::{Incarnation, MemberState};
+        let node = ClusterNode::new("n1", "127.0.0.1", 4000)
+            .with_incarnation(Incarnation::new("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").unwrap())
+            .with_state(MemberState::Draining);
+        let text = snapshot_text(node.clone());
+        assert!(
+            text.ends_with("1 member: n1@127.0.0.1:4000 (inc …c3d2e1f0, draining)"),
+            "{text}"
+        );
+        // A `draining` line as the hub writes it.
+        let line = serde_json::json!({
+            "type": "remote_topology", "run_id": "0000000000000001", "seq_no": 3,
+            "epoch": 1, "event": "draining", "node_id": "n1",
+            "member": serde_json::to_value(&node).unwrap(),
+            "provider_id": "local", "snapshot_hash": "f5d24982c47543d6",
+        });
+        let text = EventText {
+            at: UtcTimestamp::from_millis(0),
+            line,
+        };
+        assert_eq!(
+            text.untimed(),
+            "#  3 e1  draining   n1 127.0.0.1:4000 (inc …c3d2e1f0, draining)  (from local)"
+        );
+        let short = snapshot_text(
+            ClusterNode::new("n1", "h", 1).with_incarnation(Incarnation::new("41").unwrap()),
+        );
+        assert!(short.ends_with("n1@h:1 (inc 41)"), "{short}");
     }
 
     #[test]

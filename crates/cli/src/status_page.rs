@@ -10,7 +10,7 @@ use cluster_provisioning::{ProviderView, ProvisioningEvent, PublishedSnapshot};
 
 use crate::admin_state::AdminState;
 use crate::api_error::ApiError;
-use crate::event_text::EventText;
+use crate::event_text::{EventText, short_incarnation};
 use crate::utc_timestamp::UtcTimestamp;
 
 /// Events shown, newest first.
@@ -177,7 +177,7 @@ fn render_members(html: &mut String, topology: Option<&PublishedSnapshot>) {
         "<h2>Members ({n})</h2><p>from <code id=\"active-provider\">{provider}</code> · \
          hash <code>{hash}</code> · seq_no {seq} · epoch {epoch} · health {health}</p>\
          <table id=\"members\"><tr><th>id</th><th>host</th><th>port</th><th>labels</th>\
-         <th>blocked</th></tr>",
+         <th>blocked</th><th>state</th><th>incarnation</th></tr>",
         n = s.members().len(),
         provider = escape(s.provider_id().as_str()),
         hash = cluster_provisioning::api::format_hash(s.hash()),
@@ -194,14 +194,24 @@ fn render_members(html: &mut String, topology: Option<&PublishedSnapshot>) {
             .collect::<Vec<_>>()
             .join(", ");
         let is_blocked = blocked.iter().any(|b| b == &m.id);
+        // The shortened incarnation, the whole one on hover.
+        let incarnation = m.incarnation.as_ref().map_or_else(String::new, |i| {
+            format!(
+                "<code title=\"{}\">{}</code>",
+                escape(i.as_str()),
+                escape(&short_incarnation(i.as_str()))
+            )
+        });
         let _ = write!(
             html,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{incarnation}</td></tr>",
             escape(m.id.as_str()),
             escape(&m.host),
             m.port,
             labels,
-            if is_blocked { "blocked" } else { "" }
+            if is_blocked { "blocked" } else { "" },
+            m.state.as_str(),
         );
     }
     html.push_str("</table>");
@@ -256,6 +266,48 @@ mod tests {
             escape(r#"<a href="x">&'"#),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+    }
+
+    #[test]
+    fn members_show_their_state_and_shortened_incarnation() {
+        use cluster_provisioning::api::{
+            ClusterNode, Incarnation, MemberState, ProviderId, ProviderSnapshot,
+        };
+        use cluster_provisioning::hub::RunId;
+        let view = ProviderSnapshot::new(
+            vec![
+                ClusterNode::new("n1", "10.0.0.1", 4000)
+                    .with_incarnation(
+                        Incarnation::new("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").unwrap(),
+                    )
+                    .with_state(MemberState::Draining),
+                ClusterNode::new("n2", "10.0.0.2", 4000),
+            ],
+            vec![],
+        )
+        .unwrap();
+        let topology = PublishedSnapshot::new(
+            RunId::from_u64(1),
+            1,
+            1,
+            ProviderId::new("local").unwrap(),
+            view,
+        );
+        let page = render(&StatusView {
+            run_id: "0000000000000001".into(),
+            unavailable: false,
+            providers: Vec::new(),
+            topology: Some(Arc::new(topology)),
+            events: Vec::new(),
+            at: UtcTimestamp::from_millis(0),
+        });
+        assert!(
+            page.contains(
+                "<td>draining</td><td><code title=\"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\">…c3d2e1f0</code></td>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("<td>serving</td><td></td></tr>"), "{page}");
     }
 
     #[test]

@@ -1,4 +1,9 @@
 //! `provisioning watch [--json] [--once] [--timeout DURATION]`.
+//!
+//! Like `serve`, a SIGHUP reloads the store: a changed provider is rebuilt
+//! and its new view published, so an `in_memory` store edited by hand (a
+//! member restarting with a new incarnation, draining, leaving) shows its
+//! changes as event lines.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +12,7 @@ use cluster_provisioning::api::{format_duration, parse_duration};
 use cluster_provisioning::registry::ErrorCode;
 use cluster_provisioning::{ClusterProvisioningService, ProvisioningEvent, ProvisioningHandle};
 use futures::StreamExt;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli_args::WatchArgs;
 use crate::cli_error::{CliError, Exit};
@@ -33,11 +39,17 @@ pub(crate) async fn run(
         None => None,
     };
     let mut signals = ShutdownSignals::register()?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| {
+        CliError::runtime(
+            ErrorCode::ProvisioningUnavailable,
+            format!("cannot install the SIGHUP handler: {e}"),
+        )
+    })?;
     let handle = start_service(config, out)?;
     let result = if args.once {
         once(&handle, timeout.unwrap_or(ONCE_TIMEOUT), &mut signals, out).await
     } else {
-        follow(&handle, timeout, &mut signals, out).await
+        follow(&handle, timeout, &mut signals, &mut hangup, config, out).await
     };
     let _ = handle.shutdown().await;
     result
@@ -123,6 +135,8 @@ async fn follow(
     handle: &ProvisioningHandle,
     limit: Option<Duration>,
     signals: &mut ShutdownSignals,
+    hangup: &mut Signal,
+    config: &StoreConfig,
     out: &Output,
 ) -> Result<(), CliError> {
     // From the run's first line: the service was started just before, and
@@ -149,8 +163,27 @@ async fn follow(
                 out.note(&format!("{name}: shutting down"));
                 return Ok(());
             }
+            _ = hangup.recv() => reload(handle, config, out).await,
             () = sleep_until(deadline) => return Ok(()),
         }
+    }
+}
+
+/// SIGHUP: the service reads the store again; a valid store replaces the
+/// running set (changed providers are rebuilt), an invalid one is reported
+/// and the running set kept. The policy stays the one the run started with.
+async fn reload(handle: &ProvisioningHandle, config: &StoreConfig, out: &Output) {
+    match handle.reload_from_store(None).await {
+        Ok(applied) => out.note(&format!(
+            "SIGHUP: reloaded {} provider{} from {}",
+            applied.len(),
+            if applied.len() == 1 { "" } else { "s" },
+            config.store_name()
+        )),
+        Err(e) => out.warn(&format!(
+            "{} (SIGHUP: reload refused, the running set is kept)",
+            CliError::from(e)
+        )),
     }
 }
 

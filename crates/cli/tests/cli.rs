@@ -28,4 +28,5 @@ mod cli {
     mod store_lock;
     mod validate;
     mod watch;
+    mod watch_lifecycle;
 }

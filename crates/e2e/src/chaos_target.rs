@@ -9,8 +9,8 @@ use std::time::Duration;
 use cluster_provisioning::ProviderRegistry;
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_provider_api::{
-    ClusterNode, ClusterProvider, FaultKind, MemberSpec, ProviderDescriptor, ProviderFault,
-    ProviderId, ProviderSnapshot, ProviderTermination,
+    ClusterNode, ClusterProvider, FaultKind, Incarnation, MemberSpec, ProviderDescriptor,
+    ProviderFault, ProviderId, ProviderSnapshot, ProviderTermination,
 };
 use provisioning_testkit::etcd_cluster::EtcdCluster;
 use provisioning_testkit::fake_consul::{FakeConsul, FakeFailure, FakeInstance};
@@ -251,15 +251,26 @@ impl ChaosTarget {
     }
 
     /// The backend's own view now, read from the fake's state or from etcd
-    /// directly — never through the provider.
+    /// directly — never through the provider. Members carry the incarnation
+    /// each backend gives them (CONTRACTS §1): Consul's `CreateIndex`, the
+    /// Pod uid, the key's `create_revision` unless the value names one.
     pub async fn truth(&mut self) -> Result<ProviderSnapshot, TargetError> {
+        let incarnation = |text: String| {
+            Incarnation::new(text)
+                .map(Some)
+                .map_err(|e| err("incarnation", e))
+        };
         let specs: Vec<MemberSpec> = match &mut self.kind {
             Kind::Memory(h) => return Ok(h.snapshot()),
-            Kind::Consul { fake, .. } => fake
-                .instances(SERVICE)
-                .into_iter()
-                .map(|i| MemberSpec::from(ClusterNode::new(i.id, i.address, i.port)))
-                .collect(),
+            Kind::Consul { fake, .. } => {
+                let mut specs = Vec::new();
+                for i in fake.instances(SERVICE) {
+                    let mut spec = MemberSpec::from(ClusterNode::new(i.id, i.address, i.port));
+                    spec.incarnation = incarnation(i.create_index.to_string())?;
+                    specs.push(spec);
+                }
+                specs
+            }
             Kind::Kube { fake, driver, .. } => {
                 let mut specs = Vec::new();
                 for name in fake.names(driver.kind(), "apps") {
@@ -271,7 +282,14 @@ impl ChaosTarget {
                         .and_then(serde_json::Value::as_str)
                         .unwrap_or_default()
                         .to_owned();
-                    specs.push(MemberSpec::from(ClusterNode::new(name, ip, 4000)));
+                    let mut spec = MemberSpec::from(ClusterNode::new(name, ip, 4000));
+                    if let Some(uid) = pod
+                        .pointer("/metadata/uid")
+                        .and_then(serde_json::Value::as_str)
+                    {
+                        spec.incarnation = incarnation(uid.to_owned())?;
+                    }
+                    specs.push(spec);
                 }
                 specs
             }
@@ -283,8 +301,11 @@ impl ChaosTarget {
                     .map_err(|e| err("etcd get", e))?;
                 let mut specs = Vec::new();
                 for kv in answer.kvs() {
-                    let spec: MemberSpec =
+                    let mut spec: MemberSpec =
                         serde_json::from_slice(kv.value()).map_err(|e| err("etcd value", e))?;
+                    if spec.incarnation.is_none() {
+                        spec.incarnation = incarnation(kv.create_revision().to_string())?;
+                    }
                     specs.push(spec);
                 }
                 specs

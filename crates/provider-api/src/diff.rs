@@ -4,12 +4,14 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use crate::{ProviderSnapshot, RemoteTopologyEvent};
+use crate::{MemberState, ProviderSnapshot, RemoteTopologyEvent};
 
 /// The events that turn `prev` into `next`, in the order of CONTRACTS §3:
-/// every `Leave`, then every `Join`, then every `Unblocked`, then every
-/// `Blocked`, each group sorted by node id. A member whose host, port or
-/// labels changed is a `Leave` followed (in the join group) by a `Join`.
+/// every `Leave`, then every `Join`, `Serving`, `Draining`, `Unblocked` and
+/// `Blocked`, each group sorted by node id. A member whose host, port, labels
+/// or incarnation changed is a `Leave` followed (in the join group) by a
+/// `Join`; one whose only change is its state is a `Serving` or `Draining`
+/// carrying the member.
 ///
 /// ```
 /// use provisioning_provider_api::{diff, ClusterNode, ProviderSnapshot, RemoteTopologyEvent};
@@ -33,8 +35,11 @@ pub fn diff_into(
     out: &mut Vec<RemoteTopologyEvent>,
 ) {
     let (old, new) = (prev.members(), next.members());
-    // Indices into `new` of members that join; leaves are pushed directly.
+    // Indices into `new` of members that join, turn serving or turn
+    // draining; leaves are pushed directly.
     let mut joins: Vec<usize> = Vec::new();
+    let mut serving: Vec<usize> = Vec::new();
+    let mut draining: Vec<usize> = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < old.len() && j < new.len() {
         match old[i].id.cmp(&new[j].id) {
@@ -47,9 +52,14 @@ pub fn diff_into(
                 j += 1;
             }
             Ordering::Equal => {
-                if old[i] != new[j] {
+                if !old[i].same_life(&new[j]) {
                     out.push(RemoteTopologyEvent::Leave(old[i].id.clone()));
                     joins.push(j);
+                } else if old[i].state != new[j].state {
+                    match new[j].state {
+                        MemberState::Serving => serving.push(j),
+                        MemberState::Draining => draining.push(j),
+                    }
                 }
                 i += 1;
                 j += 1;
@@ -66,6 +76,16 @@ pub fn diff_into(
         joins
             .into_iter()
             .map(|k| RemoteTopologyEvent::Join(new[k].clone())),
+    );
+    out.extend(
+        serving
+            .into_iter()
+            .map(|k| RemoteTopologyEvent::Serving(new[k].clone())),
+    );
+    out.extend(
+        draining
+            .into_iter()
+            .map(|k| RemoteTopologyEvent::Draining(new[k].clone())),
     );
 
     let (old, new) = (prev.blocked(), next.blocked());

@@ -23,11 +23,7 @@ pub fn snapshot_hash(members: &[ClusterNode], blocked: &[NodeId]) -> u64 {
         put_str(&mut buf, member.id.as_str());
         put_str(&mut buf, &member.host);
         buf.extend_from_slice(&member.port.to_le_bytes());
-        put_len(&mut buf, member.labels.len());
-        for (key, value) in &member.labels {
-            put_str(&mut buf, key);
-            put_str(&mut buf, value);
-        }
+        put_member_tail(&mut buf, member);
         if buf.len() >= STAGE {
             hasher.update(&buf);
             buf.clear();
@@ -53,11 +49,7 @@ pub fn snapshot_hash_input(members: &[ClusterNode], blocked: &[NodeId]) -> Vec<u
         put_str(&mut buf, member.id.as_str());
         put_str(&mut buf, &member.host);
         buf.extend_from_slice(&member.port.to_le_bytes());
-        put_len(&mut buf, member.labels.len());
-        for (key, value) in &member.labels {
-            put_str(&mut buf, key);
-            put_str(&mut buf, value);
-        }
+        put_member_tail(&mut buf, member);
     }
     put_len(&mut buf, blocked.len());
     for id in blocked {
@@ -65,6 +57,33 @@ pub fn snapshot_hash_input(members: &[ClusterNode], blocked: &[NodeId]) -> Vec<u
     }
     buf
 }
+
+/// Labels, then the v2 lifecycle fields for a member that has any: bit 31 of
+/// the label count marks them, so a member with neither encodes as in v1.
+fn put_member_tail(buf: &mut Vec<u8>, member: &ClusterNode) {
+    let count = u32::try_from(member.labels.len()).unwrap_or(LABEL_COUNT_MASK);
+    // A label count reaching bit 31 cannot be held in memory; clamping keeps
+    // the marker bit meaningful if it ever were.
+    let count = count.min(LABEL_COUNT_MASK);
+    if member.has_lifecycle() {
+        buf.extend_from_slice(&(count | LIFECYCLE_BIT).to_le_bytes());
+    } else {
+        buf.extend_from_slice(&count.to_le_bytes());
+    }
+    for (key, value) in &member.labels {
+        put_str(buf, key);
+        put_str(buf, value);
+    }
+    if member.has_lifecycle() {
+        put_str(buf, member.incarnation.as_ref().map_or("", |i| i.as_str()));
+        buf.push(member.state.hash_byte());
+    }
+}
+
+/// Bit 31 of a member's label count: the member has an incarnation or is
+/// draining, and both follow its labels (CONTRACTS §6, v2).
+const LIFECYCLE_BIT: u32 = 0x8000_0000;
+const LABEL_COUNT_MASK: u32 = LIFECYCLE_BIT - 1;
 
 fn put_len(buf: &mut Vec<u8>, len: usize) {
     // Lengths above u32::MAX cannot occur for ids, hosts or labels held in

@@ -11,7 +11,9 @@ mod event;
 mod hash;
 mod health;
 mod id;
+mod incarnation;
 mod kind;
+mod member_state;
 mod node;
 mod provider;
 mod secret_ref;
@@ -30,7 +32,9 @@ pub use event::{FaultKind, Heartbeat, ProviderEvent, ProviderFault, ProviderTerm
 pub use hash::{HashHex, format_hash, snapshot_hash, snapshot_hash_input};
 pub use health::ProviderHealth;
 pub use id::{NodeId, ProviderId, ProviderIdError};
+pub use incarnation::{Incarnation, IncarnationError};
 pub use kind::ProviderKind;
+pub use member_state::MemberState;
 pub use node::{ClusterNode, Labels, MemberSpec};
 pub use provider::{
     ClusterProvider, LivenessCheck, ProviderShutdown, ProviderStream, StreamOptions,

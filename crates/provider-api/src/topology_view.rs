@@ -4,7 +4,7 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use core::fmt;
 
-use crate::{ClusterNode, NodeId, ProviderSnapshot, RemoteTopologyEvent};
+use crate::{ClusterNode, MemberState, NodeId, ProviderSnapshot, RemoteTopologyEvent};
 
 /// An event that does not fit the view it is applied to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,12 @@ impl fmt::Display for ApplyError {
         match self.event.kind() {
             crate::TopologyEventKind::Join => write!(f, "join of {id:?}, already a member"),
             crate::TopologyEventKind::Leave => write!(f, "leave of {id:?}, not a member"),
+            crate::TopologyEventKind::Serving => {
+                write!(f, "serving of {id:?}, not a draining member of that life")
+            }
+            crate::TopologyEventKind::Draining => {
+                write!(f, "draining of {id:?}, not a serving member of that life")
+            }
             crate::TopologyEventKind::Blocked => write!(f, "block of {id:?}, already blocked"),
             crate::TopologyEventKind::Unblocked => write!(f, "unblock of {id:?}, not blocked"),
         }
@@ -56,8 +62,9 @@ impl TopologyView {
     }
 
     /// Applies one event strictly: a join of a member, a leave of a
-    /// non-member, a double block or an unblock of an unblocked id is an
-    /// error and leaves the view unchanged.
+    /// non-member, a double block, an unblock of an unblocked id, or a
+    /// serving/draining event that is not a state change of the same life of
+    /// a member is an error and leaves the view unchanged.
     pub fn apply(&mut self, event: &RemoteTopologyEvent) -> Result<(), ApplyError> {
         let ok = match event {
             RemoteTopologyEvent::Join(node) => {
@@ -69,6 +76,23 @@ impl TopologyView {
                 }
             }
             RemoteTopologyEvent::Leave(id) => self.members.remove(id).is_some(),
+            RemoteTopologyEvent::Serving(node) | RemoteTopologyEvent::Draining(node) => {
+                let state = match event {
+                    RemoteTopologyEvent::Serving(_) => MemberState::Serving,
+                    _ => MemberState::Draining,
+                };
+                match self.members.get_mut(&node.id) {
+                    Some(member)
+                        if node.state == state
+                            && member.same_life(node)
+                            && member.state != state =>
+                    {
+                        member.state = node.state;
+                        true
+                    }
+                    _ => false,
+                }
+            }
             RemoteTopologyEvent::Blocked(id) => self.blocked.insert(id.clone()),
             RemoteTopologyEvent::Unblocked(id) => self.blocked.remove(id),
         };

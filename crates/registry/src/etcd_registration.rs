@@ -25,6 +25,7 @@ fn default_ttl() -> Duration {
 /// | `port` | 1..65535 | required | port other members connect to |
 /// | `ttl` | duration | `10s` | lease TTL, at least `2s` (etcd's minimum) |
 /// | `labels` | object of strings | `{}` | member labels |
+/// | `drain` | duration | `0s` | graceful leave: on shutdown the value is first rewritten with `"state": "draining"` and the lease kept this long, then revoked, so other services see `draining` before `leave` |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EtcdRegistration {
@@ -40,6 +41,14 @@ pub struct EtcdRegistration {
     /// Member labels.
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
+    /// How long the member is announced draining before it leaves on
+    /// shutdown; zero (the default) revokes at once.
+    #[serde(
+        default,
+        with = "duration_serde",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub drain: Duration,
 }
 
 impl EtcdRegistration {

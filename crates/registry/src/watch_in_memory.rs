@@ -10,7 +10,7 @@ use crate::watch_params::{parse_watch, watch_error};
 ///
 /// | key | type | default | meaning |
 /// |---|---|---|---|
-/// | `members` | array of [`MemberSpec`] | `[]` | `{"id", "host", "port", "labels"?, "blocked"?}`; ids unique and non-empty |
+/// | `members` | array of [`MemberSpec`] | `[]` | `{"id", "host", "port", "labels"?, "blocked"?, "incarnation"?, "state"?}`; ids unique and non-empty |
 ///
 /// `in_memory` providers take no `endpoints`.
 ///

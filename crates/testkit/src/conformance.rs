@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use provisioning_provider_api::{
-    ClusterProvider, MemberSpec, NodeId, ProviderEvent, ProviderSnapshot, ProviderStream,
-    StreamOptions, TopologyView, diff,
+    ClusterProvider, MemberSpec, MemberState, NodeId, ProviderEvent, ProviderSnapshot,
+    ProviderStream, StreamOptions, TopologyView, diff,
 };
 use tokio::time::{Instant, timeout_at};
 
@@ -34,10 +34,12 @@ pub const MANDATORY_CASES: [&str; 12] = [
 ];
 
 /// Optional cases, each gated by a [`Capabilities`](crate::Capabilities) flag.
-pub const OPTIONAL_CASES: [&str; 3] = [
+pub const OPTIONAL_CASES: [&str; 5] = [
     "labels_reflected",
     "block_non_member",
     "initial_snapshot_is_last_seen",
+    "restart_yields_new_incarnation",
+    "draining_before_leave",
 ];
 
 /// Timing of a run. Real backends need real time and slack; in-memory
@@ -186,6 +188,20 @@ pub async fn run_conformance<D: ConformanceDriver>(
         "no initial_snapshot capability",
         case_initial_snapshot_is_last_seen
     );
+    case!(
+        "restart_yields_new_incarnation",
+        false,
+        caps.incarnations,
+        "no incarnations capability",
+        case_restart_yields_new_incarnation
+    );
+    case!(
+        "draining_before_leave",
+        false,
+        caps.draining,
+        "no draining capability",
+        case_draining_before_leave
+    );
     report
 }
 
@@ -206,6 +222,8 @@ pub fn baseline() -> Vec<MemberSpec> {
             port: 4000 + i,
             labels: Default::default(),
             blocked: false,
+            incarnation: None,
+            state: MemberState::Serving,
         })
         .collect()
 }
@@ -218,7 +236,32 @@ pub fn member(id: &str, host: &str, port: u16) -> MemberSpec {
         port,
         labels: Default::default(),
         blocked: false,
+        incarnation: None,
+        state: MemberState::Serving,
     }
+}
+
+/// `seen` with the incarnations a backend gave its members (a Pod uid, a
+/// `CreateIndex`, a `create_revision`) left out where `want` names none:
+/// cases state membership, and the lifecycle cases check incarnations
+/// themselves.
+fn without_backend_incarnations(
+    seen: &ProviderSnapshot,
+    want: &ProviderSnapshot,
+) -> ProviderSnapshot {
+    if seen.members().iter().all(|m| m.incarnation.is_none()) {
+        return seen.clone();
+    }
+    let (mut members, blocked) = seen.clone().into_parts();
+    for member in &mut members {
+        let wanted = want
+            .member(member.id.as_str())
+            .is_some_and(|w| w.incarnation.is_some());
+        if !wanted {
+            member.incarnation = None;
+        }
+    }
+    ProviderSnapshot::new(members, blocked).unwrap_or_else(|_| seen.clone())
 }
 
 fn expected(specs: &[MemberSpec]) -> Result<ProviderSnapshot, String> {
@@ -257,6 +300,16 @@ impl Watch {
     /// Waits for a snapshot with exactly `want`'s members and block list,
     /// skipping heartbeats and intermediate snapshots; a fault fails.
     async fn until(&mut self, want: &ProviderSnapshot) -> Result<ProviderSnapshot, String> {
+        self.until_also(want, |_| true).await
+    }
+
+    /// [`until`](Self::until) for a snapshot that also satisfies `also`
+    /// (which sees the snapshot with its backend incarnations).
+    async fn until_also(
+        &mut self,
+        want: &ProviderSnapshot,
+        also: impl Fn(&ProviderSnapshot) -> bool,
+    ) -> Result<ProviderSnapshot, String> {
         let deadline = Instant::now() + self.timeout;
         loop {
             let event = timeout_at(deadline, self.stream.next())
@@ -271,8 +324,9 @@ impl Watch {
             match event {
                 ProviderEvent::Snapshot(s) => {
                     self.last = Some(s.clone());
-                    if s.same_content(want) {
-                        if s.hash() != want.hash() {
+                    let shown = without_backend_incarnations(&s, want);
+                    if shown.same_content(want) && also(&s) {
+                        if shown.hash() != want.hash() {
                             return Err("equal content but different hash".into());
                         }
                         return Ok(s);
@@ -356,7 +410,11 @@ pub async fn case_first_item_is_snapshot_or_fault<D: ConformanceDriver>(
     let base = reset(driver).await?;
     let mut watch = Watch::open(provider, config);
     match watch.next().await? {
-        ProviderEvent::Snapshot(s) if s.same_content(&base) => Ok(()),
+        ProviderEvent::Snapshot(s)
+            if without_backend_incarnations(&s, &base).same_content(&base) =>
+        {
+            Ok(())
+        }
         ProviderEvent::Snapshot(s) => Err(format!(
             "first snapshot {s:?} is not the current view {base:?}"
         )),
@@ -677,4 +735,66 @@ pub async fn case_initial_snapshot_is_last_seen<D: ConformanceDriver>(
             "initial_snapshot() = {other:?}, last seen {seen:?}"
         )),
     }
+}
+
+/// The diff's kinds between two views, as contract strings.
+fn kinds(before: &ProviderSnapshot, after: &ProviderSnapshot) -> Vec<&'static str> {
+    diff(before, after)
+        .iter()
+        .map(|e| e.kind().as_str())
+        .collect()
+}
+
+/// A member restarting under the same id comes back with a new incarnation,
+/// so the change is a `leave` then a `join` even though nothing else about
+/// it changed (CONTRACTS §1 "Member lifecycle").
+pub async fn case_restart_yields_new_incarnation<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, before) = start(provider, driver, config).await?;
+    let old = before.member("n1").and_then(|m| m.incarnation.clone());
+    apply(driver, MembershipChange::Restart("n1".into())).await?;
+    let after = watch
+        .until_also(&expected(&baseline())?, |s| {
+            s.member("n1")
+                .is_some_and(|m| m.incarnation.is_some() && m.incarnation != old)
+        })
+        .await?;
+    let kinds = kinds(&before, &after);
+    if kinds != ["leave", "join"] {
+        return Err(format!(
+            "diff was {kinds:?}, expected [\"leave\", \"join\"] (incarnation {old:?} -> {:?})",
+            after.member("n1").and_then(|m| m.incarnation.clone())
+        ));
+    }
+    Ok(())
+}
+
+/// A member can be reported draining (one `draining`, carrying the member)
+/// while it is still a member, and then leaves (one `leave`).
+pub async fn case_draining_before_leave<D: ConformanceDriver>(
+    provider: &dyn ClusterProvider,
+    driver: &D,
+    config: &SuiteConfig,
+) -> CaseResult {
+    let (mut watch, before) = start(provider, driver, config).await?;
+    let mut draining = baseline();
+    draining[1].state = MemberState::Draining;
+    apply(driver, MembershipChange::Upsert(draining[1].clone())).await?;
+    let mid = watch.until(&expected(&draining)?).await?;
+    let first = kinds(&before, &mid);
+    if first != ["draining"] {
+        return Err(format!("diff was {first:?}, expected [\"draining\"]"));
+    }
+    apply(driver, MembershipChange::Remove("n2".into())).await?;
+    let mut gone = baseline();
+    gone.remove(1);
+    let after = watch.until(&expected(&gone)?).await?;
+    let second = kinds(&mid, &after);
+    if second != ["leave"] {
+        return Err(format!("diff was {second:?}, expected [\"leave\"]"));
+    }
+    Ok(())
 }

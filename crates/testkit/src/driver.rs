@@ -20,6 +20,11 @@ pub enum MembershipChange {
     Block(NodeId),
     /// Take a member off the block list.
     Unblock(NodeId),
+    /// The member's process restarts: it goes away and comes back under the
+    /// same id, address and labels, as a new life (whatever the backend
+    /// does on a real restart: a key deleted and put again, a
+    /// deregistration and a registration, a Pod recreated).
+    Restart(NodeId),
 }
 
 /// A fault injected at the backend.
@@ -59,6 +64,13 @@ pub struct Capabilities {
     pub block_non_members: bool,
     /// `initial_snapshot()` returns the last view a stream delivered.
     pub initial_snapshot: bool,
+    /// A restart under the same id ([`MembershipChange::Restart`]) yields a
+    /// new incarnation.
+    pub incarnations: bool,
+    /// A member can be reported draining before it leaves (an
+    /// [`Upsert`](MembershipChange::Upsert) of a member whose `state` is
+    /// `Draining`).
+    pub draining: bool,
 }
 
 impl Capabilities {
@@ -73,6 +85,8 @@ impl Capabilities {
             labels: true,
             block_non_members: true,
             initial_snapshot: true,
+            incarnations: true,
+            draining: true,
         }
     }
 
@@ -91,6 +105,18 @@ impl Capabilities {
     /// Sets `initial_snapshot`.
     pub fn with_initial_snapshot(mut self, on: bool) -> Self {
         self.initial_snapshot = on;
+        self
+    }
+
+    /// Sets `incarnations`.
+    pub fn with_incarnations(mut self, on: bool) -> Self {
+        self.incarnations = on;
+        self
+    }
+
+    /// Sets `draining`.
+    pub fn with_draining(mut self, on: bool) -> Self {
+        self.draining = on;
         self
     }
 }

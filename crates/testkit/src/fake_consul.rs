@@ -177,6 +177,7 @@ impl FakeConsul {
     /// Replaces every instance of `service` (one index bump).
     pub fn set_instances(&self, service: &str, instances: Vec<FakeInstance>) {
         self.write(service, |s| {
+            let instances: Vec<FakeInstance> = instances.into_iter().map(|i| s.admit(i)).collect();
             let svc = s.services.entry(service.to_owned()).or_default();
             svc.instances = instances.into_iter().map(|i| (i.id.clone(), i)).collect();
             let kept: Vec<String> = svc.instances.keys().cloned().collect();
@@ -190,6 +191,7 @@ impl FakeConsul {
     pub fn upsert(&self, instance: FakeInstance) {
         let service = instance.service.clone();
         self.write(&service, |s| {
+            let instance = s.admit(instance);
             s.services
                 .entry(instance.service.clone())
                 .or_default()

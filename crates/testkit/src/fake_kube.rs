@@ -247,6 +247,11 @@ impl Batch<'_> {
             .get(&(kind, namespace.to_string(), name.to_string()))
             .cloned()
     }
+
+    /// The current resource version.
+    pub fn resource_version(&self) -> u64 {
+        self.state.rv
+    }
 }
 
 fn record(state: &mut State, change: Change) {

@@ -20,6 +20,7 @@
 
 #![forbid(unsafe_code)]
 
+mod change_lines;
 mod conformance;
 mod driver;
 pub mod etcd_cluster;
@@ -28,6 +29,7 @@ pub mod fake_kube;
 pub mod net_hosts;
 mod report;
 
+pub use change_lines::change_lines;
 pub use conformance::*;
 pub use driver::{Capabilities, ConformanceDriver, DriverError, InjectedFault, MembershipChange};
 pub use report::{CaseOutcome, CaseRecord, ConformanceReport};

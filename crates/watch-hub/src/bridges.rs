@@ -13,8 +13,8 @@ use crate::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
 
 /// The placement supervisor's view of the topology.
 pub trait PlacementSupervisorBridge: Send + Sync {
-    /// A snapshot was published (the whole view; diff events are not sent
-    /// to this bridge).
+    /// A snapshot was published (the whole view, each member with its
+    /// incarnation and state; diff events are not sent to this bridge).
     fn apply_snapshot(&self, envelope: &SnapshotEnvelope);
 
     /// The active provider switched; the new provider's snapshot follows.
@@ -44,8 +44,11 @@ pub trait PartitionManagerBridge: Send + Sync {
     }
 }
 
-/// Remoting's view: the `remote_topology` changes (Join, Leave, Blocked,
-/// Unblocked) that turn one published snapshot into the next.
+/// Remoting's view: the `remote_topology` changes (Join, Leave, Serving,
+/// Draining, Unblocked, Blocked) that turn one published snapshot into the
+/// next. A restart under the same id is a Leave then a Join; a member about
+/// to go is first a Draining carrying the member (take no new work there,
+/// hand its work off), then a Leave.
 pub trait RemotingBridge: Send + Sync {
     /// One change, in the order of CONTRACTS §3.
     fn publish_remote_topology(&self, envelope: &TopologyEnvelope);

@@ -132,3 +132,71 @@ impl<B: RemotingBridge> RemotingBridge for DedupBridge<B> {
         RemotingBridge::resync(&self.inner, envelope);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use provisioning_provider_api::{
+        ClusterNode, Incarnation, MemberState, ProviderId, ProviderSnapshot, RemoteTopologyEvent,
+        TopologyEventKind,
+    };
+
+    use super::*;
+    use crate::PublishedSnapshot;
+
+    #[derive(Default)]
+    struct Kinds(Mutex<Vec<TopologyEventKind>>);
+
+    impl RemotingBridge for Kinds {
+        fn publish_remote_topology(&self, envelope: &TopologyEnvelope) {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(envelope.event.kind());
+        }
+
+        fn resync(&self, _: &SnapshotEnvelope) {}
+    }
+
+    #[test]
+    fn lifecycle_changes_pass_once_in_seq_order() {
+        let node = ClusterNode::new("n1", "h", 1)
+            .with_incarnation(Incarnation::new("u-1").unwrap())
+            .with_state(MemberState::Draining);
+        let view = ProviderSnapshot::new(vec![node.clone()], vec![]).unwrap();
+        let snapshot = Arc::new(PublishedSnapshot::new(
+            RunId::from_u64(1),
+            4,
+            1,
+            ProviderId::new("a").unwrap(),
+            view,
+        ));
+        let envelope = |seq_no, event| TopologyEnvelope {
+            seq_no,
+            event,
+            snapshot: snapshot.clone(),
+        };
+        let draining = envelope(5, RemoteTopologyEvent::Draining(node.clone()));
+        let serving = envelope(
+            6,
+            RemoteTopologyEvent::Serving(node.with_state(MemberState::Serving)),
+        );
+        let bridge = DedupBridge::new(Kinds::default());
+        bridge.publish_remote_topology(&draining);
+        bridge.publish_remote_topology(&serving);
+        // Redelivered (at-least-once) and stale: dropped.
+        bridge.publish_remote_topology(&serving);
+        bridge.publish_remote_topology(&draining);
+        assert_eq!(
+            *bridge.inner().0.lock().unwrap(),
+            [TopologyEventKind::Draining, TopologyEventKind::Serving]
+        );
+        assert_eq!(bridge.dropped(), 2);
+        // The seq filter treats their lines as any other.
+        let mut filter = SeqFilter::new();
+        let line = crate::ProvisioningEvent::RemoteTopology(draining);
+        assert!(filter.accept_event(&line));
+        assert!(!filter.accept_event(&line));
+    }
+}

@@ -55,11 +55,11 @@ pub enum EventLine {
         seq_no: u64,
         /// The epoch.
         epoch: u64,
-        /// `join`, `leave`, `blocked` or `unblocked`.
+        /// `join`, `leave`, `serving`, `draining`, `blocked` or `unblocked`.
         event: TopologyChange,
         /// The member the change is about.
         node_id: NodeId,
-        /// The member, for a `join`.
+        /// The member, for a `join`, `serving` or `draining`.
         #[serde(default)]
         member: Option<ClusterNode>,
         /// The provider of the snapshot the change leads to.
@@ -149,6 +149,10 @@ pub enum TopologyChange {
     Join,
     /// `leave`.
     Leave,
+    /// `serving`: a draining member serves again.
+    Serving,
+    /// `draining`: a member is about to go.
+    Draining,
     /// `blocked`.
     Blocked,
     /// `unblocked`.
@@ -210,6 +214,8 @@ impl EventLine {
         Some(match event {
             TopologyChange::Join => RemoteTopologyEvent::Join(member.clone()?),
             TopologyChange::Leave => RemoteTopologyEvent::Leave(node_id.clone()),
+            TopologyChange::Serving => RemoteTopologyEvent::Serving(member.clone()?),
+            TopologyChange::Draining => RemoteTopologyEvent::Draining(member.clone()?),
             TopologyChange::Blocked => RemoteTopologyEvent::Blocked(node_id.clone()),
             TopologyChange::Unblocked => RemoteTopologyEvent::Unblocked(node_id.clone()),
         })
@@ -238,6 +244,8 @@ impl From<&ProvisioningEvent> for EventLine {
                 event: match &e.event {
                     RemoteTopologyEvent::Join(_) => TopologyChange::Join,
                     RemoteTopologyEvent::Leave(_) => TopologyChange::Leave,
+                    RemoteTopologyEvent::Serving(_) => TopologyChange::Serving,
+                    RemoteTopologyEvent::Draining(_) => TopologyChange::Draining,
                     RemoteTopologyEvent::Blocked(_) => TopologyChange::Blocked,
                     RemoteTopologyEvent::Unblocked(_) => TopologyChange::Unblocked,
                 },

@@ -230,6 +230,77 @@ mod tests {
     }
 
     #[test]
+    fn golden_v2_lines_carry_incarnation_and_draining_state() {
+        use provisioning_provider_api::{Incarnation, MemberState};
+        let node = ClusterNode::new("n1", "127.0.0.1", 4000)
+            .with_incarnation(Incarnation::new("u-1").unwrap())
+            .with_state(MemberState::Draining);
+        let view = ProviderSnapshot::new(vec![node.clone()], vec![]).unwrap();
+        let snapshot = Arc::new(PublishedSnapshot::new(RUN, 4, 1, pid("k8s"), view));
+        let member = r#"{"id":"n1","host":"127.0.0.1","port":4000,"labels":{},"incarnation":"u-1","state":"draining"}"#;
+        assert_eq!(
+            ProvisioningEvent::Snapshot(snapshot.clone()).to_json_line(),
+            format!(
+                r#"{{"type":"snapshot","run_id":"5d41402abc4b2a76","seq_no":4,"epoch":1,"provider_id":"k8s","hash":"f5d24982c47543d6","health":"healthy","revision":null,"members":[{member}],"blocked":[]}}"#
+            )
+        );
+        let draining = ProvisioningEvent::RemoteTopology(TopologyEnvelope {
+            seq_no: 5,
+            event: RemoteTopologyEvent::Draining(node.clone()),
+            snapshot: snapshot.clone(),
+        });
+        assert_eq!(
+            draining.to_json_line(),
+            format!(
+                r#"{{"type":"remote_topology","run_id":"5d41402abc4b2a76","seq_no":5,"epoch":1,"event":"draining","node_id":"n1","member":{member},"provider_id":"k8s","snapshot_hash":"f5d24982c47543d6"}}"#
+            )
+        );
+        // Serving is the default: written as incarnation only.
+        let serving_node = node.with_state(MemberState::Serving);
+        let serving = ProvisioningEvent::RemoteTopology(TopologyEnvelope {
+            seq_no: 6,
+            event: RemoteTopologyEvent::Serving(serving_node.clone()),
+            snapshot,
+        });
+        let line = serving.to_json_line();
+        assert!(
+            line.contains(r#""event":"serving","node_id":"n1","member":{"id":"n1","host":"127.0.0.1","port":4000,"labels":{},"incarnation":"u-1"},"#),
+            "{line}"
+        );
+        // Both read back as the change they are.
+        for (event, expected) in [
+            (
+                &draining,
+                RemoteTopologyEvent::Draining(
+                    serving_node.clone().with_state(MemberState::Draining),
+                ),
+            ),
+            (&serving, RemoteTopologyEvent::Serving(serving_node)),
+        ] {
+            let parsed: crate::EventLine = serde_json::from_str(&event.to_json_line()).unwrap();
+            assert_eq!(parsed.topology_event(), Some(expected));
+        }
+    }
+
+    #[test]
+    fn a_member_object_with_a_bad_incarnation_does_not_parse() {
+        let line = |incarnation: &str| {
+            format!(
+                r#"{{"type":"remote_topology","run_id":"5d41402abc4b2a76","seq_no":2,"epoch":1,"event":"join","node_id":"n1","member":{{"id":"n1","host":"h","port":1,"labels":{{}},"incarnation":{incarnation}}},"provider_id":"k8s","snapshot_hash":"0123456789abcdef"}}"#
+            )
+        };
+        assert!(serde_json::from_str::<crate::EventLine>(&line(r#""ok""#)).is_ok());
+        for bad in [
+            r#""""#,
+            r#""tab\u0007here""#,
+            &format!("\"{}\"", "x".repeat(129)),
+        ] {
+            let err = serde_json::from_str::<crate::EventLine>(&line(bad)).unwrap_err();
+            assert!(err.to_string().contains("incarnation"), "{err}");
+        }
+    }
+
+    #[test]
     fn golden_other_lines() {
         let health = ProvisioningEvent::ProviderHealth(HealthLine {
             run_id: RUN,

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use provisioning_provider_api::{ClusterNode, NodeId, ProviderId, ProviderSnapshot, format_hash};
+use provisioning_provider_api::{
+    ClusterNode, MemberState, NodeId, ProviderId, ProviderSnapshot, format_hash,
+};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 
 use crate::RunId;
@@ -143,16 +145,27 @@ impl serde::Serialize for HashField {
     }
 }
 
-/// One member as `{"id","host","port","labels"}`, `labels` always present.
+/// One member as `{"id","host","port","labels"}`, `labels` always present,
+/// then `incarnation` only when the member has one and `state` only when it
+/// is draining, so a v1 member object is unchanged (CONTRACTS §3).
 pub(crate) struct Member<'a>(pub(crate) &'a ClusterNode);
 
 impl serde::Serialize for Member<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut member = serializer.serialize_struct("member", 4)?;
-        member.serialize_field("id", self.0.id.as_str())?;
-        member.serialize_field("host", &self.0.host)?;
-        member.serialize_field("port", &self.0.port)?;
-        member.serialize_field("labels", &Labels(self.0))?;
+        let node = self.0;
+        let mut member = serializer.serialize_struct("member", 6)?;
+        member.serialize_field("id", node.id.as_str())?;
+        member.serialize_field("host", &node.host)?;
+        member.serialize_field("port", &node.port)?;
+        member.serialize_field("labels", &Labels(node))?;
+        match &node.incarnation {
+            Some(incarnation) => member.serialize_field("incarnation", incarnation.as_str())?,
+            None => member.skip_field("incarnation")?,
+        }
+        match node.state {
+            MemberState::Serving => member.skip_field("state")?,
+            MemberState::Draining => member.serialize_field("state", node.state.as_str())?,
+        }
         member.end()
     }
 }

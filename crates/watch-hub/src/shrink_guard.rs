@@ -104,14 +104,26 @@ pub(crate) fn diff_counts(diff: &[RemoteTopologyEvent]) -> (usize, usize) {
             }
         }
     }
+    // A member whose only change is its state still differs, as
+    // [`disagreement`] counts it; state events follow the joins.
+    let restated = diff[joins_end..]
+        .iter()
+        .take_while(|e| {
+            matches!(
+                e,
+                RemoteTopologyEvent::Serving(_) | RemoteTopologyEvent::Draining(_)
+            )
+        })
+        .count();
     (
         leaves.len() - rejoined,
-        leaves.len() + joins.len() - rejoined,
+        leaves.len() + joins.len() - rejoined + restated,
     )
 }
 
 /// Size of the symmetric difference between two member lists: ids in only
-/// one of them, plus ids in both whose host, port or labels differ.
+/// one of them, plus ids in both whose member differs (host, port, labels,
+/// incarnation or state).
 pub(crate) fn disagreement(published: &[ClusterNode], other: &[ClusterNode]) -> usize {
     let (mut i, mut j, mut count) = (0, 0, 0);
     while i < published.len() && j < other.len() {
@@ -164,6 +176,22 @@ mod tests {
         assert_eq!(removed_in_diff(&diff(&a, &b)), 3, "b changed, not removed");
         assert_eq!(disagreement(a.members(), b.members()), 5);
         assert_eq!(disagreement(a.members(), a.members()), 0);
+    }
+
+    #[test]
+    fn a_state_change_disagrees_but_removes_nothing() {
+        use provisioning_provider_api::MemberState;
+        let a = view(&["a", "b"]);
+        let b = ProviderSnapshot::new(
+            vec![
+                ClusterNode::new("a", "h", 1).with_state(MemberState::Draining),
+                ClusterNode::new("b", "h", 1),
+            ],
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(diff_counts(&diff(&a, &b)), (0, 1));
+        assert_eq!(disagreement(a.members(), b.members()), 1);
     }
 
     #[test]

@@ -26,7 +26,7 @@ async fn conformance_real_etcd() {
     );
     assert_eq!(
         executed,
-        MANDATORY_CASES.len() + 2,
-        "labels + initial_snapshot"
+        MANDATORY_CASES.len() + 4,
+        "labels, initial_snapshot, restart_yields_new_incarnation, draining_before_leave"
     );
 }

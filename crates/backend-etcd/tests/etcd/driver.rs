@@ -130,6 +130,8 @@ impl ConformanceDriver for EtcdDriver {
         Capabilities::none()
             .with_labels(true)
             .with_initial_snapshot(true)
+            .with_incarnations(true)
+            .with_draining(true)
     }
 
     async fn apply(&self, change: MembershipChange) -> Result<(), DriverError> {
@@ -145,6 +147,17 @@ impl ConformanceDriver for EtcdDriver {
                 .map_err(driver_error),
             MembershipChange::Block(id) => self.set_blocked(&id, true).await,
             MembershipChange::Unblock(id) => self.set_blocked(&id, false).await,
+            // A restarted service registers again: the key is deleted and
+            // put anew (a new create_revision), with the same value.
+            MembershipChange::Restart(id) => {
+                let spec = self.get(&id).await?;
+                self.client
+                    .kv_client()
+                    .delete(Self::key(id.as_str()), None)
+                    .await
+                    .map_err(driver_error)?;
+                self.put(&spec).await
+            }
         }
     }
 

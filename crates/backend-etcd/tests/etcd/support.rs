@@ -56,10 +56,16 @@ pub(crate) async fn truth_at(client: &mut Client, revision: i64) -> ProviderSnap
         options = options.with_revision(revision);
     }
     let response = client.get(PREFIX, Some(options)).await.expect("get prefix");
-    let specs = response
-        .kvs()
-        .iter()
-        .map(|kv| serde_json::from_slice::<MemberSpec>(kv.value()).expect("member value"));
+    // The key's creation is the member's incarnation unless the value names
+    // one (CONTRACTS §1).
+    let specs = response.kvs().iter().map(|kv| {
+        let mut spec = serde_json::from_slice::<MemberSpec>(kv.value()).expect("member value");
+        if spec.incarnation.is_none() {
+            spec.incarnation =
+                Some(Incarnation::new(kv.create_revision().to_string()).expect("a revision"));
+        }
+        spec
+    });
     ProviderSnapshot::from_specs(specs).expect("truth snapshot")
 }
 

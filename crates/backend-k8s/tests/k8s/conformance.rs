@@ -19,8 +19,9 @@ async fn conformance_pods() {
     let provider = provider(&driver, json!({}));
     let report = run_conformance(&provider, &driver, &config()).await;
     let executed = report.assert_conformant();
-    // labels and initial_snapshot run; block_non_members is not declared.
-    assert_eq!(executed, MANDATORY_CASES.len() + 2);
+    // labels, initial_snapshot, restart_yields_new_incarnation and
+    // draining_before_leave run; block_non_members is not declared.
+    assert_eq!(executed, MANDATORY_CASES.len() + 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,5 +31,6 @@ async fn conformance_endpointslices() {
     let provider = provider(&driver, json!({}));
     let report = run_conformance(&provider, &driver, &config()).await;
     let executed = report.assert_conformant();
-    assert_eq!(executed, MANDATORY_CASES.len() + 1);
+    // initial_snapshot and the two lifecycle cases.
+    assert_eq!(executed, MANDATORY_CASES.len() + 3);
 }

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proptest::prelude::*;
 use provisioning_backend_k8s::{KubeWatchConfig, MemberMapping, pod_members, slice_members};
+use provisioning_provider_api::MemberState;
 use serde_json::{Value, json};
 
 fn small_map() -> impl Strategy<Value = BTreeMap<String, String>> {
@@ -116,7 +117,14 @@ proptest! {
             prop_assert!(!m.node.id.as_str().is_empty());
             prop_assert!(m.node.port != 0);
             prop_assert_eq!(json["status"]["phase"].as_str(), Some("Running"));
-            prop_assert!(json["metadata"].get("deletionTimestamp").is_none());
+            // A pod being deleted is a member only while Ready, and then
+            // draining; any other member is serving.
+            let deleting = json["metadata"].get("deletionTimestamp").is_some();
+            prop_assert_eq!(m.node.state == MemberState::Draining, deleting);
+            if deleting {
+                let ready = json["status"]["conditions"][0]["status"].as_str() == Some("True");
+                prop_assert!(ready);
+            }
             prop_assert!(!m.node.host.is_empty());
             for key in m.node.labels.keys() {
                 prop_assert!(!key.contains("kubernetes.io/"), "{}", key);
@@ -129,7 +137,7 @@ proptest! {
     }
 
     #[test]
-    fn slice_mapping_never_panics_and_drops_terminating_endpoints(
+    fn slice_mapping_never_panics_and_drains_terminating_serving_endpoints(
         endpoints in prop::collection::vec(
             (
                 prop::option::of(prop::sample::select(vec!["", "p1", "p2"])),
@@ -167,8 +175,22 @@ proptest! {
             return Ok(());
         };
         let out = slice_members(&slice, &mapping);
-        let live = endpoints.iter().filter(|e| e.4 != Some(true)).count();
+        // A terminating endpoint is a member only while serving.
+        let live = endpoints
+            .iter()
+            .filter(|e| e.4 != Some(true) || e.3 == Some(true))
+            .count();
         prop_assert!(out.members.len() <= live);
+        let draining = out
+            .members
+            .iter()
+            .filter(|m| m.node.state == MemberState::Draining)
+            .count();
+        let terminating_serving = endpoints
+            .iter()
+            .filter(|e| e.4 == Some(true) && e.3 == Some(true))
+            .count();
+        prop_assert!(draining <= terminating_serving);
         for m in &out.members {
             prop_assert!(!m.node.id.as_str().is_empty());
             prop_assert!(m.node.port != 0);

@@ -7,7 +7,7 @@ use provisioning_provider_api::ProviderEvent;
 use provisioning_testkit::fake_kube::{EndpointSpec, KubeDriverMode, endpoint_slice, pod};
 use serde_json::json;
 
-use crate::support::{NS, driver, fake, ids, open, provider, until};
+use crate::support::{NS, draining, driver, fake, ids, open, provider, until};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -52,8 +52,14 @@ async fn pods_follow_readiness_deletion_and_the_port_label() {
         ids(e) == want(&["a", "b"])
     })
     .await;
+    // Being deleted but still ready: a member in its grace period, draining.
     fake.upsert_pod(NS, &base("a", "10.0.0.1").deleting());
-    until(&mut stream, WAIT, "a is being deleted", |e| {
+    until(&mut stream, WAIT, "a is draining", |e| {
+        ids(e) == want(&["a", "b"]) && draining(e) == want(&["a"])
+    })
+    .await;
+    fake.upsert_pod(NS, &base("a", "10.0.0.1").deleting().ready(false));
+    until(&mut stream, WAIT, "a is being deleted and unready", |e| {
         ids(e) == want(&["b"])
     })
     .await;
@@ -66,7 +72,7 @@ async fn pods_follow_readiness_deletion_and_the_port_label() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slices_are_unioned_and_terminating_endpoints_leave() {
+async fn slices_are_unioned_and_terminating_endpoints_drain_then_leave() {
     let fake = fake().await;
     let provider = provider(&driver(&fake, KubeDriverMode::EndpointSlices), json!({}));
     let slice = |name: &str| endpoint_slice(name, "actors").port("remoting", 4000);
@@ -96,8 +102,9 @@ async fn slices_are_unioned_and_terminating_endpoints_leave() {
             .endpoint(EndpointSpec::ready("z", "10.9.9.9")),
     );
     let mut stream = open(&provider);
+    // p3, terminating but still serving, is a member: draining.
     until(&mut stream, WAIT, "the union", |e| {
-        ids(e) == want(&["p1", "p2"])
+        ids(e) == want(&["p1", "p2", "p3"]) && draining(e) == want(&["p3"])
     })
     .await;
     // p3 finishes starting in slice b; p1's slice is replaced without it.
@@ -107,8 +114,8 @@ async fn slices_are_unioned_and_terminating_endpoints_leave() {
             .endpoint(EndpointSpec::ready("p2", "10.0.0.2"))
             .endpoint(EndpointSpec::ready("p3", "10.0.0.3")),
     );
-    until(&mut stream, WAIT, "p3 joined", |e| {
-        ids(e) == want(&["p1", "p2", "p3"])
+    until(&mut stream, WAIT, "p3 serving", |e| {
+        ids(e) == want(&["p1", "p2", "p3"]) && draining(e) == want(&[])
     })
     .await;
     fake.upsert_slice(
@@ -116,6 +123,7 @@ async fn slices_are_unioned_and_terminating_endpoints_leave() {
         &slice("actors-a")
             .endpoint(EndpointSpec {
                 terminating: Some(true),
+                serving: Some(false),
                 ..EndpointSpec::ready("p1", "10.0.0.1")
             })
             .endpoint(EndpointSpec::ready("p2", "10.0.0.2")),

@@ -77,3 +77,17 @@ pub(crate) fn ids(event: &ProviderEvent) -> Option<Vec<String>> {
         _ => None,
     }
 }
+
+/// Ids of the draining members of a snapshot event.
+pub(crate) fn draining(event: &ProviderEvent) -> Option<Vec<String>> {
+    match event {
+        ProviderEvent::Snapshot(s) => Some(
+            s.members()
+                .iter()
+                .filter(|m| m.state == provisioning_provider_api::MemberState::Draining)
+                .map(|m| m.id.to_string())
+                .collect(),
+        ),
+        _ => None,
+    }
+}

@@ -9,7 +9,9 @@ use cluster_provisioning::{
 };
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_e2e::Recorder;
-use provisioning_provider_api::{ClusterNode, ProviderId, ProviderSnapshot, SwitchReason};
+use provisioning_provider_api::{
+    ClusterNode, Incarnation, ProviderId, ProviderSnapshot, SwitchReason,
+};
 use provisioning_testkit::fake_consul::{FakeConsul, FakeInstance};
 
 use super::harness::Harness;
@@ -31,7 +33,22 @@ async fn start() -> ConsulSetup {
         fake.upsert(FakeInstance::new("app", &id, &host, 4000 + i));
         nodes.push(ClusterNode::new(id, host, 4000 + i));
     }
-    let consul_view = ProviderSnapshot::new(nodes.clone(), vec![]).unwrap();
+    // The provider's view carries each instance's CreateIndex as its
+    // incarnation (CONTRACTS §1); the standby's members have none.
+    let instances = fake.instances("app");
+    let seen: Vec<ClusterNode> = nodes
+        .iter()
+        .map(|node| {
+            let index = instances
+                .iter()
+                .find(|i| i.id == node.id.as_str())
+                .map(|i| i.create_index.to_string())
+                .expect("registered");
+            node.clone()
+                .with_incarnation(Incarnation::new(index).expect("an index"))
+        })
+        .collect();
+    let consul_view = ProviderSnapshot::new(seen, vec![]).unwrap();
     // The standby sees the same cluster plus one member the agent has not
     // caught up with.
     let standby = InMemoryProvider::new(ProviderId::new("standby").unwrap(), 10);

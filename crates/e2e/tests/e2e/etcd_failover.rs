@@ -11,7 +11,8 @@ use provisioning_backend_etcd::EtcdProvider;
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{
-    ClusterNode, MemberSpec, ProviderDescriptor, ProviderId, ProviderSnapshot, SwitchReason,
+    ClusterNode, Incarnation, MemberSpec, ProviderDescriptor, ProviderId, ProviderSnapshot,
+    SwitchReason,
 };
 use provisioning_registry::SecretResolver;
 use provisioning_testkit::etcd_cluster::EtcdCluster;
@@ -33,16 +34,24 @@ async fn etcd_primary_fails_over_to_memory_standby_and_back() {
         .into_iter()
         .map(|(id, port)| member(id, port))
         .collect();
+    // The provider's view carries each key's create_revision as the
+    // member's incarnation (CONTRACTS §1).
+    let mut seen = Vec::new();
     for m in &members {
-        kv.put(
-            format!("{PREFIX}{}", m.id),
-            serde_json::to_vec(m).expect("json"),
-            None,
-        )
-        .await
-        .expect("put");
+        let put = kv
+            .put(
+                format!("{PREFIX}{}", m.id),
+                serde_json::to_vec(m).expect("json"),
+                None,
+            )
+            .await
+            .expect("put");
+        let revision = put.header().expect("header").revision().to_string();
+        let mut m = m.clone();
+        m.incarnation = Some(Incarnation::new(revision).expect("a revision"));
+        seen.push(m);
     }
-    let etcd_view = ProviderSnapshot::from_specs(members).expect("snapshot");
+    let etcd_view = ProviderSnapshot::from_specs(seen).expect("snapshot");
 
     let descriptor: ProviderDescriptor = serde_json::from_value(serde_json::json!({
         "id": "etcd-a", "kind": "etcd", "priority": 20,

@@ -119,6 +119,8 @@ pub(crate) fn short_line(event: &ProvisioningEvent) -> String {
             RemoteTopologyEvent::Leave(id) => format!("leave {id}"),
             RemoteTopologyEvent::Blocked(id) => format!("blocked {id}"),
             RemoteTopologyEvent::Unblocked(id) => format!("unblocked {id}"),
+            RemoteTopologyEvent::Serving(node) => format!("serving {}", node.id),
+            RemoteTopologyEvent::Draining(node) => format!("draining {}", node.id),
         },
         ProvisioningEvent::ProviderHealth(h) => format!("provider_health {:?}", h.health),
         ProvisioningEvent::ProviderChanged(c) => format!("provider_changed {}", c.to_provider_id),

@@ -79,10 +79,13 @@ impl<'a, T: Fn() + Send + Sync> FakeConsulDriver<'a, T> {
 
 impl<T: Fn() + Send + Sync> ConformanceDriver for FakeConsulDriver<'_, T> {
     fn capabilities(&self) -> Capabilities {
+        // No draining: Consul has no such signal (maintenance mode takes an
+        // instance out of `passing` answers at once).
         Capabilities::none()
             .with_labels(true)
             .with_block_non_members(false)
             .with_initial_snapshot(true)
+            .with_incarnations(true)
     }
 
     async fn apply(&self, change: MembershipChange) -> Result<(), DriverError> {
@@ -105,6 +108,20 @@ impl<T: Fn() + Send + Sync> ConformanceDriver for FakeConsulDriver<'_, T> {
             }
             MembershipChange::Block(id) => self.set_blocked(id.as_str(), true),
             MembershipChange::Unblock(id) => self.set_blocked(id.as_str(), false),
+            // A deregistration and a registration of the same instance: a
+            // new `CreateIndex`.
+            MembershipChange::Restart(id) => {
+                let mut instance = self
+                    .consul
+                    .instances(&self.service)
+                    .into_iter()
+                    .find(|i| i.id == id.as_str())
+                    .ok_or_else(|| DriverError(format!("no instance {id}")))?;
+                self.consul.remove(&self.service, id.as_str());
+                instance.create_index = 0;
+                self.consul.upsert(instance);
+                Ok(())
+            }
         }
     }
 

@@ -450,7 +450,7 @@ fn entry_json(i: &FakeInstance) -> Value {
             "ID": i.id, "Service": i.service, "Tags": i.tags, "Address": i.address,
             "Meta": i.meta, "Port": i.port, "Weights": {"Passing": 1, "Warning": 1},
             "EnableTagOverride": false, "Proxy": {}, "Connect": {},
-            "CreateIndex": 1, "ModifyIndex": 1
+            "CreateIndex": i.create_index, "ModifyIndex": i.create_index
         },
         "Checks": checks
     })
@@ -522,6 +522,7 @@ fn register(inner: &Arc<Inner>, body: &Bytes) -> Answer {
                 },
             );
         }
+        let instance = st.admit(instance);
         st.services
             .entry(name.clone())
             .or_default()

@@ -54,6 +54,10 @@ pub struct FakeInstance {
     pub meta: BTreeMap<String, String>,
     /// Service checks by check id.
     pub checks: BTreeMap<String, CheckStatus>,
+    /// `Service.CreateIndex`: the index of the write that registered the
+    /// instance; kept while it stays registered, new after a deregister and
+    /// register (as Consul's catalog does). 0 means "set it on insert".
+    pub create_index: u64,
 }
 
 impl FakeInstance {
@@ -73,6 +77,7 @@ impl FakeInstance {
             tags: Vec::new(),
             meta: BTreeMap::new(),
             checks,
+            create_index: 0,
         }
     }
 
@@ -290,6 +295,20 @@ impl State {
         self.index += 1;
         let index = self.index;
         self.services.entry(service.to_owned()).or_default().index = index;
+    }
+
+    /// Sets `instance.create_index` for its insertion by the write about to
+    /// be recorded: kept from a registered instance of the same id, else the
+    /// index that write will get.
+    pub(super) fn admit(&self, mut instance: FakeInstance) -> FakeInstance {
+        if instance.create_index == 0 {
+            instance.create_index = self
+                .services
+                .get(&instance.service)
+                .and_then(|svc| svc.instances.get(&instance.id))
+                .map_or(self.index + 1, |old| old.create_index);
+        }
+        instance
     }
 
     /// `X-Consul-Index` of a health query: the service's index, or the

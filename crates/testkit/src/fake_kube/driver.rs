@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use provisioning_provider_api::{MemberSpec, ProviderDescriptor};
+use provisioning_provider_api::{MemberSpec, MemberState, ProviderDescriptor};
 use serde_json::{Value, json};
 
 use super::{EndpointSpec, FakeKube, ObjectKind, endpoint_slice, pod};
@@ -126,11 +126,19 @@ impl KubeDriver {
                 if spec.blocked {
                     p = p.annotation(DRIVER_BLOCKED_ANNOTATION, "true");
                 }
+                if spec.state == MemberState::Draining {
+                    // In its grace period, still Ready.
+                    p = p.deleting();
+                }
                 p.build()
             }
             KubeDriverMode::EndpointSlices => {
+                let mut endpoint = EndpointSpec::ready(spec.id.as_str(), spec.host.as_str());
+                if spec.state == MemberState::Draining {
+                    endpoint = endpoint.terminating_serving();
+                }
                 let mut s = endpoint_slice(self.object_name(spec.id.as_str()), DRIVER_SERVICE)
-                    .endpoint(EndpointSpec::ready(spec.id.as_str(), spec.host.as_str()))
+                    .endpoint(endpoint)
                     .port(DRIVER_PORT_NAME, spec.port);
                 if spec.blocked {
                     s = s.annotation(DRIVER_BLOCKED_ANNOTATION, "true");
@@ -138,6 +146,36 @@ impl KubeDriver {
                 s.build()
             }
         }
+    }
+
+    /// A Pod deleted and created again under its name (the fake gives it a
+    /// new uid); for slices, the endpoint's `targetRef` names a new pod uid.
+    fn restart(&self, id: &str) -> Result<(), DriverError> {
+        let kind = self.kind();
+        let name = self.object_name(id);
+        let ns = self.namespace.clone();
+        let mode = self.mode;
+        self.fake.batch(|b| {
+            let object = b
+                .get(kind, &ns, &name)
+                .ok_or_else(|| DriverError(format!("no member {id:?} to restart")))?;
+            let mut object = content(&object);
+            match mode {
+                KubeDriverMode::Pods => {
+                    b.delete(kind, &ns, &name);
+                }
+                KubeDriverMode::EndpointSlices => {
+                    let generation = b.resource_version();
+                    let target = object
+                        .pointer_mut("/endpoints/0/targetRef")
+                        .and_then(Value::as_object_mut)
+                        .ok_or_else(|| DriverError(format!("{name} has no targetRef")))?;
+                    target.insert("uid".into(), json!(format!("uid-{id}-{generation}")));
+                }
+            }
+            b.upsert(kind, &ns, object);
+            Ok(())
+        })
     }
 
     fn set_blocked(&self, id: &str, blocked: bool) -> Result<(), DriverError> {
@@ -182,8 +220,13 @@ impl ConformanceDriver for KubeDriver {
         match self.mode {
             KubeDriverMode::Pods => Capabilities::none()
                 .with_labels(true)
-                .with_initial_snapshot(true),
-            KubeDriverMode::EndpointSlices => Capabilities::none().with_initial_snapshot(true),
+                .with_initial_snapshot(true)
+                .with_incarnations(true)
+                .with_draining(true),
+            KubeDriverMode::EndpointSlices => Capabilities::none()
+                .with_initial_snapshot(true)
+                .with_incarnations(true)
+                .with_draining(true),
         }
     }
 
@@ -226,6 +269,7 @@ impl ConformanceDriver for KubeDriver {
             }
             MembershipChange::Block(id) => self.set_blocked(id.as_str(), true),
             MembershipChange::Unblock(id) => self.set_blocked(id.as_str(), false),
+            MembershipChange::Restart(id) => self.restart(id.as_str()),
         }
     }
 

@@ -179,6 +179,8 @@ impl PodBuilder {
 pub struct EndpointSpec {
     /// `targetRef.name` (a pod), if any.
     pub target: Option<String>,
+    /// `targetRef.uid` (the pod's uid), if any.
+    pub target_uid: Option<String>,
     /// The endpoint's address.
     pub address: String,
     /// `conditions.ready` (absent when `None`).
@@ -194,11 +196,27 @@ impl EndpointSpec {
     pub fn ready(target: impl Into<String>, address: impl Into<String>) -> Self {
         Self {
             target: Some(target.into()),
+            target_uid: None,
             address: address.into(),
             ready: Some(true),
             serving: Some(true),
             terminating: Some(false),
         }
+    }
+
+    /// Sets `targetRef.uid`.
+    pub fn with_target_uid(mut self, uid: impl Into<String>) -> Self {
+        self.target_uid = Some(uid.into());
+        self
+    }
+
+    /// Terminating but still serving, as Kubernetes shows an endpoint
+    /// during its pod's grace period (`ready` is then false).
+    pub fn terminating_serving(mut self) -> Self {
+        self.ready = Some(false);
+        self.serving = Some(true);
+        self.terminating = Some(true);
+        self
     }
 }
 
@@ -267,6 +285,9 @@ impl SliceBuilder {
                 let mut endpoint = json!({"addresses": [e.address], "conditions": conditions});
                 if let Some(target) = &e.target {
                     endpoint["targetRef"] = json!({"kind": "Pod", "name": target});
+                    if let Some(uid) = &e.target_uid {
+                        endpoint["targetRef"]["uid"] = json!(uid);
+                    }
                 }
                 endpoint
             })

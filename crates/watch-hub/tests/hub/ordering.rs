@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::{
-    ClusterNode, NodeId, ProviderHealth, ProviderSnapshot, SwitchReason, TopologyView,
+    ClusterNode, Incarnation, MemberState, NodeId, ProviderHealth, ProviderSnapshot, SwitchReason,
+    TopologyEventKind, TopologyView,
 };
 use provisioning_watch_hub::{
     EventLine, EventSubscription, HubConfig, ProviderWatchHub, ProvisioningEvent, PublishOutcome,
@@ -17,8 +18,9 @@ use rand::{Rng, SeedableRng};
 
 use super::support::{Call, RecordingBridge, pid, wait_until};
 
-/// A random change of `current`: members join, leave or change, ids are
-/// blocked and unblocked; sometimes a large shrink.
+/// A random change of `current`: members join, leave, change, restart under
+/// a new incarnation or turn draining and back, ids are blocked and
+/// unblocked; sometimes a large shrink.
 fn mutate(rng: &mut StdRng, current: &ProviderSnapshot) -> ProviderSnapshot {
     let mut members: BTreeMap<NodeId, ClusterNode> = current
         .members()
@@ -32,7 +34,7 @@ fn mutate(rng: &mut StdRng, current: &ProviderSnapshot) -> ProviderSnapshot {
     }
     for _ in 0..rng.random_range(1..4) {
         let id = NodeId::from(format!("n{:02}", rng.random_range(0..30)));
-        match rng.random_range(0..5) {
+        match rng.random_range(0..7) {
             0 | 1 => {
                 members.insert(id.clone(), ClusterNode::new(id, "10.0.0.1", 4000));
             }
@@ -45,6 +47,23 @@ fn mutate(rng: &mut StdRng, current: &ProviderSnapshot) -> ProviderSnapshot {
                     id.clone(),
                     ClusterNode::new(id, "10.0.0.2", port).with_label("zone", "b"),
                 );
+            }
+            4 => {
+                // A restart at the same place: only the incarnation differs.
+                let incarnation = Incarnation::new(format!("i{}", rng.random_range(0..1000)))
+                    .expect("valid incarnation");
+                let node = members
+                    .remove(&id)
+                    .unwrap_or_else(|| ClusterNode::new(id.clone(), "10.0.0.1", 4000));
+                members.insert(id, node.with_incarnation(incarnation));
+            }
+            5 => {
+                if let Some(node) = members.get_mut(&id) {
+                    node.state = match node.state {
+                        MemberState::Serving => MemberState::Draining,
+                        MemberState::Draining => MemberState::Serving,
+                    };
+                }
             }
             _ => {
                 if let Some(at) = blocked.iter().position(|b| *b == id) {
@@ -116,6 +135,9 @@ fn replay_stream(
     let mut last_seq = 0;
     let mut after_resync = None;
     let mut checked = 0;
+    // The changes of one publication come as leave, join, serving,
+    // draining, unblocked, blocked, each sorted by id.
+    let mut last_change: Option<(TopologyEventKind, NodeId)> = None;
     for line in lines {
         match &**line {
             ProvisioningEvent::Resync(resync) => {
@@ -137,9 +159,16 @@ fn replay_stream(
                     "shared, not copied"
                 );
                 current = Some(snapshot.clone());
+                last_change = None;
             }
             ProvisioningEvent::RemoteTopology(event) => {
                 assert!(event.seq_no > last_seq);
+                let key = (event.event.kind(), event.event.node_id().clone());
+                assert!(
+                    last_change.as_ref().is_none_or(|last| *last < key),
+                    "{key:?} after {last_change:?}"
+                );
+                last_change = Some(key);
                 view.apply(&event.event).expect("a change that fits");
             }
             other => assert!(other.seq_no() > last_seq, "{other:?} after {last_seq}"),
@@ -156,6 +185,7 @@ fn replay_stream(
 #[test]
 fn replaying_random_sequences_reproduces_every_published_member_and_blocked_set() {
     let mut resyncs = 0;
+    let mut lifecycle_changes = [0usize; 2];
     // Seeds below 16 use tiny queues and a gated bridge, so consumers fall
     // behind and resync; the others use queues that never overflow, so
     // every published snapshot must be replayed.
@@ -259,6 +289,15 @@ fn replaying_random_sequences_reproduces_every_published_member_and_blocked_set(
             let parsed: EventLine = serde_json::from_str(&line.to_json_line()).expect("parses");
             assert_eq!(parsed, EventLine::from(&**line), "seed {seed}");
         }
+        for line in &lines {
+            if let ProvisioningEvent::RemoteTopology(change) = &**line {
+                match change.event.kind() {
+                    TopologyEventKind::Serving => lifecycle_changes[0] += 1,
+                    TopologyEventKind::Draining => lifecycle_changes[1] += 1,
+                    _ => {}
+                }
+            }
+        }
         let bridge_checked = replay_bridge(&remoting.calls());
         let stream_checked = replay_stream(&lines, &published);
         assert!(bridge_checked > 0 && stream_checked > 0, "seed {seed}");
@@ -292,4 +331,9 @@ fn replaying_random_sequences_reproduces_every_published_member_and_blocked_set(
         hub.shutdown(Duration::from_secs(5)).expect("shutdown");
     }
     assert!(resyncs > 0, "the sequences forced resyncs");
+    assert!(
+        lifecycle_changes.iter().all(|n| *n > 0),
+        "serving and draining events were replayed: {lifecycle_changes:?}"
+    );
+    println!("serving and draining events replayed: {lifecycle_changes:?}");
 }
