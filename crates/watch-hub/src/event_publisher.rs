@@ -9,7 +9,7 @@ use provisioning_provider_api::{
     SwitchReason,
 };
 
-use crate::publication::Publication;
+use crate::delivery::Publication;
 use crate::{
     ChangeEnvelope, EventHistory, HealthLine, ProvisioningEvent, ProvisioningMetrics,
     PublishedSnapshot, RunId, TerminatedLine, TopologyEnvelope, UnavailableLine,

@@ -1,5 +1,6 @@
 //! [`ProviderWatchHub`]: numbering, diff, shrink guard and fan-out.
 
+use std::borrow::BorrowMut;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,9 +9,9 @@ use provisioning_provider_api::{
     SwitchReason, diff_into,
 };
 
-use crate::fanout::{Fanout, Retain};
+use crate::delivery::Retired;
+use crate::delivery::{Fanout, Retain};
 use crate::prepared_diffs::PreparedDiffs;
-use crate::reclaimer::Retired;
 use crate::shrink_guard::{
     HeldShrink, ShrinkGuard, disagreement, removed_in_diff, removed_members,
 };
@@ -106,11 +107,30 @@ impl ProviderWatchHub {
         }
     }
 
-    /// Defers consumer wake-ups until the returned batch is dropped, so
-    /// that several publications in a row wake each consumer once (see
-    /// [`WakeBatch`](crate::WakeBatch)).
-    pub fn batch_wakes(&self) -> crate::WakeBatch {
-        crate::WakeBatch::open(self.fanout.clone())
+    /// Runs `work` (one step of the owner: handling a provider event, a
+    /// command, a timer) as one delivery transaction: what it publishes
+    /// reaches the consumers with one wake-up each, when `work` returns —
+    /// a fault's `provider_health`, the `provider_changed` and the new
+    /// snapshot in one go, and the first wake-up does not compete with the
+    /// rest of the step for the CPU. Before the hub assesses a candidate
+    /// ([`assess_candidate`](Self::assess_candidate)), it wakes the
+    /// consumers of what the step published so far, so that they are not
+    /// held up by the assessment. Transactions nest; only the outermost
+    /// one wakes.
+    ///
+    /// `owner` is whatever holds the hub (the hub itself, or the service
+    /// driver), so that `work` can use the rest of the owner too. Keep
+    /// `work` bounded: nothing it publishes reaches a consumer before it
+    /// returns or assesses.
+    pub fn transaction<O, R>(owner: &mut O, work: impl FnOnce(&mut O) -> R) -> R
+    where
+        O: BorrowMut<ProviderWatchHub>,
+    {
+        let fanout = owner.borrow_mut().fanout.clone();
+        fanout.begin_transaction();
+        // Ends even when `work` panics, or every later wake-up is held.
+        let _end = TransactionEnd(fanout);
+        work(owner)
     }
 
     /// This run's id.
@@ -211,6 +231,9 @@ impl ProviderWatchHub {
     /// provider), from the same diff, so the gauge follows every publication
     /// and every switch (CONTRACTS §5).
     pub fn assess_candidate(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) -> bool {
+        // Consumers of what this step published are not held up by the
+        // assessment (see `transaction`).
+        self.fanout.flush();
         let Some(last) = &self.last else {
             return false;
         };
@@ -550,6 +573,15 @@ impl ProviderWatchHub {
             .collect();
         self.fanout.publish(publication, Retain::Snapshot, retired);
         PublishOutcome::Published { seq_no }
+    }
+}
+
+/// Ends a [`ProviderWatchHub::transaction`].
+struct TransactionEnd(Arc<Fanout>);
+
+impl Drop for TransactionEnd {
+    fn drop(&mut self) {
+        self.0.end_transaction();
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use crate::publication::Publication;
+use super::publication::Publication;
 use provisioning_provider_api::ProviderSnapshot;
 
 use crate::{ProvisioningEvent, PublishedSnapshot};

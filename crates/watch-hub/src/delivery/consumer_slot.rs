@@ -7,8 +7,8 @@ use std::task::Waker;
 
 use futures::task::AtomicWaker;
 
-use crate::bridge_crew::CrewLink;
-use crate::publication::Publication;
+use super::bridge_crew::CrewLink;
+use super::publication::Publication;
 
 /// What kind of consumer a slot feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +63,7 @@ pub(crate) struct SlotQueue {
 }
 
 enum Wake {
-    /// A bridge, served by the hub's [`BridgeCrew`](crate::bridge_crew::BridgeCrew).
+    /// A bridge, served by the hub's [`BridgeCrew`](super::bridge_crew::BridgeCrew).
     Crew(OnceLock<CrewLink>),
     Task(AtomicWaker),
 }

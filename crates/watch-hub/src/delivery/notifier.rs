@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::consumer_slot::ConsumerSlot;
+use super::consumer_slot::ConsumerSlot;
 
 /// A flush within this long of the previous one is part of a burst.
 const BURST: Duration = Duration::from_millis(1);
@@ -33,8 +33,8 @@ const LINGER: Duration = Duration::from_millis(2);
 ///   publisher makes no system call unless the thread is asleep.
 ///
 /// A flush covers every publication made since the previous one: one per
-/// publication, or one per [`WakeBatch`](crate::WakeBatch) — the service
-/// driver publishes a health line, a `provider_changed` and the new
+/// publication, or one per transaction of the hub (a batch here) — the
+/// service driver publishes a health line, a `provider_changed` and the new
 /// snapshot from one provider event, and wakes the consumers once.
 pub(crate) struct Notifier {
     shared: Arc<Shared>,
@@ -108,6 +108,23 @@ impl Notifier {
         // What batches held back joins the queue now.
         let held = std::mem::take(&mut *lock(&self.held));
         self.shared.pending().extend(held);
+        self.wake_pending();
+    }
+
+    /// Wakes what open batches held back so far, at once; what is queued
+    /// later is held again until the batches close.
+    pub(crate) fn flush_held(&self) {
+        let held = std::mem::take(&mut *lock(&self.held));
+        if held.is_empty() {
+            return;
+        }
+        self.shared.pending().extend(held);
+        self.wake_pending();
+    }
+
+    /// Wakes the queue: at once after a quiet spell, through the notifier
+    /// thread during a burst.
+    fn wake_pending(&self) {
         let now = self.now_nanos();
         let previous = self.last_flush.swap(now, Ordering::AcqRel);
         let in_burst = previous != 0 && now.saturating_sub(previous) < BURST.as_nanos() as u64;

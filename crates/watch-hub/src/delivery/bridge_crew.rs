@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{JoinHandle, Thread};
 
-use crate::bridge_target::{BridgeTarget, panic_text};
-use crate::consumer_cursor::{ConsumerCursor, Delivery, Next};
+use super::bridge_target::{BridgeTarget, panic_text};
+use super::consumer_cursor::{ConsumerCursor, Delivery, Next};
 
 /// Nothing to deliver, or a crew thread is about to look.
 const IDLE: u8 = 0;
