@@ -10,6 +10,7 @@
 
 mod bridge_crew;
 mod bridge_target;
+mod bridge_work;
 mod consumer_cursor;
 mod consumer_slot;
 mod event_history;
@@ -17,6 +18,7 @@ mod fanout;
 mod notifier;
 mod publication;
 mod reclaimer;
+mod sync;
 
 pub(crate) use bridge_target::BridgeTarget;
 pub(crate) use consumer_cursor::{ConsumerCursor, Delivery, Next};
@@ -25,3 +27,6 @@ pub use event_history::{EventHistory, ResyncNeeded};
 pub(crate) use fanout::{Fanout, Retain};
 pub(crate) use publication::Publication;
 pub(crate) use reclaimer::Retired;
+
+#[cfg(all(test, hub_loom))]
+mod loom_models;

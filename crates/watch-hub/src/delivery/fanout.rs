@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::ProviderId;
@@ -12,12 +11,14 @@ use tokio::sync::watch;
 
 use super::bridge_crew::BridgeCrew;
 use super::bridge_target::BridgeTarget;
+use super::bridge_work::BridgeWork;
 use super::consumer_cursor::ConsumerCursor;
 use super::consumer_slot::{ConsumerKind, ConsumerSlot, ConsumerStats};
 use super::event_history::EventHistory;
 use super::notifier::Notifier;
 use super::publication::Publication;
 use super::reclaimer::{Reclaimer, Retired};
+use super::sync::thread::JoinHandle;
 use crate::{HubError, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot};
 
 /// Terminations retained for late subscribers, one per provider, at most
@@ -79,7 +80,7 @@ pub(crate) struct Fanout {
     pub(crate) queue_capacity: usize,
     reclaimer: Reclaimer,
     notifier: Notifier,
-    crew: BridgeCrew,
+    crew: BridgeCrew<BridgeWork>,
 }
 
 impl Fanout {
@@ -287,10 +288,14 @@ impl Fanout {
     ) -> Result<(), HubError> {
         let slot = Arc::new(ConsumerSlot::new(name, kind, self.queue_capacity));
         let mut cursor = ConsumerCursor::new(slot.clone(), self.clone());
-        cursor.seed(self.add_consumer(slot)?);
+        cursor.seed(self.add_consumer(slot.clone())?);
         // On failure the cursor was dropped, which closed the slot.
         self.crew
-            .join(target, cursor)
+            .join(
+                slot.name().to_owned(),
+                BridgeWork { target, cursor },
+                |link| slot.link_crew(link),
+            )
             .map_err(|source| HubError::Spawn { source })
     }
 
