@@ -190,10 +190,53 @@ impl ProviderWatchHub {
         &self.metrics
     }
 
-    /// Whether `snapshot`, published now, would be a suspicious shrink of
-    /// the published view. The failover controller does not choose such a
-    /// candidate while another healthy one exists (decision 5).
-    pub fn is_suspicious_shrink(&self, snapshot: &ProviderSnapshot) -> bool {
+    /// The one question the failover controller asks about a candidate
+    /// (decision 5): would `provider`'s view `snapshot`, published now, be a
+    /// suspicious shrink of the published view? The controller does not
+    /// choose such a candidate while another healthy one exists. The facade
+    /// asks it for every running provider whenever the published snapshot,
+    /// the active provider or a provider's view changes.
+    ///
+    /// The same pass finds what a switch to the candidate would publish: for
+    /// a provider that is not active, the diff from the published snapshot
+    /// is kept (while the published snapshot and that view stay the same,
+    /// and if it is not much larger than an eighth of the published view),
+    /// so that a switch to a warm standby publishes without diffing; and
+    /// the provider's `provisioning_provider_disagreement_members` gauge
+    /// (0 for the active provider) is set from it, so the gauge follows
+    /// every publication and every switch (CONTRACTS §5).
+    ///
+    /// Inside a [`transaction`](Self::transaction), the consumers of what
+    /// was published so far are woken first.
+    pub fn assess_candidate(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) -> bool {
+        // Consumers of what this step published are not held up by the
+        // assessment (see `transaction`).
+        self.fanout.flush();
+        let Some(last) = &self.last else {
+            return false;
+        };
+        let published = last.members().len();
+        if self.active.as_ref() == Some(provider) || snapshot.hash() == last.hash() {
+            self.metrics.set_disagreement(provider, 0);
+            return self.shrinks_published(snapshot);
+        }
+        if published == 0 || snapshot.is_empty() {
+            // One side is empty: they disagree on every member of the other.
+            self.metrics
+                .set_disagreement(provider, published + snapshot.len());
+            return self.shrinks_published(snapshot);
+        }
+        let (removed, disagreeing) =
+            self.prepared
+                .prepare(provider, last.snapshot(), last.hash(), snapshot);
+        self.metrics.set_disagreement(provider, disagreeing);
+        self.guard.is_suspicious(published, removed, snapshot.len())
+    }
+
+    /// Whether `snapshot` would be a suspicious shrink of the published
+    /// view, without keeping a diff (the active provider's view, or one
+    /// side empty).
+    fn shrinks_published(&self, snapshot: &ProviderSnapshot) -> bool {
         let Some(last) = &self.last else {
             return false;
         };
@@ -214,44 +257,6 @@ impl ProviderWatchHub {
             return false;
         }
         let removed = removed_members(last.members(), snapshot.members());
-        self.guard.is_suspicious(published, removed, snapshot.len())
-    }
-
-    /// [`is_suspicious_shrink`](Self::is_suspicious_shrink) for the latest
-    /// view of a running provider. For a provider that is not active, the
-    /// answer comes from the diff a switch to it would publish, which is
-    /// kept (while the published snapshot and that view stay the same, and
-    /// if it is not much larger than an eighth of the published view), so
-    /// that a switch to a warm standby publishes without diffing. The
-    /// facade calls it for every running provider whenever the published
-    /// snapshot, the active provider or a provider's view changes.
-    ///
-    /// It also sets the provider's
-    /// `provisioning_provider_disagreement_members` gauge (0 for the active
-    /// provider), from the same diff, so the gauge follows every publication
-    /// and every switch (CONTRACTS §5).
-    pub fn assess_candidate(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) -> bool {
-        // Consumers of what this step published are not held up by the
-        // assessment (see `transaction`).
-        self.fanout.flush();
-        let Some(last) = &self.last else {
-            return false;
-        };
-        let published = last.members().len();
-        if self.active.as_ref() == Some(provider) || snapshot.hash() == last.hash() {
-            self.metrics.set_disagreement(provider, 0);
-            return self.is_suspicious_shrink(snapshot);
-        }
-        if published == 0 || snapshot.is_empty() {
-            // One side is empty: they disagree on every member of the other.
-            self.metrics
-                .set_disagreement(provider, published + snapshot.len());
-            return self.is_suspicious_shrink(snapshot);
-        }
-        let (removed, disagreeing) =
-            self.prepared
-                .prepare(provider, last.snapshot(), last.hash(), snapshot);
-        self.metrics.set_disagreement(provider, disagreeing);
         self.guard.is_suspicious(published, removed, snapshot.len())
     }
 
