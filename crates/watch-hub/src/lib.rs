@@ -26,7 +26,7 @@ pub use dedup_bridge::DedupBridge;
 pub use delivery::{ConsumerKind, ConsumerStats, EventHistory, ResyncNeeded};
 pub use error::HubError;
 pub use event_line::{EventLine, TerminationReason, TopologyChange};
-pub use event_publisher::ProvisioningEventPublisher;
+pub(crate) use event_publisher::ProvisioningEventPublisher;
 pub use event_subscription::{EventSubscription, SubscriptionClosed};
 pub use hub_config::HubConfig;
 pub use hub_handle::{HubHandle, TopologyReceiver};
