@@ -20,7 +20,9 @@ usage: cargo xtask <command>
 
 commands:
   ci                       fmt check, clippy -D warnings, integration (below), doc tests,
-                           chaos matrix, docs
+                           loom models (below), chaos matrix, docs
+  loom [--mutation NAME]   the watch hub's delivery engine model-checked with loom; with a
+                           mutation (a negative control), passes only when a model catches it
   test                     fast subset: unit tests of every crate
   integration [--containers]
                            every unit and integration test (fakes and real services), and a
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "ci" => ci(),
         "test" => test(),
+        "loom" => loom_command(rest),
         "integration" => integration(rest),
         "bench" => bench::run(rest),
         "chaos" => chaos::run(rest),
@@ -251,7 +254,8 @@ fn ci() -> Result<(), String> {
             "--show-output",
         ]),
     );
-    let failed: Vec<String> = [integration, doc]
+    let models = loom(&env, None);
+    let failed: Vec<String> = [integration, doc, models]
         .into_iter()
         .filter_map(Result::err)
         .collect();
@@ -270,6 +274,74 @@ fn ci() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The negative controls of the loom models (see the watch hub's
+/// `delivery/loom_models.rs`).
+const LOOM_MUTATIONS: [&str; 4] = [
+    "attach_race",
+    "no_wake_before_call",
+    "sleep_race",
+    "hold_ignored",
+];
+
+fn loom_command(rest: &[String]) -> Result<(), String> {
+    let env = Env::prepare()?;
+    match rest {
+        [] => loom(&env, None),
+        [flag, name] if flag == "--mutation" => {
+            if !LOOM_MUTATIONS.contains(&name.as_str()) {
+                return Err(format!(
+                    "loom: unknown mutation {name:?} (known: {})",
+                    LOOM_MUTATIONS.join(", ")
+                ));
+            }
+            match loom(&env, Some(name)) {
+                Err(_) => {
+                    eprintln!("xtask: loom: the mutation {name} was caught");
+                    Ok(())
+                }
+                Ok(()) => Err(format!("loom: no model caught the mutation {name}")),
+            }
+        }
+        _ => Err(format!("loom: unknown arguments {rest:?}\n{USAGE}")),
+    }
+}
+
+/// The model checks of the watch hub's delivery engine: loom explores every
+/// interleaving of the bridge crew, the notifier and a consumer slot up to
+/// a preemption bound (a fixed number of interleavings, under a minute).
+/// `--cfg hub_loom` changes the flags of every crate, so they build in a
+/// target directory of their own, beside the main one, which stays valid; a
+/// cold run builds the hub and its dependencies once more in release (about
+/// 6 minutes on 2 cores).
+fn loom(env: &Env, mutation: Option<&str>) -> Result<(), String> {
+    let mut cmd = env.cargo(&[
+        "test",
+        "-p",
+        "provisioning-watch-hub",
+        "--release",
+        "--lib",
+        "loom",
+        "--",
+        "--nocapture",
+        "--test-threads",
+        "1",
+    ]);
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    cmd.env("CARGO_TARGET_DIR", target.join("loom"));
+    cmd.env("RUSTFLAGS", "--cfg hub_loom");
+    match mutation {
+        Some(name) => cmd.env("HUB_LOOM_MUTATION", name),
+        None => cmd.env_remove("HUB_LOOM_MUTATION"),
+    };
+    let step = match mutation {
+        Some(name) => format!("loom models with the mutation {name}"),
+        None => "loom models".to_owned(),
+    };
+    run(&step, cmd)
 }
 
 fn test() -> Result<(), String> {

@@ -84,6 +84,19 @@ pub(crate) struct Driver {
     items_rx: mpsc::Receiver<StreamItem>,
 }
 
+// The hub's transactions span a whole step of the driver.
+impl std::borrow::Borrow<ProviderWatchHub> for Driver {
+    fn borrow(&self) -> &ProviderWatchHub {
+        &self.hub
+    }
+}
+
+impl std::borrow::BorrowMut<ProviderWatchHub> for Driver {
+    fn borrow_mut(&mut self) -> &mut ProviderWatchHub {
+        &mut self.hub
+    }
+}
+
 impl Driver {
     pub(crate) fn new(parts: DriverParts) -> Self {
         let (items_tx, items_rx) = mpsc::channel(STREAM_CHANNEL);
@@ -146,12 +159,10 @@ impl Driver {
                         return;
                     }
                     Some(command) => {
-                        {
-                            let _wakes = self.hub.batch_wakes();
-                            self.on_command(command);
-                        }
-                        let _wakes = self.hub.batch_wakes();
-                        self.refresh_suspicion(Instant::now());
+                        ProviderWatchHub::transaction(&mut self, |driver: &mut Self| {
+                            driver.on_command(command);
+                            driver.refresh_suspicion(Instant::now());
+                        });
                     }
                     // Every handle is gone: nobody can observe the service.
                     None => {
@@ -161,34 +172,30 @@ impl Driver {
                 },
                 Some(item) = self.items_rx.recv() => {
                     let at = item.at;
-                    {
-                        // One wake-up for everything this event publishes.
-                        let _wakes = self.hub.batch_wakes();
-                        self.on_item(item);
-                    }
-                    // Consumers are woken before the views are assessed
-                    // against what they now hold.
-                    let _wakes = self.hub.batch_wakes();
-                    self.refresh_suspicion(at);
+                    // One wake-up for everything this event publishes (the
+                    // hub wakes the consumers before it assesses views).
+                    ProviderWatchHub::transaction(&mut self, |driver: &mut Self| {
+                        driver.on_item(item);
+                        driver.refresh_suspicion(at);
+                    });
                 }
-                () = sleep_until(deadline) => {
-                    let _wakes = self.hub.batch_wakes();
+                () = sleep_until(deadline) => ProviderWatchHub::transaction(&mut self, |driver: &mut Self| {
                     let now = Instant::now();
-                    if self.policy_settles_at.is_some_and(|at| now >= at) {
-                        self.policy_settles_at = None;
-                        self.controller.set_policy(self.policy.clone(), now.into_std());
+                    if driver.policy_settles_at.is_some_and(|at| now >= at) {
+                        driver.policy_settles_at = None;
+                        driver.controller.set_policy(driver.policy.clone(), now.into_std());
                     }
-                    self.controller.tick(now.into_std());
-                    self.apply_decisions(now, None);
-                    if let PublishOutcome::Published { seq_no } = self.hub.tick(now.into_std()) {
+                    driver.controller.tick(now.into_std());
+                    driver.apply_decisions(now, None);
+                    if let PublishOutcome::Published { seq_no } = driver.hub.tick(now.into_std()) {
                         info!(seq_no, "held shrink confirmed by time and published");
                     }
-                    self.refresh_suspicion(now);
+                    driver.refresh_suspicion(now);
                     if now >= next_metrics {
-                        self.refresh_gauges(now);
+                        driver.refresh_gauges(now);
                         next_metrics = now + METRICS_REFRESH;
                     }
-                }
+                }),
             }
         }
     }

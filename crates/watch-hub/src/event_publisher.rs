@@ -9,7 +9,7 @@ use provisioning_provider_api::{
     SwitchReason,
 };
 
-use crate::publication::Publication;
+use crate::delivery::Publication;
 use crate::{
     ChangeEnvelope, EventHistory, HealthLine, ProvisioningEvent, ProvisioningMetrics,
     PublishedSnapshot, RunId, TerminatedLine, TopologyEnvelope, UnavailableLine,
@@ -20,7 +20,7 @@ use crate::{
 /// on every switch — builds them, and keeps the bounded [`EventHistory`].
 ///
 /// The hub owns one and is its only writer; readers use the history.
-pub struct ProvisioningEventPublisher {
+pub(crate) struct ProvisioningEventPublisher {
     run_id: RunId,
     seq_no: u64,
     epoch: u64,
@@ -31,7 +31,7 @@ impl ProvisioningEventPublisher {
     /// A publisher for run `run_id` with a history bounded to
     /// `max_publications` publications and `max_members` members held by
     /// snapshot lines.
-    pub fn new(run_id: RunId, max_publications: usize, max_members: usize) -> Self {
+    pub(crate) fn new(run_id: RunId, max_publications: usize, max_members: usize) -> Self {
         Self {
             run_id,
             seq_no: 0,
@@ -41,22 +41,22 @@ impl ProvisioningEventPublisher {
     }
 
     /// The run id.
-    pub fn run_id(&self) -> RunId {
+    pub(crate) fn run_id(&self) -> RunId {
         self.run_id
     }
 
     /// The last `seq_no` given out (0 before the first line).
-    pub fn last_seq_no(&self) -> u64 {
+    pub(crate) fn last_seq_no(&self) -> u64 {
         self.seq_no
     }
 
     /// The current epoch.
-    pub fn epoch(&self) -> u64 {
+    pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 
     /// The history (shared).
-    pub fn history(&self) -> &EventHistory {
+    pub(crate) fn history(&self) -> &EventHistory {
         &self.history
     }
 

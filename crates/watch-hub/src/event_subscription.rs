@@ -2,13 +2,11 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures::Stream;
 
-use crate::consumer_cursor::{ConsumerCursor, Delivery, Next};
-use crate::consumer_slot::ConsumerStats;
+use crate::delivery::{ConsumerCursor, ConsumerStats, Delivery, Next};
 use crate::{ProvisioningEvent, ResyncLine};
 
 /// A bounded stream of event lines (CONTRACTS §3) for one subscriber.
@@ -52,11 +50,11 @@ impl EventSubscription {
 
     /// This subscriber's counters.
     pub fn stats(&self) -> ConsumerStats {
-        self.cursor.slot.stats()
+        self.cursor.stats()
     }
 
     fn take(&mut self, delivery: Delivery) -> Arc<ProvisioningEvent> {
-        self.cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
+        self.cursor.count_delivered();
         match delivery {
             Delivery::Line(line) => line,
             Delivery::Resync(snapshot) => {
@@ -94,7 +92,7 @@ impl Stream for EventSubscription {
             match this.cursor.next() {
                 Next::Item(delivery) => return Poll::Ready(Some(this.take(delivery))),
                 Next::Closed => return Poll::Ready(None),
-                Next::Empty if !registered => this.cursor.slot.register(cx.waker()),
+                Next::Empty if !registered => this.cursor.register(cx.waker()),
                 Next::Empty => {}
             }
         }

@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::bridge_target::BridgeTarget;
-use crate::consumer_cursor::ConsumerCursor;
-use crate::consumer_slot::{ConsumerKind, ConsumerSlot, ConsumerStats};
-use crate::fanout::{Fanout, Start};
+use crate::delivery::{BridgeTarget, ConsumerKind, ConsumerStats, Fanout};
 use crate::{
     EventHistory, EventSubscription, HubError, PartitionManagerBridge, PlacementSupervisorBridge,
     ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot, RemotingBridge, RunId,
@@ -94,32 +91,14 @@ impl HubHandle {
         kind: ConsumerKind,
         target: BridgeTarget,
     ) -> Result<(), HubError> {
-        let slot = Arc::new(ConsumerSlot::new(name, kind, self.fanout.queue_capacity));
-        let mut cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
-        cursor.seed(self.fanout.add_consumer(slot.clone())?);
-        // On failure the cursor was dropped, which closed the slot.
-        self.fanout
-            .add_bridge(target, cursor)
-            .map_err(|source| HubError::Spawn { source })
+        self.fanout.attach_bridge(name, kind, target)
     }
 
     /// A bounded stream of every event line, starting with the retained
     /// lines, `resync` and the current snapshot.
     pub fn subscribe_events(&self, name: impl Into<String>) -> Result<EventSubscription, HubError> {
-        let (slot, mut cursor) = self.event_consumer(name.into());
-        cursor.seed(self.fanout.add_consumer(slot)?);
+        let cursor = self.fanout.attach_stream(name.into(), None, false)?;
         Ok(EventSubscription::new(cursor))
-    }
-
-    /// A new event-stream slot and its cursor, not yet attached.
-    fn event_consumer(&self, name: String) -> (Arc<ConsumerSlot>, ConsumerCursor) {
-        let slot = Arc::new(ConsumerSlot::new(
-            name,
-            ConsumerKind::EventStream,
-            self.fanout.queue_capacity,
-        ));
-        let cursor = ConsumerCursor::new(slot.clone(), self.fanout.clone());
-        (slot, cursor)
     }
 
     /// A bounded stream that starts exactly with `resync` and the current
@@ -132,12 +111,7 @@ impl HubHandle {
         &self,
         name: impl Into<String>,
     ) -> Result<EventSubscription, HubError> {
-        let (slot, mut cursor) = self.event_consumer(name.into());
-        let mut bundle = self.fanout.add_consumer(slot)?;
-        if bundle.snapshot.is_some() {
-            bundle.before.clear();
-        }
-        cursor.seed(bundle);
+        let cursor = self.fanout.attach_stream(name.into(), None, true)?;
         Ok(EventSubscription::new(cursor))
     }
 
@@ -152,11 +126,7 @@ impl HubHandle {
         name: impl Into<String>,
         since: u64,
     ) -> Result<EventSubscription, HubError> {
-        let (slot, mut cursor) = self.event_consumer(name.into());
-        match self.fanout.add_consumer_since(slot, since)? {
-            Start::Replay { since, lines } => cursor.seed_replay(since, lines),
-            Start::Resync(bundle) => cursor.seed(bundle),
-        }
+        let cursor = self.fanout.attach_stream(name.into(), Some(since), false)?;
         Ok(EventSubscription::new(cursor))
     }
 

@@ -1,42 +1,32 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-mod bridge_crew;
-mod bridge_target;
 mod bridges;
-mod consumer_cursor;
-mod consumer_slot;
 mod dedup_bridge;
+mod delivery;
 mod error;
-mod event_history;
 mod event_line;
 mod event_publisher;
 mod event_subscription;
-mod fanout;
 mod hub_config;
 mod hub_handle;
 mod line_payloads;
-mod notifier;
 mod prepared_diffs;
 mod prometheus_text;
 mod provisioning_event;
 mod provisioning_metrics;
-mod publication;
 mod published_snapshot;
-mod reclaimer;
 mod run_id;
 mod seq_filter;
 mod shrink_guard;
-mod wake_batch;
 mod watch_hub;
 
 pub use bridges::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
-pub use consumer_slot::{ConsumerKind, ConsumerStats};
 pub use dedup_bridge::DedupBridge;
+pub use delivery::{ConsumerKind, ConsumerStats, EventHistory, ResyncNeeded};
 pub use error::HubError;
-pub use event_history::{EventHistory, ResyncNeeded};
 pub use event_line::{EventLine, TerminationReason, TopologyChange};
-pub use event_publisher::ProvisioningEventPublisher;
+pub(crate) use event_publisher::ProvisioningEventPublisher;
 pub use event_subscription::{EventSubscription, SubscriptionClosed};
 pub use hub_config::HubConfig;
 pub use hub_handle::{HubHandle, TopologyReceiver};
@@ -54,7 +44,6 @@ pub use provisioning_metrics::{
 pub use published_snapshot::{PublishedSnapshot, SnapshotEnvelope};
 pub use run_id::{RunId, RunIdParseError};
 pub use seq_filter::SeqFilter;
-pub use wake_batch::WakeBatch;
 pub use watch_hub::{ProviderWatchHub, PublishOutcome};
 
 /// Compile-time proof that the hub can move into the facade's driver task

@@ -1,5 +1,6 @@
 //! [`ProviderWatchHub`]: numbering, diff, shrink guard and fan-out.
 
+use std::borrow::BorrowMut;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,9 +9,9 @@ use provisioning_provider_api::{
     SwitchReason, diff_into,
 };
 
-use crate::fanout::{Fanout, Retain};
+use crate::delivery::Retired;
+use crate::delivery::{Fanout, Retain};
 use crate::prepared_diffs::PreparedDiffs;
-use crate::reclaimer::Retired;
 use crate::shrink_guard::{
     HeldShrink, ShrinkGuard, disagreement, removed_in_diff, removed_members,
 };
@@ -106,11 +107,30 @@ impl ProviderWatchHub {
         }
     }
 
-    /// Defers consumer wake-ups until the returned batch is dropped, so
-    /// that several publications in a row wake each consumer once (see
-    /// [`WakeBatch`](crate::WakeBatch)).
-    pub fn batch_wakes(&self) -> crate::WakeBatch {
-        crate::WakeBatch::open(self.fanout.clone())
+    /// Runs `work` (one step of the owner: handling a provider event, a
+    /// command, a timer) as one delivery transaction: what it publishes
+    /// reaches the consumers with one wake-up each, when `work` returns —
+    /// a fault's `provider_health`, the `provider_changed` and the new
+    /// snapshot in one go, and the first wake-up does not compete with the
+    /// rest of the step for the CPU. Before the hub assesses a candidate
+    /// ([`assess_candidate`](Self::assess_candidate)), it wakes the
+    /// consumers of what the step published so far, so that they are not
+    /// held up by the assessment. Transactions nest; only the outermost
+    /// one wakes.
+    ///
+    /// `owner` is whatever holds the hub (the hub itself, or the service
+    /// driver), so that `work` can use the rest of the owner too. Keep
+    /// `work` bounded: nothing it publishes reaches a consumer before it
+    /// returns or assesses.
+    pub fn transaction<O, R>(owner: &mut O, work: impl FnOnce(&mut O) -> R) -> R
+    where
+        O: BorrowMut<ProviderWatchHub>,
+    {
+        let fanout = owner.borrow_mut().fanout.clone();
+        fanout.begin_transaction();
+        // Ends even when `work` panics, or every later wake-up is held.
+        let _end = TransactionEnd(fanout);
+        work(owner)
     }
 
     /// This run's id.
@@ -170,10 +190,53 @@ impl ProviderWatchHub {
         &self.metrics
     }
 
-    /// Whether `snapshot`, published now, would be a suspicious shrink of
-    /// the published view. The failover controller does not choose such a
-    /// candidate while another healthy one exists (decision 5).
-    pub fn is_suspicious_shrink(&self, snapshot: &ProviderSnapshot) -> bool {
+    /// The one question the failover controller asks about a candidate
+    /// (decision 5): would `provider`'s view `snapshot`, published now, be a
+    /// suspicious shrink of the published view? The controller does not
+    /// choose such a candidate while another healthy one exists. The facade
+    /// asks it for every running provider whenever the published snapshot,
+    /// the active provider or a provider's view changes.
+    ///
+    /// The same pass finds what a switch to the candidate would publish: for
+    /// a provider that is not active, the diff from the published snapshot
+    /// is kept (while the published snapshot and that view stay the same,
+    /// and if it is not much larger than an eighth of the published view),
+    /// so that a switch to a warm standby publishes without diffing; and
+    /// the provider's `provisioning_provider_disagreement_members` gauge
+    /// (0 for the active provider) is set from it, so the gauge follows
+    /// every publication and every switch (CONTRACTS §5).
+    ///
+    /// Inside a [`transaction`](Self::transaction), the consumers of what
+    /// was published so far are woken first.
+    pub fn assess_candidate(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) -> bool {
+        // Consumers of what this step published are not held up by the
+        // assessment (see `transaction`).
+        self.fanout.flush();
+        let Some(last) = &self.last else {
+            return false;
+        };
+        let published = last.members().len();
+        if self.active.as_ref() == Some(provider) || snapshot.hash() == last.hash() {
+            self.metrics.set_disagreement(provider, 0);
+            return self.shrinks_published(snapshot);
+        }
+        if published == 0 || snapshot.is_empty() {
+            // One side is empty: they disagree on every member of the other.
+            self.metrics
+                .set_disagreement(provider, published + snapshot.len());
+            return self.shrinks_published(snapshot);
+        }
+        let (removed, disagreeing) =
+            self.prepared
+                .prepare(provider, last.snapshot(), last.hash(), snapshot);
+        self.metrics.set_disagreement(provider, disagreeing);
+        self.guard.is_suspicious(published, removed, snapshot.len())
+    }
+
+    /// Whether `snapshot` would be a suspicious shrink of the published
+    /// view, without keeping a diff (the active provider's view, or one
+    /// side empty).
+    fn shrinks_published(&self, snapshot: &ProviderSnapshot) -> bool {
         let Some(last) = &self.last else {
             return false;
         };
@@ -194,41 +257,6 @@ impl ProviderWatchHub {
             return false;
         }
         let removed = removed_members(last.members(), snapshot.members());
-        self.guard.is_suspicious(published, removed, snapshot.len())
-    }
-
-    /// [`is_suspicious_shrink`](Self::is_suspicious_shrink) for the latest
-    /// view of a running provider. For a provider that is not active, the
-    /// answer comes from the diff a switch to it would publish, which is
-    /// kept (while the published snapshot and that view stay the same, and
-    /// if it is not much larger than an eighth of the published view), so
-    /// that a switch to a warm standby publishes without diffing. The
-    /// facade calls it for every running provider whenever the published
-    /// snapshot, the active provider or a provider's view changes.
-    ///
-    /// It also sets the provider's
-    /// `provisioning_provider_disagreement_members` gauge (0 for the active
-    /// provider), from the same diff, so the gauge follows every publication
-    /// and every switch (CONTRACTS §5).
-    pub fn assess_candidate(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) -> bool {
-        let Some(last) = &self.last else {
-            return false;
-        };
-        let published = last.members().len();
-        if self.active.as_ref() == Some(provider) || snapshot.hash() == last.hash() {
-            self.metrics.set_disagreement(provider, 0);
-            return self.is_suspicious_shrink(snapshot);
-        }
-        if published == 0 || snapshot.is_empty() {
-            // One side is empty: they disagree on every member of the other.
-            self.metrics
-                .set_disagreement(provider, published + snapshot.len());
-            return self.is_suspicious_shrink(snapshot);
-        }
-        let (removed, disagreeing) =
-            self.prepared
-                .prepare(provider, last.snapshot(), last.hash(), snapshot);
-        self.metrics.set_disagreement(provider, disagreeing);
         self.guard.is_suspicious(published, removed, snapshot.len())
     }
 
@@ -550,6 +578,15 @@ impl ProviderWatchHub {
             .collect();
         self.fanout.publish(publication, Retain::Snapshot, retired);
         PublishOutcome::Published { seq_no }
+    }
+}
+
+/// Ends a [`ProviderWatchHub::transaction`].
+struct TransactionEnd(Arc<Fanout>);
+
+impl Drop for TransactionEnd {
+    fn drop(&mut self) {
+        self.0.end_transaction();
     }
 }
 

@@ -9,6 +9,7 @@ mod hub {
     mod metrics;
     mod numbering;
     mod ordering;
+    mod public_surface;
     mod shrink;
     mod switch_bridge_calls;
 }

@@ -278,7 +278,7 @@ fn an_event_subscriber_that_falls_behind_gets_resync_and_the_current_snapshot() 
 }
 
 #[test]
-fn a_wake_batch_holds_every_wake_up_until_it_is_dropped() {
+fn a_transaction_holds_every_wake_up_until_it_ends() {
     let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
     let handle = hub.handle();
     let bridge = Arc::new(RecordingBridge::new());
@@ -292,36 +292,77 @@ fn a_wake_batch_holds_every_wake_up_until_it_is_dropped() {
     let seen = bridge.calls().len();
     // Let the bridge thread park and the notifier go quiet: a consumer that
     // is still awake may take what is queued without being woken, and a
-    // batch only holds wake-ups.
+    // transaction only holds wake-ups.
     std::thread::sleep(Duration::from_millis(50));
 
-    let batch = hub.batch_wakes();
-    let nested = hub.batch_wakes();
-    for i in 1..=3 {
-        let outcome = hub.publish_active(pid("a"), numbered(3 + i), t0);
-        assert!(
-            matches!(outcome, PublishOutcome::Published { .. }),
-            "{outcome:?}"
+    ProviderWatchHub::transaction(&mut hub, |hub| {
+        ProviderWatchHub::transaction(hub, |hub| {
+            for i in 1..=3 {
+                let outcome = hub.publish_active(pid("a"), numbered(3 + i), t0);
+                assert!(
+                    matches!(outcome, PublishOutcome::Published { .. }),
+                    "{outcome:?}"
+                );
+            }
+            // Neither a quiet-spell wake-up nor the notifier's polling may
+            // deliver while a transaction is open.
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(
+                bridge.calls().len(),
+                seen,
+                "delivered inside the transaction"
+            );
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            bridge.calls().len(),
+            seen,
+            "the outer transaction is still open"
         );
-    }
+    });
     let last = hub.latest().expect("latest").clone();
-    // Neither a quiet-spell wake-up nor the notifier's polling may deliver
-    // while a batch is open.
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(bridge.calls().len(), seen, "delivered inside the batch");
-    drop(nested);
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(bridge.calls().len(), seen, "the outer batch is still open");
-    drop(batch);
     let started = Instant::now();
     assert!(wait_until(Duration::from_secs(5), || bridge.reached(&last)));
     println!(
-        "3 publications delivered {:?} after the batch closed",
+        "3 publications delivered {:?} after the transaction ended",
         started.elapsed()
     );
     let seqs: Vec<u64> = bridge.calls()[seen..].iter().map(Call::seq_no).collect();
     assert_eq!(seqs.len(), 3, "{seqs:?}");
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[test]
+fn an_assessment_inside_a_transaction_wakes_what_it_published_first() {
+    let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
+    let handle = hub.handle();
+    let bridge = Arc::new(RecordingBridge::new());
+    handle
+        .attach_placement("placement", bridge.clone())
+        .expect("attach");
+    let t0 = Instant::now();
+    hub.activate(pid("a"), numbered(3), t0).expect("activate");
+    let first = hub.latest().expect("latest").clone();
+    assert!(wait_until(Duration::from_secs(5), || bridge.reached(&first)));
+    std::thread::sleep(Duration::from_millis(50));
+
+    ProviderWatchHub::transaction(&mut hub, |hub| {
+        let outcome = hub.publish_active(pid("a"), numbered(4), t0);
+        assert!(
+            matches!(outcome, PublishOutcome::Published { .. }),
+            "{outcome:?}"
+        );
+        let published = hub.latest().expect("latest").clone();
+        hub.assess_candidate(&pid("b"), &numbered(4));
+        // Still inside the transaction: only the assessment can have woken
+        // the bridge.
+        let started = Instant::now();
+        assert!(
+            wait_until(Duration::from_secs(5), || bridge.reached(&published)),
+            "the assessment did not wake the consumers of the step"
+        );
+        println!("delivered {:?} after the assessment", started.elapsed());
+    });
 }
 
 #[test]

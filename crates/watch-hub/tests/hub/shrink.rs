@@ -128,17 +128,17 @@ fn an_agreeing_standby_confirms_early_and_a_disagreeing_one_never_vetoes() {
 fn a_switch_is_never_held_and_drops_a_held_shrink() {
     let (mut hub, t0) = hub_with_ten();
     hub.publish_active(pid("a"), numbered(1), t0);
-    assert!(hub.is_suspicious_shrink(&numbered(0)));
-    assert!(hub.is_suspicious_shrink(&view(&["x"], &[])));
-    assert!(!hub.is_suspicious_shrink(&numbered(9)));
+    assert!(hub.assess_candidate(&pid("c"), &numbered(0)));
+    assert!(hub.assess_candidate(&pid("c"), &view(&["x"], &[])));
+    assert!(!hub.assess_candidate(&pid("c"), &numbered(9)));
     assert!(
-        !hub.is_suspicious_shrink(&numbered(10)),
+        !hub.assess_candidate(&pid("c"), &numbered(10)),
         "the published view"
     );
     let replaced: Vec<String> = (0..10).map(|i| format!("other{i}")).collect();
     let replaced: Vec<&str> = replaced.iter().map(String::as_str).collect();
     assert!(
-        hub.is_suspicious_shrink(&view(&replaced, &[])),
+        hub.assess_candidate(&pid("c"), &view(&replaced, &[])),
         "same size, every published member gone"
     );
     let outcome = hub.switch(None, pid("b"), SwitchReason::Terminated, numbered(0), t0);

@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::publication::Publication;
 use crate::ProvisioningEvent;
-use crate::publication::Publication;
 
 /// The history no longer holds the line after `since`: send `resync` and the
 /// current snapshot instead.

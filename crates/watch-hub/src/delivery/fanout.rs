@@ -1,22 +1,25 @@
-//! [`Fanout`]: the state shared between the hub, its handles and the
-//! consumers — latest snapshot, retained lines, consumer queues, history.
+//! [`Fanout`]: the delivery engine's one door — the state shared between
+//! the hub, its handles and the consumers (latest snapshot, retained lines,
+//! consumer queues, history) and the threads that deliver it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::ProviderId;
 use tokio::sync::watch;
 
-use crate::bridge_crew::BridgeCrew;
-use crate::bridge_target::BridgeTarget;
-use crate::consumer_cursor::ConsumerCursor;
-use crate::consumer_slot::{ConsumerSlot, ConsumerStats};
-use crate::notifier::Notifier;
-use crate::publication::Publication;
-use crate::reclaimer::{Reclaimer, Retired};
-use crate::{EventHistory, HubError, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot};
+use super::bridge_crew::BridgeCrew;
+use super::bridge_target::BridgeTarget;
+use super::bridge_work::BridgeWork;
+use super::consumer_cursor::ConsumerCursor;
+use super::consumer_slot::{ConsumerKind, ConsumerSlot, ConsumerStats};
+use super::event_history::EventHistory;
+use super::notifier::Notifier;
+use super::publication::Publication;
+use super::reclaimer::{Reclaimer, Retired};
+use super::sync::thread::JoinHandle;
+use crate::{HubError, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot};
 
 /// Terminations retained for late subscribers, one per provider, at most
 /// this many providers (the oldest is forgotten first).
@@ -48,7 +51,7 @@ pub(crate) struct ResyncBundle {
 }
 
 /// Where a consumer resuming from `since` starts.
-pub(crate) enum Start {
+enum Start {
     /// Every line after `since`, from the history.
     Replay {
         since: u64,
@@ -66,6 +69,9 @@ struct FanoutState {
     closed: bool,
 }
 
+/// Hands each publication to every consumer and wakes them: at once, or,
+/// inside a transaction ([`begin_transaction`](Self::begin_transaction)),
+/// at its end or at a [`flush`](Self::flush).
 pub(crate) struct Fanout {
     state: Mutex<FanoutState>,
     topology: Mutex<Option<watch::Sender<Option<Arc<PublishedSnapshot>>>>>,
@@ -74,7 +80,7 @@ pub(crate) struct Fanout {
     pub(crate) queue_capacity: usize,
     reclaimer: Reclaimer,
     notifier: Notifier,
-    crew: BridgeCrew,
+    crew: BridgeCrew<BridgeWork>,
 }
 
 impl Fanout {
@@ -109,7 +115,8 @@ impl Fanout {
     }
 
     /// Hands `publication` to every consumer queue, the history and (for a
-    /// snapshot) the latest-topology channel. Never waits for a consumer.
+    /// snapshot) the latest-topology channel, and wakes the consumers
+    /// unless a transaction is open. Never waits for a consumer.
     pub(crate) fn publish(
         &self,
         publication: Publication,
@@ -182,15 +189,26 @@ impl Fanout {
         }
     }
 
-    /// Defers consumer wake-ups until [`release_wakes`](Self::release_wakes).
-    pub(crate) fn hold_wakes(&self) {
+    /// Opens a transaction: publications are queued, and their consumers
+    /// woken once, when the last open transaction ends (or at a
+    /// [`flush`](Self::flush)). Several lines published in a row (a health
+    /// line, `provider_changed`, the new snapshot) then reach each bridge
+    /// in one wake-up, and the first wake-up does not compete with the rest
+    /// of the work for the CPU.
+    pub(crate) fn begin_transaction(&self) {
         self.notifier.hold();
     }
 
-    /// Ends one [`hold_wakes`](Self::hold_wakes); the last one wakes what
-    /// was published meanwhile.
-    pub(crate) fn release_wakes(&self) {
+    /// Ends one [`begin_transaction`](Self::begin_transaction); the last one
+    /// wakes the consumers of what was published meanwhile.
+    pub(crate) fn end_transaction(&self) {
         self.notifier.release();
+    }
+
+    /// Wakes the consumers of everything published so far, inside a
+    /// transaction too (which stays open).
+    pub(crate) fn flush(&self) {
+        self.notifier.flush_held();
     }
 
     pub(crate) fn retire(&self, retired: Vec<Retired>) {
@@ -259,10 +277,66 @@ impl Fanout {
         }
     }
 
+    /// Attaches a bridge, served by the bridge crew (one more crew thread);
+    /// it starts with the retained lines and `resync` with the current
+    /// snapshot.
+    pub(crate) fn attach_bridge(
+        self: &Arc<Self>,
+        name: String,
+        kind: ConsumerKind,
+        target: BridgeTarget,
+    ) -> Result<(), HubError> {
+        let slot = Arc::new(ConsumerSlot::new(name, kind, self.queue_capacity));
+        let mut cursor = ConsumerCursor::new(slot.clone(), self.clone());
+        cursor.seed(self.add_consumer(slot.clone())?);
+        // On failure the cursor was dropped, which closed the slot.
+        self.crew
+            .join(
+                slot.name().to_owned(),
+                BridgeWork { target, cursor },
+                |link| slot.link_crew(link),
+            )
+            .map_err(|source| HubError::Spawn { source })
+    }
+
+    /// Attaches an event-stream consumer, returned as the cursor its
+    /// subscription reads. It starts after `since` when given (from the
+    /// history, or with a resync when the history no longer reaches back),
+    /// else with the retained lines and `resync` with the current snapshot
+    /// — without the retained lines older than that snapshot when
+    /// `from_snapshot`.
+    pub(crate) fn attach_stream(
+        self: &Arc<Self>,
+        name: String,
+        since: Option<u64>,
+        from_snapshot: bool,
+    ) -> Result<ConsumerCursor, HubError> {
+        let slot = Arc::new(ConsumerSlot::new(
+            name,
+            ConsumerKind::EventStream,
+            self.queue_capacity,
+        ));
+        let mut cursor = ConsumerCursor::new(slot.clone(), self.clone());
+        match since {
+            Some(since) => match self.add_consumer_since(slot, since)? {
+                Start::Replay { since, lines } => cursor.seed_replay(since, lines),
+                Start::Resync(bundle) => cursor.seed(bundle),
+            },
+            None => {
+                let mut bundle = self.add_consumer(slot)?;
+                if from_snapshot && bundle.snapshot.is_some() {
+                    bundle.before.clear();
+                }
+                cursor.seed(bundle);
+            }
+        }
+        Ok(cursor)
+    }
+
     /// Registers a consumer slot and returns what it starts with (retained
     /// lines, the current snapshot), taken atomically with the registration
     /// so that no publication is missed or seen twice.
-    pub(crate) fn add_consumer(&self, slot: Arc<ConsumerSlot>) -> Result<ResyncBundle, HubError> {
+    fn add_consumer(&self, slot: Arc<ConsumerSlot>) -> Result<ResyncBundle, HubError> {
         let mut state = self.state();
         if state.closed {
             return Err(HubError::ShutDown);
@@ -273,11 +347,7 @@ impl Fanout {
 
     /// Registers a consumer that resumes after `since`: the history's lines
     /// after it if the history still holds them, else the resync start.
-    pub(crate) fn add_consumer_since(
-        &self,
-        slot: Arc<ConsumerSlot>,
-        since: u64,
-    ) -> Result<Start, HubError> {
+    fn add_consumer_since(&self, slot: Arc<ConsumerSlot>, since: u64) -> Result<Start, HubError> {
         let mut state = self.state();
         if state.closed {
             return Err(HubError::ShutDown);
@@ -287,16 +357,6 @@ impl Fanout {
             Ok(lines) => Start::Replay { since, lines },
             Err(_) => Start::Resync(Self::bundle(&state, 0)),
         })
-    }
-
-    /// Has the bridge crew serve `target` from `cursor` (whose slot was
-    /// added with [`add_consumer`](Self::add_consumer)).
-    pub(crate) fn add_bridge(
-        &self,
-        target: BridgeTarget,
-        cursor: ConsumerCursor,
-    ) -> std::io::Result<()> {
-        self.crew.join(target, cursor)
     }
 
     pub(crate) fn consumers(&self) -> Vec<ConsumerStats> {
@@ -311,26 +371,7 @@ impl Fanout {
     /// Closes every consumer queue and the topology channel, then waits up to
     /// `timeout` for the threads.
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), HubError> {
-        let slots = {
-            let mut state = self.state();
-            state.closed = true;
-            std::mem::take(&mut state.consumers)
-        };
-        for slot in &slots {
-            slot.close();
-        }
-        self.topology
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        let crew = self.crew.stop();
-        let mut others = Vec::new();
-        if let Some(reclaimer) = self.reclaimer.stop() {
-            others.push(("reclaimer".to_owned(), reclaimer));
-        }
-        if let Some(notifier) = self.notifier.stop() {
-            others.push(("notifier".to_owned(), notifier));
-        }
+        let workers = self.stop();
         let deadline = Instant::now() + timeout;
         let finished = |worker: JoinHandle<()>| {
             while !worker.is_finished() && Instant::now() < deadline {
@@ -347,14 +388,19 @@ impl Fanout {
         };
         let mut stuck = Vec::new();
         // Every thread is waited for (and joined if it ends in time).
-        let crew_running = crew.into_iter().map(finished).filter(|done| !done).count();
+        let crew_running = workers
+            .crew
+            .into_iter()
+            .map(finished)
+            .filter(|done| !done)
+            .count();
         if crew_running > 0 {
             // The bridges not yet through their queue: one is inside a call.
             stuck.extend(self.crew.unfinished());
         }
-        for (name, worker) in others {
+        for (name, worker) in workers.others {
             if !finished(worker) {
-                stuck.push(name);
+                stuck.push(name.to_owned());
             }
         }
         if stuck.is_empty() {
@@ -366,6 +412,12 @@ impl Fanout {
 
     /// Closes without waiting (when the hub is dropped).
     pub(crate) fn close(&self) {
+        drop(self.stop());
+    }
+
+    /// Closes every consumer queue and the topology channel and lets the
+    /// threads end; returns them to be joined.
+    fn stop(&self) -> Workers {
         let slots = {
             let mut state = self.state();
             state.closed = true;
@@ -378,10 +430,23 @@ impl Fanout {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        drop(self.crew.stop());
-        drop(self.reclaimer.stop());
-        drop(self.notifier.stop());
+        Workers {
+            crew: self.crew.stop(),
+            others: [
+                ("reclaimer", self.reclaimer.stop()),
+                ("notifier", self.notifier.stop()),
+            ]
+            .into_iter()
+            .filter_map(|(name, worker)| Some((name, worker?)))
+            .collect(),
+        }
     }
+}
+
+/// The threads a [`Fanout::stop`] lets end.
+struct Workers {
+    crew: Vec<JoinHandle<()>>,
+    others: Vec<(&'static str, JoinHandle<()>)>,
 }
 
 #[cfg(test)]

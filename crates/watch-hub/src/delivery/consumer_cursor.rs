@@ -5,10 +5,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::consumer_slot::ConsumerSlot;
+use super::fanout::{Fanout, ResyncBundle};
+use super::publication::Publication;
 use crate::ProvisioningEvent;
-use crate::consumer_slot::ConsumerSlot;
-use crate::fanout::{Fanout, ResyncBundle};
-use crate::publication::Publication;
 
 /// What a consumer gets next.
 pub(crate) enum Delivery {
@@ -130,6 +130,21 @@ impl ConsumerCursor {
     pub(crate) fn seed_replay(&mut self, since: u64, lines: Vec<Arc<ProvisioningEvent>>) {
         self.last_seq = lines.last().map_or(since, |line| line.seq_no());
         self.pending.extend(lines.into_iter().map(Delivery::Line));
+    }
+
+    /// The subscriber's task registers before it returns `Pending`.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.slot.register(waker);
+    }
+
+    /// Counts one line handed to the consumer.
+    pub(crate) fn count_delivered(&self) {
+        self.slot.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The consumer's counters.
+    pub(crate) fn stats(&self) -> super::ConsumerStats {
+        self.slot.stats()
     }
 
     /// After a failed delivery: drop what is in flight and start again from

@@ -1,19 +1,47 @@
 //! [`Notifier`]: wakes consumers — at once after a quiet spell, batched on
 //! its own thread while publications keep coming.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread::{JoinHandle, Thread};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::consumer_slot::ConsumerSlot;
+use super::consumer_slot::ConsumerSlot;
+use super::sync::thread::{self, JoinHandle, Thread};
+use super::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, OnceLock};
 
 /// A flush within this long of the previous one is part of a burst.
+#[cfg(not(hub_loom))]
 const BURST: Duration = Duration::from_millis(1);
 /// While a burst lasts, the notifier thread looks for work this often ...
 const POLL: Duration = Duration::from_micros(100);
 /// ... until it found none for this long; then it sleeps until signalled.
+#[cfg(not(hub_loom))]
 const LINGER: Duration = Duration::from_millis(2);
+
+// The model checker needs a clock it can replay: every flush after the
+// first is a burst, and the thread looks once more after work, then sleeps.
+#[cfg(hub_loom)]
+const BURST: Duration = Duration::from_secs(3600);
+#[cfg(hub_loom)]
+const LINGER: Duration = Duration::ZERO;
+
+/// Something the notifier wakes: a consumer slot in the hub.
+pub(crate) trait Wake: Send + Sync + 'static {
+    /// Marks a wake-up as requested; false when one is pending already.
+    fn request_wake(&self) -> bool;
+    /// Wakes it.
+    fn wake(&self);
+}
+
+impl Wake for ConsumerSlot {
+    fn request_wake(&self) -> bool {
+        ConsumerSlot::request_wake(self)
+    }
+
+    fn wake(&self) {
+        ConsumerSlot::wake(self);
+    }
+}
 
 /// Waking an idle thread costs about 8 µs on the target machines (BENCHMARKS.md;
 /// p99 75 µs), and the woken thread may take the waker's core on the spot.
@@ -33,11 +61,11 @@ const LINGER: Duration = Duration::from_millis(2);
 ///   publisher makes no system call unless the thread is asleep.
 ///
 /// A flush covers every publication made since the previous one: one per
-/// publication, or one per [`WakeBatch`](crate::WakeBatch) — the service
-/// driver publishes a health line, a `provider_changed` and the new
+/// publication, or one per transaction of the hub (a batch here) — the
+/// service driver publishes a health line, a `provider_changed` and the new
 /// snapshot from one provider event, and wakes the consumers once.
-pub(crate) struct Notifier {
-    shared: Arc<Shared>,
+pub(crate) struct Notifier<S: Wake = ConsumerSlot> {
+    shared: Arc<Shared<S>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The notifier's epoch for [`last_flush`](Self::last_flush).
     origin: Instant,
@@ -46,18 +74,18 @@ pub(crate) struct Notifier {
     /// Open wake batches: while any is open, flushes are deferred.
     batches: AtomicUsize,
     /// Consumers to wake that were queued while a batch was open.
-    held: Mutex<Vec<Arc<ConsumerSlot>>>,
+    held: Mutex<Vec<Arc<S>>>,
 }
 
-struct Shared {
-    pending: Mutex<Vec<Arc<ConsumerSlot>>>,
+struct Shared<S: Wake> {
+    pending: Mutex<Vec<Arc<S>>>,
     thread: OnceLock<Thread>,
     stop: AtomicBool,
     /// Set while the notifier sleeps until signalled (not while it polls).
     asleep: AtomicBool,
 }
 
-impl Notifier {
+impl<S: Wake> Notifier<S> {
     pub(crate) fn start() -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Vec::new()),
@@ -66,9 +94,7 @@ impl Notifier {
             asleep: AtomicBool::new(false),
         });
         let worker = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("watch-hub-notify".into())
-            .spawn(move || worker.run())?;
+        let thread = thread::spawn("watch-hub-notify".into(), move || worker.run())?;
         let _ = shared.thread.set(thread.thread().clone());
         Ok(Self {
             shared,
@@ -84,8 +110,11 @@ impl Notifier {
     /// queued that was not already waiting for a wake-up.
     /// Inside an open batch they are held back, so that not even the
     /// notifier thread's polling wakes them before the batch closes.
-    pub(crate) fn enqueue<'a>(&self, slots: impl Iterator<Item = &'a Arc<ConsumerSlot>>) -> bool {
-        let mut queue = if self.batches.load(Ordering::Acquire) > 0 {
+    pub(crate) fn enqueue<'a>(&self, slots: impl Iterator<Item = &'a Arc<S>>) -> bool {
+        let held = self.batches.load(Ordering::Acquire) > 0;
+        // A batch that does not hold, for the model checker to catch.
+        let held = held && !sync::mutation("hold_ignored");
+        let mut queue = if held {
             lock(&self.held)
         } else {
             self.shared.pending()
@@ -108,6 +137,23 @@ impl Notifier {
         // What batches held back joins the queue now.
         let held = std::mem::take(&mut *lock(&self.held));
         self.shared.pending().extend(held);
+        self.wake_pending();
+    }
+
+    /// Wakes what open batches held back so far, at once; what is queued
+    /// later is held again until the batches close.
+    pub(crate) fn flush_held(&self) {
+        let held = std::mem::take(&mut *lock(&self.held));
+        if held.is_empty() {
+            return;
+        }
+        self.shared.pending().extend(held);
+        self.wake_pending();
+    }
+
+    /// Wakes the queue: at once after a quiet spell, through the notifier
+    /// thread during a burst.
+    fn wake_pending(&self) {
         let now = self.now_nanos();
         let previous = self.last_flush.swap(now, Ordering::AcqRel);
         let in_burst = previous != 0 && now.saturating_sub(previous) < BURST.as_nanos() as u64;
@@ -159,13 +205,13 @@ impl Notifier {
     }
 }
 
-fn lock(list: &Mutex<Vec<Arc<ConsumerSlot>>>) -> MutexGuard<'_, Vec<Arc<ConsumerSlot>>> {
+fn lock<S>(list: &Mutex<Vec<Arc<S>>>) -> MutexGuard<'_, Vec<Arc<S>>> {
     // A list of slots to wake; a panic elsewhere cannot leave it invalid.
     list.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Shared {
-    fn pending(&self) -> MutexGuard<'_, Vec<Arc<ConsumerSlot>>> {
+impl<S: Wake> Shared<S> {
+    fn pending(&self) -> MutexGuard<'_, Vec<Arc<S>>> {
         lock(&self.pending)
     }
 
@@ -179,23 +225,31 @@ impl Shared {
                     slot.wake();
                 }
                 linger_until = Instant::now() + LINGER;
-                std::thread::park_timeout(POLL);
+                thread::park_timeout(POLL);
                 continue;
             }
             if self.stop.load(Ordering::SeqCst) {
                 return;
             }
             if Instant::now() < linger_until {
-                std::thread::park_timeout(POLL);
+                thread::park_timeout(POLL);
                 continue;
             }
             // Sleep until signalled. Announce it first, then look once more:
             // the publisher queues before it reads `asleep`, so either this
             // look finds its slots or the publisher sees `asleep` and
             // unparks.
-            self.asleep.store(true, Ordering::SeqCst);
+            // The negative control `sleep_race` announces the sleep after
+            // the last look: the lost wake-up this order prevents.
+            let race = sync::mutation("sleep_race");
+            if !race {
+                self.asleep.store(true, Ordering::SeqCst);
+            }
             if self.pending().is_empty() && !self.stop.load(Ordering::SeqCst) {
-                std::thread::park();
+                if race {
+                    self.asleep.store(true, Ordering::SeqCst);
+                }
+                thread::park();
             }
             self.asleep.store(false, Ordering::SeqCst);
             // Woken for a burst: keep polling for a while.

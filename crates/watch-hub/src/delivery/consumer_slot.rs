@@ -1,14 +1,15 @@
 //! [`ConsumerSlot`]: one consumer's bounded queue, wake-up and counters.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::task::Waker;
 
 use futures::task::AtomicWaker;
 
-use crate::bridge_crew::CrewLink;
-use crate::publication::Publication;
+use super::bridge_crew::CrewLink;
+use super::publication::Publication;
+use super::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, OnceLock};
 
 /// What kind of consumer a slot feeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +64,7 @@ pub(crate) struct SlotQueue {
 }
 
 enum Wake {
-    /// A bridge, served by the hub's [`BridgeCrew`](crate::bridge_crew::BridgeCrew).
+    /// A bridge, served by the hub's [`BridgeCrew`](super::bridge_crew::BridgeCrew).
     Crew(OnceLock<CrewLink>),
     Task(AtomicWaker),
 }

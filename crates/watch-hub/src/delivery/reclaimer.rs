@@ -2,9 +2,9 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 
-use crate::publication::Publication;
+use super::publication::Publication;
+use super::sync::thread::{self, JoinHandle};
 use provisioning_provider_api::ProviderSnapshot;
 
 use crate::{ProvisioningEvent, PublishedSnapshot};
@@ -70,13 +70,11 @@ pub(crate) struct Reclaimer {
 impl Reclaimer {
     pub(crate) fn start() -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<Vec<Retired>>(QUEUED_BATCHES);
-        let thread = std::thread::Builder::new()
-            .name("watch-hub-reclaim".into())
-            .spawn(move || {
-                while let Ok(batch) = rx.recv() {
-                    drop(batch);
-                }
-            })?;
+        let thread = thread::spawn("watch-hub-reclaim".into(), move || {
+            while let Ok(batch) = rx.recv() {
+                drop(batch);
+            }
+        })?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             pending: Mutex::new(Pending::default()),

@@ -4,12 +4,11 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::{JoinHandle, Thread};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError, Weak};
 
-use crate::bridge_target::{BridgeTarget, panic_text};
-use crate::consumer_cursor::{ConsumerCursor, Delivery, Next};
+use super::sync::thread::{self, JoinHandle, Thread};
+use super::sync::{self, AtomicU8, Mutex, MutexGuard};
 
 /// Nothing to deliver, or a crew thread is about to look.
 const IDLE: u8 = 0;
@@ -42,16 +41,33 @@ const DONE: u8 = 4;
 /// Decision 9 holds as before: no hub lock is held during a bridge call, a
 /// bridge may call back into the service, and a panic is caught, counted and
 /// followed by a resync.
-pub(crate) struct BridgeCrew {
-    shared: Arc<Shared>,
+pub(crate) struct BridgeCrew<W: LaneWork> {
+    shared: Arc<Shared<W>>,
 }
 
-struct Shared {
-    state: Mutex<CrewState>,
+/// What a lane serves: in the hub a bridge and its cursor
+/// ([`BridgeWork`](super::bridge_work::BridgeWork)).
+pub(crate) trait LaneWork: Send + 'static {
+    /// Delivers the next item, if there is one.
+    fn step(&mut self) -> Step;
 }
 
-struct CrewState {
-    lanes: Vec<Arc<Lane>>,
+/// What one [`LaneWork::step`] did.
+pub(crate) enum Step {
+    /// Delivered an item (or skipped one the consumer does not take).
+    Served,
+    /// Nothing queued.
+    Empty,
+    /// The queue is closed and drained.
+    Closed,
+}
+
+struct Shared<W: LaneWork> {
+    state: Mutex<CrewState<W>>,
+}
+
+struct CrewState<W: LaneWork> {
+    lanes: Vec<Arc<Lane<W>>>,
     /// Indices into `lanes` of the bridges waiting for a thread.
     ready: VecDeque<usize>,
     threads: Vec<Thread>,
@@ -65,32 +81,45 @@ struct CrewState {
 
 /// One bridge: its target and cursor, and where it is in the crew's
 /// schedule.
-struct Lane {
+struct Lane<W: LaneWork> {
     name: String,
     state: AtomicU8,
     /// Taken by the one thread serving the bridge; emptied when its queue
     /// closes, which drops the bridge.
-    work: Mutex<Option<(BridgeTarget, ConsumerCursor)>>,
+    work: Mutex<Option<W>>,
+    crew: Weak<Shared<W>>,
+    index: usize,
+}
+
+/// A lane as its consumer slot sees it: something to schedule.
+trait Schedule: Send + Sync {
+    fn schedule(&self);
+}
+
+impl<W: LaneWork> Schedule for Lane<W> {
+    fn schedule(&self) {
+        if let Some(crew) = self.crew.upgrade() {
+            crew.schedule(self, self.index);
+        }
+    }
 }
 
 /// What a consumer slot keeps to get its bridge served (weak: the lane
 /// holds the slot through its cursor).
 pub(crate) struct CrewLink {
-    crew: Weak<Shared>,
-    lane: Weak<Lane>,
-    index: usize,
+    lane: Weak<dyn Schedule>,
 }
 
 impl CrewLink {
     /// The bridge has something new: queue it for a crew thread.
     pub(crate) fn schedule(&self) {
-        if let (Some(crew), Some(lane)) = (self.crew.upgrade(), self.lane.upgrade()) {
-            crew.schedule(&lane, self.index);
+        if let Some(lane) = self.lane.upgrade() {
+            lane.schedule();
         }
     }
 }
 
-impl BridgeCrew {
+impl<W: LaneWork> BridgeCrew<W> {
     pub(crate) fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -108,27 +137,33 @@ impl BridgeCrew {
     }
 
     /// Adds a bridge, and a thread to the crew; the bridge is served at
-    /// once (its cursor starts with the resync bundle).
-    pub(crate) fn join(&self, target: BridgeTarget, cursor: ConsumerCursor) -> std::io::Result<()> {
-        let name = cursor.slot.name().to_owned();
-        let slot = cursor.slot.clone();
+    /// once (its cursor starts with the resync bundle). `link` hands the
+    /// bridge's consumer slot its [`CrewLink`].
+    pub(crate) fn join(
+        &self,
+        name: String,
+        work: W,
+        link: impl FnOnce(CrewLink),
+    ) -> std::io::Result<()> {
+        let mut state = self.shared.lock();
+        let index = state.threads.len();
+        let lane_index = state.lanes.len();
         // Queued from the start (its cursor begins with the resync bundle),
         // before the thread exists: the new thread finds it even if the
         // crew is stopping.
         let lane = Arc::new(Lane {
             name,
             state: AtomicU8::new(QUEUED),
-            work: Mutex::new(Some((target, cursor))),
+            work: Mutex::new(Some(work)),
+            crew: Arc::downgrade(&self.shared),
+            index: lane_index,
         });
-        let mut state = self.shared.lock();
-        let index = state.threads.len();
-        let lane_index = state.lanes.len();
-        state.lanes.push(lane);
+        state.lanes.push(lane.clone());
         state.ready.push_back(lane_index);
         let shared = self.shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("watch-hub-bridge-{index}"))
-            .spawn(move || shared.run(index));
+        let spawned = thread::spawn(format!("watch-hub-bridge-{index}"), move || {
+            shared.run(index);
+        });
         let handle = match spawned {
             Ok(handle) => handle,
             Err(e) => {
@@ -136,20 +171,28 @@ impl BridgeCrew {
                 // and drop it (and with it the cursor, which closes the
                 // slot, and the bridge) outside the lock.
                 state.ready.retain(|&i| i != lane_index);
-                let lane = state.lanes.pop();
+                let taken = state.lanes.pop();
                 drop(state);
+                drop(taken);
                 drop(lane);
                 return Err(e);
             }
         };
+        let lane: Arc<dyn Schedule> = lane;
+        let mut linking = Some((
+            link,
+            CrewLink {
+                lane: Arc::downgrade(&lane),
+            },
+        ));
         // Linked before any thread can take the lane (the lock is held): a
         // publication after the link schedules it, one before it is found
         // by the lane's first serving.
-        slot.link_crew(CrewLink {
-            crew: Arc::downgrade(&self.shared),
-            lane: Arc::downgrade(&state.lanes[lane_index]),
-            index: lane_index,
-        });
+        if !sync::mutation("attach_race")
+            && let Some((link, crew_link)) = linking.take()
+        {
+            link(crew_link);
+        }
         state.threads.push(handle.thread().clone());
         state.free += 1;
         // A shutdown that began after the bridge's slot was added closed
@@ -157,6 +200,13 @@ impl BridgeCrew {
         // and ends by itself.
         if !state.stopping {
             state.handles.push(handle);
+        }
+        drop(state);
+        // The negative control `attach_race` (the race fixed in c4cf93b):
+        // linked once the new thread may have served the lane and left it
+        // idle, so that a publication in between schedules nothing.
+        if let Some((link, crew_link)) = linking {
+            link(crew_link);
         }
         Ok(())
     }
@@ -178,6 +228,22 @@ impl BridgeCrew {
         handles
     }
 
+    /// Each lane's state, the ready queue, the free count and whether the
+    /// crew stops, for a model's failure message.
+    #[cfg(all(test, hub_loom))]
+    pub(crate) fn describe(&self) -> String {
+        let state = self.shared.lock();
+        let lanes: Vec<_> = state
+            .lanes
+            .iter()
+            .map(|lane| (lane.name.clone(), lane.state.load(Ordering::Acquire)))
+            .collect();
+        format!(
+            "lanes {lanes:?} ready {:?} idle {:?} free {} stopping {}",
+            state.ready, state.idle, state.free, state.stopping
+        )
+    }
+
     /// The bridges whose queue is not yet closed and drained (one stuck in
     /// a call among them).
     pub(crate) fn unfinished(&self) -> Vec<String> {
@@ -191,13 +257,13 @@ impl BridgeCrew {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, CrewState> {
+impl<W: LaneWork> Shared<W> {
+    fn lock(&self) -> MutexGuard<'_, CrewState<W>> {
         // Every critical section leaves the state consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn schedule(&self, lane: &Lane, index: usize) {
+    fn schedule(&self, lane: &Lane<W>, index: usize) {
         let before = lane
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
@@ -227,11 +293,12 @@ impl Shared {
                         state.free -= 1;
                         // Another free thread for the bridges still ready,
                         // in case this call blocks.
-                        let wake = if state.ready.is_empty() {
-                            None
-                        } else {
-                            state.wake_if_none_free()
-                        };
+                        let wake =
+                            if state.ready.is_empty() || sync::mutation("no_wake_before_call") {
+                                None
+                            } else {
+                                state.wake_if_none_free()
+                            };
                         break (state.lanes[index].clone(), wake);
                     }
                     if state.stopping {
@@ -241,7 +308,7 @@ impl Shared {
                     state.free -= 1;
                     state.idle.push(me);
                     drop(state);
-                    std::thread::park();
+                    thread::park();
                     state = self.lock();
                     // Whoever unparked this thread took it off `idle` and
                     // counted it free; after a spurious return it is still
@@ -259,7 +326,7 @@ impl Shared {
     }
 }
 
-impl CrewState {
+impl<W: LaneWork> CrewState<W> {
     /// Takes a parked thread to wake (counted free from now) unless one is
     /// free already.
     fn wake_if_none_free(&mut self) -> Option<Thread> {
@@ -278,20 +345,26 @@ fn unpark(thread: Option<Thread>) {
     }
 }
 
-impl Lane {
+impl<W: LaneWork> Lane<W> {
     /// Delivers everything queued for the bridge, including what arrives
     /// while it does.
+    ///
+    /// Every write of the lane's state is a read-modify-write, like the
+    /// scheduler's: the lane's writes and a concurrent `schedule` are then
+    /// ordered in every execution the model checker tries, as on the
+    /// machines (a plain store racing its `fetch_update` left the model a
+    /// `NOTIFIED` after `DONE`).
     fn serve(&self) {
-        self.state.store(SERVING, Ordering::Release);
+        self.state.swap(SERVING, Ordering::AcqRel);
         let mut work = self.work.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some((target, cursor)) = work.as_mut() else {
-            self.state.store(DONE, Ordering::Release);
+        let Some(lane_work) = work.as_mut() else {
+            self.state.swap(DONE, Ordering::AcqRel);
             return;
         };
         loop {
-            match cursor.next() {
-                Next::Item(delivery) => deliver(target, cursor, &delivery),
-                Next::Empty => {
+            match lane_work.step() {
+                Step::Served => {}
+                Step::Empty => {
                     if self
                         .state
                         .compare_exchange(SERVING, IDLE, Ordering::AcqRel, Ordering::Acquire)
@@ -300,11 +373,11 @@ impl Lane {
                         return;
                     }
                     // NOTIFIED: something came in since the queue was empty.
-                    self.state.store(SERVING, Ordering::Release);
+                    self.state.swap(SERVING, Ordering::AcqRel);
                 }
-                Next::Closed => {
+                Step::Closed => {
                     let finished = work.take();
-                    self.state.store(DONE, Ordering::Release);
+                    self.state.swap(DONE, Ordering::AcqRel);
                     drop(work);
                     // Drops the bridge and the cursor (which drains the
                     // slot); a bridge whose drop panics must not take the
@@ -314,35 +387,6 @@ impl Lane {
                     }
                     return;
                 }
-            }
-        }
-    }
-}
-
-/// One bridge call; a panic is caught, counted, logged and followed by a
-/// resync.
-fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delivery) {
-    let is_resync = matches!(delivery, Delivery::Resync(_));
-    match catch_unwind(AssertUnwindSafe(|| target.deliver(delivery))) {
-        Ok(true) => {
-            cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(false) => {}
-        Err(panic) => {
-            cursor.slot.panics.fetch_add(1, Ordering::Relaxed);
-            let seq_no = match delivery {
-                Delivery::Line(line) | Delivery::Resync(line) => line.seq_no(),
-            };
-            tracing::error!(
-                consumer = cursor.slot.name(),
-                seq_no,
-                panic = panic_text(&*panic),
-                "watch hub bridge panicked; it gets a resync"
-            );
-            // A resync that panics is not retried, or a bridge that always
-            // panics would spin.
-            if !is_resync {
-                cursor.force_resync();
             }
         }
     }

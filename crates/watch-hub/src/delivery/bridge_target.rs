@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::consumer_cursor::Delivery;
+use super::consumer_cursor::Delivery;
 use crate::{PartitionManagerBridge, PlacementSupervisorBridge, ProvisioningEvent, RemotingBridge};
 
 /// The bridge a worker feeds.

@@ -1,0 +1,57 @@
+//! [`BridgeWork`]: what a crew lane serves in the hub — a bridge fed from
+//! its consumer cursor.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+
+use super::bridge_crew::{LaneWork, Step};
+use super::bridge_target::{BridgeTarget, panic_text};
+use super::consumer_cursor::{ConsumerCursor, Delivery, Next};
+
+/// A bridge and the cursor over its consumer slot.
+pub(crate) struct BridgeWork {
+    pub(crate) target: BridgeTarget,
+    pub(crate) cursor: ConsumerCursor,
+}
+
+impl LaneWork for BridgeWork {
+    fn step(&mut self) -> Step {
+        match self.cursor.next() {
+            Next::Item(delivery) => {
+                deliver(&self.target, &mut self.cursor, &delivery);
+                Step::Served
+            }
+            Next::Empty => Step::Empty,
+            Next::Closed => Step::Closed,
+        }
+    }
+}
+
+/// One bridge call; a panic is caught, counted, logged and followed by a
+/// resync.
+fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delivery) {
+    let is_resync = matches!(delivery, Delivery::Resync(_));
+    match catch_unwind(AssertUnwindSafe(|| target.deliver(delivery))) {
+        Ok(true) => {
+            cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(false) => {}
+        Err(panic) => {
+            cursor.slot.panics.fetch_add(1, Ordering::Relaxed);
+            let seq_no = match delivery {
+                Delivery::Line(line) | Delivery::Resync(line) => line.seq_no(),
+            };
+            tracing::error!(
+                consumer = cursor.slot.name(),
+                seq_no,
+                panic = panic_text(&*panic),
+                "watch hub bridge panicked; it gets a resync"
+            );
+            // A resync that panics is not retried, or a bridge that always
+            // panics would spin.
+            if !is_resync {
+                cursor.force_resync();
+            }
+        }
+    }
+}
