@@ -37,6 +37,8 @@ const SURFACE: &[&str] = &[
     "HubHandle",
     "LATENCY_BUCKETS",
     "LatencyHistogram",
+    "LIVENESS_FAILURES_TOTAL",
+    "LIVENESS_PROBE_SECONDS",
     "MEMBERS",
     "METRIC_NAMES",
     "MetricsView",
