@@ -356,6 +356,9 @@ exit 0"#;
             .args(["--initial-cluster-token", &token])
             .args(["--heartbeat-interval", &HEARTBEAT_MS.to_string()])
             .args(["--election-timeout", &ELECTION_TIMEOUT_MS.to_string()])
+            // As etcd 3.5 does by default: a member coming back from a
+            // partition with a higher term does not depose a working leader.
+            .arg("--pre-vote")
             .args([
                 "--logger",
                 "zap",
