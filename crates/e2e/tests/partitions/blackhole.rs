@@ -8,16 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
-use provisioning_backend_etcd::EtcdProvider;
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
-use provisioning_provider_api::{ClusterNode, ProviderDescriptor, ProviderId};
-use provisioning_registry::SecretResolver;
-use provisioning_testkit::etcd_cluster::EtcdCluster;
-use provisioning_testkit::net_hosts::{Net, NetHosts};
+use provisioning_provider_api::{ClusterNode, ProviderId};
+use provisioning_testkit::net_hosts::Net;
 use provisioning_watch_hub::ProvisioningEvent;
 
-use super::support::{EventLog, PREFIX, margin, member_value, serial};
+use super::support::{
+    EventLog, PREFIX, etcd_provider, margin, member_value, seeded_etcd_on_three_hosts, serial,
+};
 
 /// How long a blackholed provider may stay active under `policy`: the
 /// liveness probes' verdict (CONTRACTS §7), not the no-response timeout.
@@ -30,28 +29,10 @@ fn switch_bound(policy: &FailoverPolicy) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackholed_backend_is_left_for_the_standby_and_regained_after_the_heal() {
     let _serial = serial().await;
-    let hosts = NetHosts::create(3).expect("network hosts (root and iproute2 needed)");
-    let cluster = EtcdCluster::start_on(&hosts)
-        .await
-        .expect("etcd on 3 hosts");
+    let (hosts, cluster) = seeded_etcd_on_three_hosts().await;
     let endpoints = cluster.endpoints();
-    let mut client = etcd_client::Client::connect(&endpoints, None)
-        .await
-        .expect("etcd client");
-    for (id, port) in [("w1", 4001), ("w2", 4002)] {
-        client
-            .put(format!("{PREFIX}{id}"), member_value(id, port), None)
-            .await
-            .expect("seed put");
-    }
 
-    let descriptor: ProviderDescriptor = serde_json::from_value(serde_json::json!({
-        "id": "etcd-a", "kind": "etcd", "priority": 20,
-        "endpoints": endpoints, "watch": {"prefix": PREFIX},
-    }))
-    .expect("descriptor");
-    let etcd = EtcdProvider::from_descriptor(descriptor, &SecretResolver::new("."))
-        .expect("etcd provider");
+    let etcd = etcd_provider(&endpoints);
     let standby_id = ProviderId::new("standby").expect("id");
     let standby = InMemoryProvider::new(standby_id.clone(), 10);
     for (id, port) in [("s1", 5001), ("s2", 5002)] {

@@ -9,16 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
-use provisioning_backend_etcd::EtcdProvider;
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
-use provisioning_provider_api::{ClusterNode, ProviderDescriptor, ProviderId};
-use provisioning_registry::SecretResolver;
-use provisioning_testkit::etcd_cluster::EtcdCluster;
-use provisioning_testkit::net_hosts::{Net, NetHosts};
+use provisioning_provider_api::{ClusterNode, ProviderId};
+use provisioning_testkit::net_hosts::Net;
 use provisioning_watch_hub::ProvisioningEvent;
 
-use super::support::{EventLog, PREFIX, margin, member_value, serial};
+use super::support::{
+    EventLog, PREFIX, etcd_provider, margin, member_value, seeded_etcd_on_three_hosts, serial,
+};
 
 /// Time the provider may take from the isolation to the majority's data:
 /// the member sees no leader after an election timeout (1 s), etcd ends
@@ -28,29 +27,10 @@ const MOVE_BOUND: Duration = Duration::from_secs(6);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_minority_member_is_left_for_the_majority_without_a_switch() {
     let _serial = serial().await;
-    let hosts = NetHosts::create(3).expect("network hosts (root and iproute2 needed)");
-    let cluster = EtcdCluster::start_on(&hosts)
-        .await
-        .expect("etcd on 3 hosts");
+    let (hosts, cluster) = seeded_etcd_on_three_hosts().await;
     let endpoints = cluster.endpoints();
-    let mut all = etcd_client::Client::connect(&endpoints, None)
-        .await
-        .expect("etcd client");
-    for (id, port) in [("w1", 4001), ("w2", 4002)] {
-        all.put(format!("{PREFIX}{id}"), member_value(id, port), None)
-            .await
-            .expect("seed put");
-    }
 
-    let descriptor: ProviderDescriptor = serde_json::from_value(serde_json::json!({
-        "id": "etcd-a", "kind": "etcd", "priority": 20,
-        "endpoints": endpoints, "watch": {"prefix": PREFIX},
-    }))
-    .expect("descriptor");
-    let etcd = Arc::new(
-        EtcdProvider::from_descriptor(descriptor, &SecretResolver::new("."))
-            .expect("etcd provider"),
-    );
+    let etcd = Arc::new(etcd_provider(&endpoints));
     let standby = InMemoryProvider::new(ProviderId::new("standby").expect("id"), 10);
     standby
         .handle()

@@ -4,7 +4,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use provisioning_backend_etcd::EtcdProvider;
+use provisioning_provider_api::ProviderDescriptor;
 use provisioning_provider_api::{ClusterNode, MemberSpec, RemoteTopologyEvent};
+use provisioning_registry::SecretResolver;
+use provisioning_testkit::etcd_cluster::EtcdCluster;
+use provisioning_testkit::net_hosts::NetHosts;
 use provisioning_watch_hub::ProvisioningEvent;
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard};
 
@@ -156,4 +161,33 @@ pub(crate) fn provisioning_bin() -> std::path::PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Three hosts with one etcd member each, the prefix seeded with `w1` and
+/// `w2`.
+pub(crate) async fn seeded_etcd_on_three_hosts() -> (NetHosts, EtcdCluster) {
+    let hosts = NetHosts::create(3).expect("network hosts (root and iproute2 needed)");
+    let cluster = EtcdCluster::start_on(&hosts)
+        .await
+        .expect("etcd on 3 hosts");
+    let mut client = etcd_client::Client::connect(cluster.endpoints(), None)
+        .await
+        .expect("etcd client");
+    for (id, port) in [("w1", 4001), ("w2", 4002)] {
+        client
+            .put(format!("{PREFIX}{id}"), member_value(id, port), None)
+            .await
+            .expect("seed put");
+    }
+    (hosts, cluster)
+}
+
+/// The etcd provider `etcd-a` (priority 20) over `endpoints`.
+pub(crate) fn etcd_provider(endpoints: &[String]) -> EtcdProvider {
+    let descriptor: ProviderDescriptor = serde_json::from_value(serde_json::json!({
+        "id": "etcd-a", "kind": "etcd", "priority": 20,
+        "endpoints": endpoints, "watch": {"prefix": PREFIX},
+    }))
+    .expect("descriptor");
+    EtcdProvider::from_descriptor(descriptor, &SecretResolver::new(".")).expect("etcd provider")
 }
