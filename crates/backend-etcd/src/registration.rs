@@ -163,9 +163,13 @@ async fn hold_lease(
                 revoke(&mut session, lease).await;
                 return LeaseEnd::Failed(e, None);
             }
+            // One update: whoever sees the new grant sees its lease too.
             inner.set_registration_status(|s| {
+                s.registered = true;
+                s.lease_id = Some(lease);
                 s.grants += 1;
                 s.puts += 1;
+                s.last_error = None;
             });
             (lease, true, asked + granted)
         }
@@ -180,13 +184,6 @@ async fn hold_lease(
         Ok(pair) => pair,
         Err(e) => return LeaseEnd::Failed(e, held(confirmed_until)),
     };
-    if fresh {
-        inner.set_registration_status(|s| {
-            s.registered = true;
-            s.lease_id = Some(lease);
-            s.last_error = None;
-        });
-    }
     // Renew three times per TTL: one lost renewal never loses the lease. A
     // resumed lease is renewed at once: the server's word on it is due.
     let every = register.ttl / 3;
