@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use provisioning_registry::{ConsulConsistency, ConsulRegistration, ConsulWatch, SecretResolver};
+use provisioning_registry::SecretResolver;
+
+use crate::{ConsulConsistency, ConsulRegistration, ConsulWatch};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 

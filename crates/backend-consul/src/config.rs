@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind, SecretRef};
-use provisioning_registry::{ConsulWatch, ProvisioningError, SecretResolver, read_bounded_file};
+use provisioning_registry::{ProvisioningError, SecretResolver, read_bounded_file};
+
+use crate::ConsulWatch;
 use reqwest::Url;
 
 /// Looks up a (non-secret) environment variable; `None` when unset or empty.

@@ -9,10 +9,14 @@
 mod client;
 #[cfg(feature = "client")]
 mod config;
+mod consul_registration;
+mod consul_watch;
 mod decode;
 #[cfg(feature = "client")]
 mod error;
 mod health_answer;
+mod kind;
+#[cfg(feature = "client")]
 mod liveness;
 mod mapping;
 #[cfg(feature = "client")]
@@ -24,11 +28,14 @@ mod registration;
 #[cfg(feature = "client")]
 mod watch;
 
+pub use consul_registration::ConsulRegistration;
+pub use consul_watch::{ConsulConsistency, ConsulIdFrom, ConsulWatch};
 pub use decode::{DecodeError, decode_health, decode_meta};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::ConsulError;
 pub use health_answer::{CheckInfo, HealthAnswer, HealthEntry, NodeInfo, QueryMeta, ServiceInfo};
+pub use kind::ConsulKind;
 pub use mapping::{MappingError, MemberMapping, TAG_LABEL_PREFIX};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

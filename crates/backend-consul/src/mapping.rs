@@ -1,9 +1,9 @@
 //! [`MemberMapping`]: how health entries become cluster members.
 
+use crate::{ConsulIdFrom, ConsulWatch};
 use provisioning_provider_api::{
     ClusterNode, Incarnation, Labels, MemberState, NodeId, ProviderSnapshot,
 };
-use provisioning_registry::{ConsulIdFrom, ConsulWatch};
 
 use crate::HealthEntry;
 

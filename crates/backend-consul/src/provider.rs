@@ -7,7 +7,9 @@ use provisioning_provider_api::{
     ClusterProvider, LivenessCheck, ProviderDescriptor, ProviderSnapshot, ProviderStream,
     StreamOptions,
 };
-use provisioning_registry::{ConsulWatch, ProvisioningError, SecretResolver};
+use provisioning_registry::{ProvisioningError, SecretResolver};
+
+use crate::ConsulWatch;
 use tokio::sync::watch;
 
 use crate::ConsulError;

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use provisioning_registry::ConsulRegistration;
+use crate::ConsulRegistration;
 use tokio::task::JoinHandle;
 
 use crate::client::Client;

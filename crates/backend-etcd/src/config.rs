@@ -4,8 +4,8 @@
 
 use std::fmt;
 
+use crate::{EtcdRegistration, EtcdWatch};
 use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind, SecretRef};
-use provisioning_registry::{EtcdRegistration, EtcdWatch};
 
 use crate::EtcdError;
 

@@ -12,6 +12,10 @@ mod config;
 mod decode;
 #[cfg(feature = "client")]
 mod error;
+mod etcd_registration;
+mod etcd_watch;
+mod kind;
+#[cfg(feature = "client")]
 mod liveness;
 #[cfg(feature = "client")]
 mod probe;
@@ -33,6 +37,9 @@ pub use decode::{decode_member, decode_member_created_at};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::EtcdError;
+pub use etcd_registration::EtcdRegistration;
+pub use etcd_watch::EtcdWatch;
+pub use kind::EtcdKind;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use probe::EtcdProbe;

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::EtcdRegistration;
 use provisioning_provider_api::{MemberSpec, MemberState, NodeId, StreamOptions};
-use provisioning_registry::EtcdRegistration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 

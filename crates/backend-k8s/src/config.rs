@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use provisioning_provider_api::{ProviderId, WatchParams};
-use provisioning_registry::{K8sResource, K8sWatch, ProvisioningError};
+use provisioning_registry::ProvisioningError;
+
+use crate::{K8sResource, K8sWatch};
 
 /// Watch timeout (server-side `timeoutSeconds`) when `idle_timeout` is not
 /// set. kube-runtime's own default is 290 s; a shorter watch bounds how long

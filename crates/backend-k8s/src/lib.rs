@@ -8,8 +8,12 @@
 #[cfg(feature = "client")]
 mod client;
 mod config;
+mod duration_option;
 #[cfg(feature = "client")]
 mod error;
+mod k8s_watch;
+mod kind;
+#[cfg(feature = "client")]
 mod liveness;
 mod mapping;
 #[cfg(feature = "client")]
@@ -28,6 +32,8 @@ pub use config::{DEFAULT_IDLE_TIMEOUT, KubeResource, KubeWatchConfig, LIST_PAGE_
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::KubeError;
+pub use k8s_watch::{K8sResource, K8sWatch};
+pub use kind::KubeKind;
 pub use mapping::{MappedMember, MemberMapping, ObjectMembers, pod_members, slice_members};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

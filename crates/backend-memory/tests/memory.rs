@@ -9,82 +9,10 @@ use provisioning_provider_api::*;
 use provisioning_testkit::*;
 use tokio::time::Instant;
 
-struct Driver(InMemoryHandle, std::sync::atomic::AtomicU64);
-
-impl ConformanceDriver for Driver {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
-    }
-
-    async fn apply(&self, change: MembershipChange) -> Result<(), DriverError> {
-        let err = |e: HandleError| DriverError(e.to_string());
-        match change {
-            MembershipChange::Reset(specs) => self.0.set_members(specs).map_err(err),
-            MembershipChange::Upsert(spec) => {
-                let (node, blocked) = spec.into_node();
-                let id = node.id.clone();
-                self.0.upsert(node).map_err(err)?;
-                if blocked {
-                    self.0.block(id);
-                } else {
-                    self.0.unblock(id.as_str());
-                }
-                Ok(())
-            }
-            MembershipChange::Remove(id) => {
-                self.0.remove(id.as_str());
-                Ok(())
-            }
-            MembershipChange::Block(id) => {
-                self.0.block(id);
-                Ok(())
-            }
-            MembershipChange::Unblock(id) => {
-                self.0.unblock(id.as_str());
-                Ok(())
-            }
-            // What a restarted process writes into an in-memory view: the
-            // same member with the incarnation of its new life.
-            MembershipChange::Restart(id) => {
-                let snapshot = self.0.snapshot();
-                let mut node = snapshot
-                    .member(id.as_str())
-                    .cloned()
-                    .ok_or_else(|| DriverError(format!("no member {id}")))?;
-                let life = self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                let incarnation = Incarnation::new(format!("life-{life}"))
-                    .map_err(|e| DriverError(e.to_string()))?;
-                node.incarnation = Some(incarnation);
-                self.0.upsert(node).map_err(err)
-            }
-        }
-    }
-
-    async fn inject(&self, fault: InjectedFault) -> Result<(), DriverError> {
-        match fault {
-            InjectedFault::Retryable => self.0.fail(ProviderFault::retryable(
-                FaultKind::BackendUnavailable,
-                "connection refused",
-            )),
-            InjectedFault::Permanent => self.0.fail(ProviderFault::permanent(
-                FaultKind::PermissionDenied,
-                "403 forbidden",
-            )),
-            InjectedFault::Terminate => {
-                self.0.terminate(ProviderTermination::Ended);
-            }
-            InjectedFault::Heal => self.0.heal(),
-        }
-        Ok(())
-    }
-}
-
-use provisioning_backend_memory::HandleError;
-
 #[tokio::test(start_paused = true)]
 async fn conformance_in_memory() {
     let provider = InMemoryProvider::new(ProviderId::new("mem").unwrap(), 0);
-    let driver = Driver(provider.handle(), Default::default());
+    let driver = InMemoryDriver::new(provider.handle());
     let report = run_conformance(
         &provider,
         &driver,
@@ -281,7 +209,7 @@ impl ClusterProvider for Broken {
 #[tokio::test(start_paused = true)]
 async fn conformance_catches_a_broken_provider() {
     let inner = InMemoryProvider::new(ProviderId::new("broken").unwrap(), 0);
-    let driver = Driver(inner.handle(), Default::default());
+    let driver = InMemoryDriver::new(inner.handle());
     let provider = Broken(inner);
     let report = run_conformance(
         &provider,

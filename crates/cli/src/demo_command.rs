@@ -11,8 +11,8 @@ use cluster_provisioning::hub::{LATENCY_BUCKETS, LatencyHistogram, MetricsView};
 use cluster_provisioning::memory::InMemoryProvider;
 use cluster_provisioning::registry::ErrorCode;
 use cluster_provisioning::{
-    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-    ProvisioningMetrics, PublishedSnapshot,
+    ClusterProvisioningService, FailoverPolicy, ProvisioningHandle, ProvisioningMetrics,
+    PublishedSnapshot,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -62,7 +62,7 @@ async fn scenario(out: &Output) -> Result<(), CliError> {
         s.add(node(n, host)).map_err(handle_error)?;
     }
     let metrics = ProvisioningMetrics::new();
-    let service = ClusterProvisioningService::build(ProviderRegistry::new())
+    let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
         .with_failover(policy.clone())
         .with_metrics(metrics.clone())
         .with_provider(Arc::new(primary))

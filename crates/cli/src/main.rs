@@ -31,7 +31,6 @@ mod event_text;
 mod output;
 mod provider_view_json;
 mod providers_command;
-mod reachability_probe;
 mod request_guard;
 mod serve_command;
 mod shutdown_signals;

@@ -151,7 +151,7 @@ pub(crate) fn descriptor_from_args(args: &AddArgs) -> Result<ProviderDescriptor,
 
 fn add(config: &StoreConfig, args: &AddArgs, out: &Output) -> Result<(), CliError> {
     let descriptor = descriptor_from_args(args)?;
-    let registry = config.registry_with(Default::default());
+    let registry = config.registry();
     // The policy's rules that involve providers (a Consul wait against the
     // timeout) hold for the set with the newcomer, or nothing is saved.
     let policy = config.load_policy()?;
@@ -174,7 +174,7 @@ fn add(config: &StoreConfig, args: &AddArgs, out: &Output) -> Result<(), CliErro
 }
 
 fn remove(config: &StoreConfig, id: &str, out: &Output) -> Result<(), CliError> {
-    let registry = config.registry_with(Default::default());
+    let registry = config.registry();
     let removed = registry.update(|set| set.unregister(id))?;
     if out.json() {
         out.line(&descriptor_to_json(&removed)?);
@@ -190,7 +190,7 @@ fn set_enabled(
     enabled: bool,
     out: &Output,
 ) -> Result<(), CliError> {
-    let registry = config.registry_with(Default::default());
+    let registry = config.registry();
     let changed = registry.update(|set| set.set_enabled(id, enabled))?;
     let word = if enabled { "enabled" } else { "disabled" };
     if out.json() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cluster_provisioning::api::ProviderDescriptor;
 use cluster_provisioning::failover::PolicyWarning;
-use cluster_provisioning::registry::{ProviderValidator, SecretResolver};
+use cluster_provisioning::registry::SecretResolver;
 use cluster_provisioning::{FailoverPolicy, ProviderRegistry};
 use provisioning_store_file::FileProviderStore;
 
@@ -32,23 +32,20 @@ impl StoreConfig {
         self.store.display().to_string()
     }
 
-    /// The file store, validating with `validator`.
-    pub(crate) fn file_store(&self, validator: &ProviderValidator) -> FileProviderStore {
-        FileProviderStore::new(&self.store).with_validator(validator.clone())
-    }
-
-    /// A registry over the file store, not loaded yet.
-    pub(crate) fn registry_with(&self, validator: ProviderValidator) -> ProviderRegistry {
-        let store = Arc::new(self.file_store(&validator));
+    /// A registry over the file store, not loaded yet; it and the store
+    /// validate through the built-in kinds.
+    pub(crate) fn registry(&self) -> ProviderRegistry {
+        let validator = cluster_provisioning::builtin_validator();
+        let store = FileProviderStore::new(&self.store).with_validator(validator.clone());
         ProviderRegistry::builder()
             .with_validator(validator)
-            .with_store(store)
+            .with_store(Arc::new(store))
             .build()
     }
 
     /// A registry over the file store, loaded and validated as a whole.
     pub(crate) fn load_registry(&self) -> Result<ProviderRegistry, CliError> {
-        let registry = self.registry_with(ProviderValidator::new());
+        let registry = self.registry();
         registry.load()?;
         Ok(registry)
     }
@@ -97,7 +94,9 @@ impl StoreConfig {
         policy: &FailoverPolicy,
         descriptors: &[ProviderDescriptor],
     ) -> Result<Vec<PolicyWarning>, CliError> {
-        let quiet = cluster_provisioning::quiet_periods(descriptors).map_err(CliError::from)?;
+        let quiet = cluster_provisioning::builtin_validator()
+            .quiet_periods(descriptors)
+            .map_err(CliError::from)?;
         let warnings = policy.validate(&quiet).map_err(|e| {
             let field = e
                 .key()

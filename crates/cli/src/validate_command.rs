@@ -1,23 +1,17 @@
 //! `provisioning validate [--connect]`.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_provisioning::ProviderFactories;
 use cluster_provisioning::api::{ProviderDescriptor, ProviderKind, SecretRef};
 use cluster_provisioning::registry::{ProviderValidator, SecretResolver};
 use serde_json::json;
 
 use crate::cli_error::CliError;
 use crate::output::Output;
-use crate::reachability_probe::ReachabilityProbe;
 use crate::store_config::StoreConfig;
 
 /// Time limit of one backend's probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time limit of one TCP connection of the reachability probe.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Loads and validates store and policy; with `connect`, resolves the
 /// secrets of every enabled descriptor and probes its backend.
@@ -34,7 +28,7 @@ pub(crate) async fn run(config: &StoreConfig, connect: bool, out: &Output) -> Re
     let mut probed = Vec::new();
     if connect {
         let resolver = config.secret_resolver();
-        probed = connect_check(&descriptors, &resolver, &probing_validator()).await?;
+        probed = connect_check(&descriptors, &resolver, registry.validator()).await?;
     }
 
     if out.json() {
@@ -75,7 +69,7 @@ pub(crate) async fn run(config: &StoreConfig, connect: bool, out: &Output) -> Re
 }
 
 /// `--connect`: resolves the secrets of every enabled descriptor, then
-/// probes every enabled backend through `validator`'s probes (taken as an
+/// probes every enabled backend through its kind's probe in `validator` (taken as an
 /// argument so that tests can count the probe calls); returns the ids
 /// probed, highest priority first.
 async fn connect_check(
@@ -90,26 +84,6 @@ async fn connect_check(
         .preflight(descriptors, resolver, PROBE_TIMEOUT)
         .await?;
     Ok(ids.iter().map(ToString::to_string).collect())
-}
-
-/// A validator with a probe for every kind that talks to a backend: the
-/// backends' own preflight probes (reachability, credentials, permissions)
-/// from the facade, and a TCP reachability check for a network kind this
-/// build has no probe for.
-fn probing_validator() -> ProviderValidator {
-    let mut validator = ProviderValidator::new();
-    let mut covered = BTreeSet::new();
-    for (kind, probe) in ProviderFactories::builtin().probes() {
-        covered.insert(kind.as_str().to_owned());
-        validator = validator.with_probe(kind, probe);
-    }
-    let fallback = Arc::new(ReachabilityProbe::new(CONNECT_TIMEOUT));
-    for kind in [ProviderKind::Consul, ProviderKind::Etcd, ProviderKind::K8s] {
-        if !covered.contains(kind.as_str()) {
-            validator = validator.with_probe(kind, fallback.clone());
-        }
-    }
-    validator
 }
 
 /// Resolves every secret reference of `d` (the values are dropped at once).
@@ -140,6 +114,8 @@ mod tests {
     //! Which probes `--connect` calls and how often (mockall): every enabled
     //! backend once, a disabled one never; a failing probe ends the command
     //! with its code and exit 3.
+
+    use std::sync::Arc;
 
     use super::*;
     use crate::cli_error::Exit;
@@ -213,7 +189,7 @@ mod tests {
         etcd: &Arc<MockProbe>,
         consul: &Arc<MockProbe>,
     ) -> Result<Vec<String>, CliError> {
-        let validator = ProviderValidator::new()
+        let validator = cluster_provisioning::builtin_validator()
             .with_probe(ProviderKind::Etcd, etcd.clone())
             .with_probe(ProviderKind::Consul, consul.clone());
         let resolver = SecretResolver::new("/nonexistent");

@@ -16,9 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{
-    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_e2e::{Percentiles, ResultRow, SignalBridges, fmt_duration};
@@ -52,8 +50,8 @@ fn members(n: usize, variant: u16) -> Vec<ClusterNode> {
 
 fn setup(n: usize, policy: FailoverPolicy) -> Setup {
     let mut providers = Vec::new();
-    let mut service =
-        ClusterProvisioningService::build(ProviderRegistry::new()).with_failover(policy);
+    let mut service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
+        .with_failover(policy);
     for (variant, (id, priority)) in [("primary", 20), ("standby", 10)].into_iter().enumerate() {
         let provider = InMemoryProvider::new(ProviderId::new(id).expect("valid id"), priority);
         let handle = provider.handle();

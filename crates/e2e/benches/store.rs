@@ -58,7 +58,8 @@ fn bench(c: &mut Criterion) {
     });
     for n in [10usize, 100, 1_000] {
         let list = descriptors(n);
-        let store = FileProviderStore::new(dir.path().join(format!("providers-{n}.jsonl")));
+        let store = FileProviderStore::new(dir.path().join(format!("providers-{n}.jsonl")))
+            .with_validator(cluster_provisioning::builtin_validator());
         group.bench_with_input(BenchmarkId::new("save", n), &n, |b, _| {
             b.iter(|| store.save(black_box(&list)).expect("save"));
         });

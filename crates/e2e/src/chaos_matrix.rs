@@ -13,9 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{
-    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_provider_api::{
     ClusterNode, ProviderHealth, ProviderId, ProviderSnapshot, SwitchReason,
@@ -424,7 +422,7 @@ async fn start_rig(
             .map_err(|e| TargetError(format!("standby: {e}")))?;
     }
     let standby_view = standby.handle().snapshot();
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     let primary = source.register(&registry)?;
     let bridges = [Recorder::new(), Recorder::new(), Recorder::new()];
     let mut builder = ClusterProvisioningService::build(registry)

@@ -9,9 +9,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{
-    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_provider_api::{
     ClusterNode, FaultKind, ProviderFault, ProviderId, ProviderSnapshot, TopologyView,
@@ -313,7 +311,7 @@ impl Run {
             proxy.url()
         ))
         .map_err(|e| err("descriptor", e))?;
-        let registry = ProviderRegistry::new();
+        let registry = cluster_provisioning::builtin_registry();
         registry
             .register(descriptor)
             .map_err(|e| err("register", e))?;

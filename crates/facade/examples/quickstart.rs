@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cluster_provisioning::api::{ClusterNode, FaultKind, ProviderFault, ProviderId};
 use cluster_provisioning::memory::InMemoryProvider;
-use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy};
 use futures::StreamExt;
 
 #[tokio::main]
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (primary_backend, standby_backend) = (primary.handle(), standby.handle());
 
     // Short numbers so the whole story takes a few seconds.
-    let service = ClusterProvisioningService::build(ProviderRegistry::new())
+    let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
         .with_failover(FailoverPolicy::tight())
         .with_provider(Arc::new(primary))
         .with_provider(Arc::new(standby))

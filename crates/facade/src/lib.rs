@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin_change;
+mod builtin_kinds;
 mod command;
 mod driver;
 mod event_sink;
@@ -10,17 +11,16 @@ mod liveness_prober;
 mod next_set;
 mod persister;
 mod provider_builder;
-mod provider_factory;
 mod provider_view;
 mod provisioning_handle;
 mod service;
 
+pub use builtin_kinds::{builtin_kinds, builtin_registry, builtin_validator};
 pub use event_sink::EventSink;
-pub use provider_factory::{FactoryContext, ProviderFactories, ProviderFactory};
 pub use provider_view::ProviderView;
 pub use provisioning_handle::ProvisioningHandle;
 pub(crate) use service::policy_check;
-pub use service::{ClusterProvisioningService, MIGRATION_PROVIDER_ID, quiet_periods};
+pub use service::{ClusterProvisioningService, MIGRATION_PROVIDER_ID};
 
 /// The Consul backend.
 #[cfg(feature = "consul")]
@@ -46,7 +46,9 @@ pub use provisioning_registry as registry;
 pub use provisioning_watch_hub as hub;
 
 pub use provisioning_failover::FailoverPolicy;
-pub use provisioning_registry::{ProviderRegistry, ProvisioningError};
+pub use provisioning_registry::{
+    BackendKind, BuildContext, ProviderRegistry, ProviderValidator, ProvisioningError,
+};
 pub use provisioning_watch_hub::{
     PartitionManagerBridge, PlacementSupervisorBridge, ProvisioningEvent, ProvisioningMetrics,
     PublishedSnapshot, RemotingBridge,

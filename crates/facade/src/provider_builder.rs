@@ -6,26 +6,26 @@ use std::sync::Arc;
 
 use provisioning_failover::FailoverPolicy;
 use provisioning_provider_api::{ClusterProvider, ProviderDescriptor, ProviderId};
-use provisioning_registry::ProvisioningError;
+use provisioning_registry::{BuildContext, ProviderValidator, ProvisioningError};
 
 use crate::policy_check;
-use crate::provider_factory::{FactoryContext, ProviderFactories};
 
 /// The providers built for a set, by id: exactly those
 /// [`needs_build`] names.
 pub(crate) type Built = BTreeMap<ProviderId, Arc<dyn ClusterProvider>>;
 
 /// Builds providers from descriptors: a user-supplied instance when one
-/// exists for the id, else the factory of the descriptor's kind.
+/// exists for the id, else the descriptor's kind (through the registry's
+/// validator, which knows the registered kinds).
 ///
 /// Building may read files a descriptor names (`tls.ca`, `file:` secrets),
 /// so it runs on a blocking thread, never on the driver task.
 pub(crate) struct ProviderBuilder {
-    pub(crate) factories: ProviderFactories,
+    pub(crate) kinds: ProviderValidator,
     /// Provider instances supplied by the user, by id: used instead of the
-    /// factory when such an id is (re)registered.
+    /// kind when such an id is (re)registered.
     pub(crate) instances: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
-    pub(crate) context: FactoryContext,
+    pub(crate) context: BuildContext,
 }
 
 impl ProviderBuilder {
@@ -36,7 +36,7 @@ impl ProviderBuilder {
     ) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
         match self.instances.get(&descriptor.id) {
             Some(instance) => Ok(instance.clone()),
-            None => self.factories.build(descriptor, &self.context),
+            None => self.kinds.build(descriptor, &self.context),
         }
     }
 
@@ -50,7 +50,7 @@ impl ProviderBuilder {
         next: &[ProviderDescriptor],
         policy: &FailoverPolicy,
     ) -> Result<Built, ProvisioningError> {
-        policy_check(policy, next)?;
+        policy_check(&self.kinds, policy, next)?;
         let running: BTreeMap<&ProviderId, &ProviderDescriptor> =
             running.iter().map(|d| (&d.id, d)).collect();
         let mut built = Built::new();

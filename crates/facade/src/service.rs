@@ -11,7 +11,9 @@ use provisioning_failover::{FailoverController, FailoverPolicy};
 use provisioning_provider_api::{
     ClusterNode, ClusterProvider, ProviderDescriptor, ProviderId, ProviderKind,
 };
-use provisioning_registry::{ConsulWatch, ProviderRegistry, ProvisioningError, SecretResolver};
+use provisioning_registry::{
+    BuildContext, ProviderRegistry, ProviderValidator, ProvisioningError, SecretResolver,
+};
 use provisioning_watch_hub::{
     HubConfig, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
     ProvisioningMetrics, RemotingBridge,
@@ -22,8 +24,7 @@ use tracing::{info, warn};
 use crate::driver::{Driver, DriverParts};
 use crate::persister::Persister;
 use crate::provider_builder::ProviderBuilder;
-use crate::provider_factory::{FactoryContext, ProviderFactories, ProviderFactory};
-use crate::{EventSink, ProvisioningHandle};
+use crate::{EventSink, ProvisioningHandle, builtin_registry};
 
 /// Capacity of the request channel from handles to the driver.
 const COMMANDS: usize = 64;
@@ -46,7 +47,6 @@ pub struct ClusterProvisioningService {
     partition: Vec<(String, Arc<dyn PartitionManagerBridge>)>,
     remoting: Vec<(String, Arc<dyn RemotingBridge>)>,
     sinks: Vec<Arc<dyn EventSink>>,
-    factories: ProviderFactories,
     instances: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
     secrets_dir: PathBuf,
     hub_config: HubConfig,
@@ -83,7 +83,6 @@ impl ClusterProvisioningService {
             partition: Vec::new(),
             remoting: Vec::new(),
             sinks: Vec::new(),
-            factories: ProviderFactories::builtin(),
             instances: BTreeMap::new(),
             secrets_dir: PathBuf::from("."),
             hub_config: HubConfig::new(),
@@ -153,16 +152,6 @@ impl ClusterProvisioningService {
         self
     }
 
-    /// Registers a factory for a custom kind (or replaces a built-in one).
-    pub fn with_factory(
-        mut self,
-        kind: impl Into<String>,
-        factory: Arc<dyn ProviderFactory>,
-    ) -> Self {
-        self.factories.register(kind, factory);
-        self
-    }
-
     /// Uses this provider instance for its descriptor's id instead of
     /// building one, and registers the descriptor if the registry lacks it.
     /// Keeps control of an in-memory provider's handle, or plugs in a
@@ -205,14 +194,13 @@ impl ClusterProvisioningService {
             partition,
             remoting,
             sinks,
-            factories,
             mut instances,
             secrets_dir,
             hub_config,
             rng_seed,
             migration,
         } = self;
-        let registry = registry.unwrap_or_default();
+        let registry = registry.unwrap_or_else(builtin_registry);
         if let Some(source) = migration {
             let id = ProviderId::new(MIGRATION_PROVIDER_ID).map_err(|e| {
                 ProvisioningError::InvalidArgument {
@@ -239,16 +227,15 @@ impl ClusterProvisioningService {
             registry.save()?;
         }
         let descriptors = registry.list();
-        let warnings = policy_check(&policy, &descriptors)?;
+        let kinds = registry.validator().clone();
+        let warnings = policy_check(&kinds, &policy, &descriptors)?;
         for warning in warnings {
             warn!(%warning, "failover policy");
         }
         let builder = Arc::new(ProviderBuilder {
-            factories,
+            kinds,
             instances,
-            context: FactoryContext {
-                secrets: SecretResolver::new(secrets_dir),
-            },
+            context: BuildContext::new(SecretResolver::new(secrets_dir)),
         });
         let mut providers = BTreeMap::new();
         for d in &descriptors {
@@ -321,38 +308,19 @@ impl ClusterProvisioningService {
     }
 }
 
-/// Every provider with its quiet period, if its backend has one (Consul:
-/// `wait × 17/16`), in the form `FailoverPolicy::validate` takes
-/// (ARCHITECTURE "Failover rules" 9).
-pub fn quiet_periods(
-    descriptors: &[ProviderDescriptor],
-) -> Result<Vec<(ProviderId, Option<std::time::Duration>)>, ProvisioningError> {
-    descriptors
-        .iter()
-        .map(|d| {
-            let period = match d.kind {
-                ProviderKind::Consul => Some(
-                    ConsulWatch::from_descriptor(d)
-                        .map_err(|e| e.with_provider(&d.id))?
-                        .quiet_period(),
-                ),
-                _ => None,
-            };
-            Ok((d.id.clone(), period))
-        })
-        .collect()
-}
-
-/// Checks `policy` against the providers' quiet periods; returns the
-/// warnings.
+/// Checks `policy` against the providers' quiet periods (each from its
+/// kind); returns the warnings.
 pub(crate) fn policy_check(
+    kinds: &ProviderValidator,
     policy: &FailoverPolicy,
     descriptors: &[ProviderDescriptor],
 ) -> Result<Vec<provisioning_failover::PolicyWarning>, ProvisioningError> {
-    policy.validate(&quiet_periods(descriptors)?).map_err(|e| {
-        let field = e.key().map(|k| format!("policy.{k}"));
-        ProvisioningError::invalid(None, field, format!("failover policy: {e}"))
-    })
+    policy
+        .validate(&kinds.quiet_periods(descriptors)?)
+        .map_err(|e| {
+            let field = e.key().map(|k| format!("policy.{k}"));
+            ProvisioningError::invalid(None, field, format!("failover policy: {e}"))
+        })
 }
 
 pub(crate) fn hub_error(e: provisioning_watch_hub::HubError) -> ProvisioningError {

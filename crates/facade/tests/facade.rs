@@ -6,6 +6,7 @@ mod facade {
     mod gated_store;
 
     mod admin_writes;
+    mod custom_kind;
     mod event_sink_delivery;
     mod policy_reload;
     mod reload_after_writes;

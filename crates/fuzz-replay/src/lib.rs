@@ -26,22 +26,23 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
-use provisioning_backend_consul::{MemberMapping as ConsulMapping, decode_health};
-use provisioning_backend_etcd::decode_member;
+use provisioning_backend_consul::{
+    ConsulKind, ConsulWatch, MemberMapping as ConsulMapping, decode_health,
+};
+use provisioning_backend_etcd::{EtcdKind, decode_member};
 use provisioning_backend_k8s::{
-    KubeWatchConfig, MemberMapping as KubeMapping, ResponseFraming, ResponseLimit, pod_members,
-    slice_members,
+    KubeKind, KubeWatchConfig, MemberMapping as KubeMapping, ResponseFraming, ResponseLimit,
+    pod_members, slice_members,
 };
+use provisioning_backend_memory::InMemoryKind;
 use provisioning_failover::FailoverPolicy;
-use provisioning_registry::{
-    ConsulWatch, ProviderValidator, descriptor_from_json, descriptor_to_json,
-};
+use provisioning_registry::{ProviderValidator, descriptor_from_json, descriptor_to_json};
 use provisioning_store_file::FileProviderStore;
 
 /// How a decoder ended on one input.
@@ -127,7 +128,9 @@ fn rejected(code: impl Into<String>) -> Outcome {
 /// itself.
 pub fn store_jsonl(data: &[u8]) -> Outcome {
     static STORE: OnceLock<FileProviderStore> = OnceLock::new();
-    let store = STORE.get_or_init(|| FileProviderStore::new("/nonexistent/providers.jsonl"));
+    let store = STORE.get_or_init(|| {
+        FileProviderStore::new("/nonexistent/providers.jsonl").with_validator(builtin_validator())
+    });
     match store.decode(data) {
         Err(e) => rejected(e.code()),
         Ok(set) => {
@@ -348,12 +351,22 @@ pub fn admin_provider_body(data: &[u8]) -> Outcome {
         Err(e) => panic!("the stored form of a decoded descriptor is refused: {e}"),
     }
     match VALIDATOR
-        .get_or_init(ProviderValidator::new)
+        .get_or_init(builtin_validator)
         .validate(&descriptor)
     {
         Ok(()) => Outcome::Accepted,
         Err(e) => rejected(e.code()),
     }
+}
+
+/// The four built-in kinds, schema only (their backends are built without
+/// a client here).
+fn builtin_validator() -> ProviderValidator {
+    ProviderValidator::new()
+        .with_kind(Arc::new(InMemoryKind::new()))
+        .with_kind(Arc::new(ConsulKind::new()))
+        .with_kind(Arc::new(KubeKind::new()))
+        .with_kind(Arc::new(EtcdKind::new()))
 }
 
 fn split_once<'a>(data: &'a [u8], separator: &[u8]) -> Option<(&'a [u8], &'a [u8])> {

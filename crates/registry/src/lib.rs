@@ -1,16 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod backend_kind;
 mod bounded_file;
 mod bounded_file_error;
-mod consul_registration;
 mod descriptor_json;
-mod duration_option;
 mod endpoint;
 mod error;
 mod error_code;
-mod etcd_registration;
-mod kind_validator;
 mod memory_store;
 mod probe;
 mod provider_set;
@@ -23,22 +20,16 @@ mod set_checker;
 mod store;
 mod store_transaction;
 mod validator;
-mod watch_consul;
-mod watch_etcd;
-mod watch_in_memory;
-mod watch_k8s;
-mod watch_params;
+pub mod watch_schema;
 
+pub use backend_kind::{BackendKind, BuildContext, EndpointRule, kind_without_client};
 pub use bounded_file::{
     MAX_DESCRIPTOR_FILE_BYTES, check_bounded_file, read_bounded_file, read_file_at_most,
 };
 pub use bounded_file_error::BoundedFileError;
-pub use consul_registration::ConsulRegistration;
 pub use descriptor_json::{descriptor_from_json, descriptor_to_json};
 pub use error::ProvisioningError;
 pub use error_code::ErrorCode;
-pub use etcd_registration::EtcdRegistration;
-pub use kind_validator::KindValidator;
 pub use memory_store::MemoryProviderStore;
 pub use probe::{ProbeFuture, ProviderProbe};
 pub use provider_set::ProviderSet;
@@ -51,16 +42,12 @@ pub use set_checker::SetChecker;
 pub use store::ProviderStore;
 pub use store_transaction::StoreTransaction;
 pub use validator::ProviderValidator;
-pub use watch_consul::{ConsulConsistency, ConsulIdFrom, ConsulWatch};
-pub use watch_etcd::EtcdWatch;
-pub use watch_in_memory::InMemoryWatch;
-pub use watch_k8s::{K8sResource, K8sWatch};
 
 /// Compile-time proof that the extension traits are usable as `dyn`.
 fn _object_safe(
     _: &dyn ProviderStore,
     _: &dyn StoreTransaction,
     _: &dyn ProviderProbe,
-    _: &dyn KindValidator,
+    _: &dyn BackendKind,
 ) {
 }

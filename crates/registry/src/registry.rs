@@ -24,9 +24,14 @@ use crate::{
 /// so concurrent updates from several processes are all kept.
 ///
 /// ```
+/// use std::sync::Arc;
 /// use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind};
-/// use provisioning_registry::ProviderRegistry;
-/// let registry = ProviderRegistry::new();
+/// use provisioning_registry::{ProviderRegistry, ProviderValidator};
+/// // The kinds a registry accepts are the ones its validator knows.
+/// let validator = ProviderValidator::new()
+///     .with_kind(Arc::new(provisioning_backend_memory::InMemoryKind::new()))
+///     .with_kind(Arc::new(provisioning_backend_etcd::EtcdKind::new()));
+/// let registry = ProviderRegistry::builder().with_validator(validator).build();
 /// registry.register(ProviderDescriptor::new(ProviderId::new("local")?, ProviderKind::InMemory, 0))?;
 /// registry.register(
 ///     ProviderDescriptor::new(ProviderId::new("etcd-a")?, ProviderKind::Etcd, 10)
@@ -61,7 +66,9 @@ impl Default for ProviderRegistry {
 }
 
 impl ProviderRegistry {
-    /// An empty registry with the built-in kinds and an in-memory store.
+    /// An empty registry with an in-memory store that knows no kind yet
+    /// (see [`builder`](Self::builder) and
+    /// [`ProviderValidator::with_kind`](crate::ProviderValidator::with_kind)).
     pub fn new() -> Self {
         Self::builder().build()
     }

@@ -13,12 +13,12 @@ pub struct ProviderRegistryBuilder {
 }
 
 impl ProviderRegistryBuilder {
-    /// Built-in kinds, in-memory store.
+    /// No kind, in-memory store.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Validates with `validator` (custom kinds, probes).
+    /// Validates with `validator` (the kinds it knows, probes).
     pub fn with_validator(mut self, validator: ProviderValidator) -> Self {
         self.validator = validator;
         self

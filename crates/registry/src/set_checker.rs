@@ -12,8 +12,10 @@ use crate::{ProviderValidator, ProvisioningError};
 /// line by line so the first bad line is the one reported.
 ///
 /// ```
+/// use std::sync::Arc;
+/// use provisioning_backend_memory::InMemoryKind;
 /// use provisioning_registry::{ProviderValidator, descriptor_from_json};
-/// let validator = ProviderValidator::new();
+/// let validator = ProviderValidator::new().with_kind(Arc::new(InMemoryKind::new()));
 /// let mut checker = validator.set_checker();
 /// checker.add(&descriptor_from_json(r#"{"id":"a","kind":"in_memory","priority":1}"#)?)?;
 /// let e = checker.add(&descriptor_from_json(r#"{"id":"b","kind":"in_memory","priority":1}"#)?).unwrap_err();

@@ -3,8 +3,28 @@
 //! format.
 
 mod common {
+    use std::sync::Arc;
+
     use provisioning_provider_api::ProviderDescriptor;
-    use provisioning_registry::{ProvisioningError, descriptor_from_json};
+    use provisioning_registry::{
+        ProviderRegistry, ProviderValidator, ProvisioningError, descriptor_from_json,
+    };
+
+    /// A validator that knows the four built-in kinds (schemas only).
+    pub(crate) fn builtin() -> ProviderValidator {
+        ProviderValidator::new()
+            .with_kind(Arc::new(provisioning_backend_memory::InMemoryKind::new()))
+            .with_kind(Arc::new(provisioning_backend_consul::ConsulKind::new()))
+            .with_kind(Arc::new(provisioning_backend_k8s::KubeKind::new()))
+            .with_kind(Arc::new(provisioning_backend_etcd::EtcdKind::new()))
+    }
+
+    /// An in-memory registry over [`builtin`].
+    pub(crate) fn registry() -> ProviderRegistry {
+        ProviderRegistry::builder()
+            .with_validator(builtin())
+            .build()
+    }
 
     /// Parses a descriptor that must be well-formed JSON of the schema.
     pub(crate) fn d(json: &str) -> ProviderDescriptor {

@@ -44,12 +44,19 @@ const FILE_MODE: u32 = 0o600;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use provisioning_registry::{ProviderRegistry, ProviderStore, descriptor_from_json};
+/// use provisioning_backend_memory::InMemoryKind;
+/// use provisioning_registry::{ProviderRegistry, ProviderStore, ProviderValidator, descriptor_from_json};
 /// use provisioning_store_file::FileProviderStore;
 ///
+/// let validator = ProviderValidator::new().with_kind(Arc::new(InMemoryKind::new()));
 /// let dir = tempfile::tempdir()?;
-/// let store = Arc::new(FileProviderStore::new(dir.path().join("providers.jsonl")));
-/// let registry = ProviderRegistry::builder().with_store(store.clone()).build();
+/// let store = Arc::new(
+///     FileProviderStore::new(dir.path().join("providers.jsonl")).with_validator(validator.clone()),
+/// );
+/// let registry = ProviderRegistry::builder()
+///     .with_validator(validator)
+///     .with_store(store.clone())
+///     .build();
 /// registry.update(|set| set.register(descriptor_from_json(
 ///     r#"{"id":"local","kind":"in_memory","priority":0}"#,
 /// )?))?;
@@ -119,7 +126,9 @@ impl FileProviderStore {
         self
     }
 
-    /// Validates with `validator` (custom kinds); use the registry's.
+    /// Validates with `validator`, which knows the kinds the file may hold;
+    /// use the registry's. Without one the store knows no kind and refuses
+    /// every line (`invalid_config`, naming the kind).
     pub fn with_validator(mut self, validator: impl Into<Arc<ProviderValidator>>) -> Self {
         self.validator = validator.into();
         self

@@ -71,10 +71,17 @@ pub(crate) fn encode(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
+    fn in_memory() -> ProviderValidator {
+        ProviderValidator::new()
+            .with_kind(Arc::new(provisioning_backend_memory::InMemoryKind::new()))
+    }
+
     fn err(bytes: &[u8]) -> String {
-        decode(bytes, "providers.jsonl", &ProviderValidator::new())
+        decode(bytes, "providers.jsonl", &in_memory())
             .unwrap_err()
             .to_string()
     }
@@ -83,7 +90,7 @@ mod tests {
 
     #[test]
     fn empty_and_final_newline_rules() {
-        let v = ProviderValidator::new();
+        let v = in_memory();
         assert!(decode(b"", "f", &v).unwrap().is_empty());
         assert_eq!(decode(A.as_bytes(), "f", &v).unwrap().len(), 1);
         assert_eq!(

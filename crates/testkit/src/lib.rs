@@ -26,10 +26,16 @@ mod driver;
 pub mod etcd_cluster;
 pub mod fake_consul;
 pub mod fake_kube;
+mod in_memory_driver;
 pub mod net_hosts;
 mod report;
+mod roster_kind;
+mod roster_provider;
 
 pub use change_lines::change_lines;
 pub use conformance::*;
 pub use driver::{Capabilities, ConformanceDriver, DriverError, InjectedFault, MembershipChange};
+pub use in_memory_driver::InMemoryDriver;
 pub use report::{CaseOutcome, CaseRecord, ConformanceReport};
+pub use roster_kind::{RosterKind, roster_kind};
+pub use roster_provider::RosterProvider;

@@ -238,8 +238,9 @@ fn in_memory(rt: &tokio::runtime::Runtime, n: usize) -> ResultRow {
     for i in 0..BASE {
         handle.add(node(i)).expect("valid member");
     }
-    let (service, bridges) =
-        rt.block_on(async { start_service(ProviderRegistry::new(), Some(provider)) });
+    let (service, bridges) = rt.block_on(async {
+        start_service(cluster_provisioning::builtin_registry(), Some(provider))
+    });
     let e2e = measure(&bridges, n, Duration::from_millis(10), |add| {
         let t0 = Instant::now();
         if add {
@@ -330,7 +331,7 @@ fn consul(rt: &tokio::runtime::Runtime, n: usize) -> ResultRow {
     let floor = consul_floor(&fake, n, CONSUL_PAUSE);
     // Leave the cluster without `lat` whatever the floor ended on.
     fake.remove("app", "lat");
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     let descriptor = provisioning_registry::descriptor_from_json(&format!(
         r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["{}"],"watch":{{"service":"app","wait":"4s"}}}}"#,
         fake.url()
@@ -424,7 +425,7 @@ fn etcd(rt: &tokio::runtime::Runtime, n: usize) -> ResultRow {
         "endpoints": cluster.endpoints(), "watch": {"prefix": ETCD_PREFIX},
     }))
     .expect("etcd descriptor");
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     registry.register(descriptor).expect("register etcd");
     let (service, bridges) = rt.block_on(async { start_service(registry, None) });
     let key = format!("{ETCD_PREFIX}lat");
@@ -520,7 +521,7 @@ fn kube(rt: &tokio::runtime::Runtime, n: usize) -> ResultRow {
         .descriptor("k8s", serde_json::json!({}))
         .expect("descriptor");
     descriptor.priority = 20;
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     registry.register(descriptor).expect("register k8s");
     let (service, bridges) = rt.block_on(async { start_service(registry, None) });
     let e2e = measure(&bridges, n, Duration::from_millis(10), |add| {

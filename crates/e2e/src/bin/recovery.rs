@@ -218,7 +218,7 @@ async fn setup(backend: Backend, policy: FailoverPolicy) -> Setup {
         .add(ClusterNode::new("s-extra", "10.0.9.9", 4000))
         .expect("member");
     let standby_hash = standby.handle().snapshot().hash();
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     let (primary, built) = primary(backend, &nodes, &policy, &registry).await;
     let bridges = SignalBridges::new();
     let [p, q, r] = bridges.bridges();

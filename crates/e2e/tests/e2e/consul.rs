@@ -4,9 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_provisioning::{
-    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{
@@ -59,7 +57,7 @@ async fn start() -> ConsulSetup {
         .handle()
         .add(ClusterNode::new("app-4", "10.0.0.4", 4004))
         .unwrap();
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     let descriptor = provisioning_registry::descriptor_from_json(&format!(
         r#"{{"id":"consul-a","kind":"consul","priority":20,"endpoints":["{}"],"watch":{{"service":"app","wait":"4s"}}}}"#,
         fake.url()
@@ -162,7 +160,7 @@ async fn consul_refused_fails_over_to_the_standby_and_back_after_the_cooldown() 
 async fn service_shutdown_deregisters_the_consul_self_registration() {
     let fake = FakeConsul::start().await.expect("fake consul");
     fake.upsert(FakeInstance::new("app", "app-1", "10.0.0.1", 4001));
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     registry
         .register(
             provisioning_registry::descriptor_from_json(&format!(

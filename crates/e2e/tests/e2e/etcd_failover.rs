@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy};
 use futures::StreamExt;
 use provisioning_backend_etcd::EtcdProvider;
 use provisioning_backend_memory::InMemoryProvider;
@@ -73,7 +73,7 @@ async fn etcd_primary_fails_over_to_memory_standby_and_back() {
 
     let policy = FailoverPolicy::tight();
     let (placement, partition, remoting) = (Recorder::new(), Recorder::new(), Recorder::new());
-    let service = ClusterProvisioningService::build(ProviderRegistry::new())
+    let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
         .with_failover(policy.clone())
         .with_provider(Arc::new(etcd))
         .with_provider(Arc::new(standby))

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{
-    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
 use futures::StreamExt;
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_e2e::Recorder;
@@ -51,7 +49,7 @@ impl Harness {
         }
         let (placement, partition, remoting) = (Recorder::new(), Recorder::new(), Recorder::new());
         let (primary_handle, standby_handle) = (primary.handle(), standby.handle());
-        let service = ClusterProvisioningService::build(ProviderRegistry::new())
+        let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
             .with_failover(policy.clone())
             .with_provider(Arc::new(primary))
             .with_provider(Arc::new(standby))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy};
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{ProviderId, SwitchReason};
@@ -44,7 +44,7 @@ async fn kubernetes_primary_fails_over_to_the_standby_and_back() {
         .unwrap();
     let standby_hash = standby.handle().snapshot().hash();
 
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     registry.register(descriptor).unwrap();
     let policy = FailoverPolicy::tight();
     let placement = Recorder::new();

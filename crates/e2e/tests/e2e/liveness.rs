@@ -125,7 +125,7 @@ impl Setup {
 }
 
 fn consul_registry(fake: &FakeConsul) -> ProviderRegistry {
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     registry
         .register(
             provisioning_registry::descriptor_from_json(&format!(
@@ -171,7 +171,7 @@ async fn kube_fake() -> (Arc<FakeKube>, ProviderRegistry) {
         .descriptor("k8s", serde_json::json!({}))
         .expect("descriptor");
     descriptor.priority = 20;
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     registry.register(descriptor).expect("register k8s");
     (fake, registry)
 }
@@ -275,7 +275,12 @@ async fn kubernetes_hang_is_left_within_the_liveness_bound() {
 async fn etcd_sigstop_is_left_within_the_liveness_bound() {
     let policy = FailoverPolicy::default();
     let (mut cluster, etcd) = etcd_primary().await;
-    let s = Setup::start(policy.clone(), ProviderRegistry::new(), Some(etcd)).await;
+    let s = Setup::start(
+        policy.clone(),
+        cluster_provisioning::builtin_registry(),
+        Some(etcd),
+    )
+    .await;
     let t0 = Instant::now();
     cluster.pause(0).expect("SIGSTOP etcd");
     let took = s.failover_since(t0, Harness::margin(policy.timeout)).await;
@@ -327,7 +332,12 @@ async fn kubernetes_refused_is_left_within_a_second() {
 async fn etcd_refused_is_left_within_a_second() {
     let policy = FailoverPolicy::default();
     let (mut cluster, etcd) = etcd_primary().await;
-    let s = Setup::start(policy.clone(), ProviderRegistry::new(), Some(etcd)).await;
+    let s = Setup::start(
+        policy.clone(),
+        cluster_provisioning::builtin_registry(),
+        Some(etcd),
+    )
+    .await;
     let t0 = Instant::now();
     cluster.kill(0).expect("kill etcd");
     let took = s

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cluster_provisioning::{ClusterProvisioningService, ProviderRegistry};
+use cluster_provisioning::ClusterProvisioningService;
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{
     FaultKind, ProviderDescriptor, ProviderFault, ProviderId, SwitchReason, TopologyEventKind,
@@ -286,7 +286,7 @@ async fn reload_replaces_a_valid_set_and_refuses_an_invalid_one() {
 
     // Invalid: a Consul provider whose quiet period (4 s × 17/16) does not fit
     // a third of the tight policy's 1.5 s timeout.
-    let invalid = ProviderRegistry::new();
+    let invalid = cluster_provisioning::builtin_registry();
     for d in h.service.providers().await.unwrap() {
         invalid.register(d.descriptor).unwrap();
     }
@@ -313,7 +313,7 @@ async fn reload_replaces_a_valid_set_and_refuses_an_invalid_one() {
 
     // Valid: the standby stays, the primary goes, a new in-memory provider
     // with a higher priority comes from its descriptor.
-    let valid = ProviderRegistry::new();
+    let valid = cluster_provisioning::builtin_registry();
     valid
         .register(
             h.service

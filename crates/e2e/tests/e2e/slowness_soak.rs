@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy};
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
 use provisioning_e2e::chaos_proxy::{ChaosProxy, ProxyMode};
@@ -50,7 +50,7 @@ async fn slowness_soak_a_slow_backend_is_never_left() {
         .handle()
         .add(ClusterNode::new("s-only", "10.0.9.9", 4000))
         .expect("member");
-    let registry = ProviderRegistry::new();
+    let registry = cluster_provisioning::builtin_registry();
     registry
         .register(
             provisioning_registry::descriptor_from_json(&format!(

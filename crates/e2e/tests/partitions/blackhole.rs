@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy};
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{ClusterNode, ProviderId};
@@ -42,7 +42,7 @@ async fn a_blackholed_backend_is_left_for_the_standby_and_regained_after_the_hea
             .expect("standby member");
     }
     let policy = FailoverPolicy::default();
-    let service = ClusterProvisioningService::build(ProviderRegistry::new())
+    let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
         .with_failover(policy.clone())
         .with_provider(Arc::new(etcd))
         .with_provider(Arc::new(standby))

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProviderRegistry};
+use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy};
 use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{ClusterNode, ProviderId};
@@ -37,7 +37,7 @@ async fn a_minority_member_is_left_for_the_majority_without_a_switch() {
         .add(ClusterNode::new("s1", "10.1.0.9", 5000))
         .expect("standby member");
     let placement = Recorder::new();
-    let service = ClusterProvisioningService::build(ProviderRegistry::new())
+    let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
         .with_failover(FailoverPolicy::default())
         .with_provider(etcd.clone())
         .with_provider(Arc::new(standby))

@@ -52,6 +52,7 @@ pub(crate) async fn ids(service: &ProvisioningHandle) -> Vec<String> {
 
 pub(crate) fn registry(store: &Arc<GatedStore>) -> ProviderRegistry {
     let registry = ProviderRegistry::builder()
+        .with_validator(cluster_provisioning::builtin_validator())
         .with_store(store.clone())
         .build();
     registry.load().expect("load");
@@ -162,6 +163,7 @@ async fn a_change_runs_exactly_the_set_it_commits() {
 
     // A reload is reconciled the same way.
     let next = ProviderRegistry::builder()
+        .with_validator(cluster_provisioning::builtin_validator())
         .with_store(store.clone())
         .build();
     next.register(in_memory("c", 20)).expect("c");

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use cluster_provisioning::EventSink;
 use cluster_provisioning::api::{ClusterNode, ProviderId};
 use cluster_provisioning::memory::InMemoryProvider;
-use cluster_provisioning::{
-    ClusterProvisioningService, ProviderRegistry, ProvisioningEvent, ProvisioningHandle,
-};
+use cluster_provisioning::{ClusterProvisioningService, ProvisioningEvent, ProvisioningHandle};
 use mockall::{Sequence, mock};
 use tokio::sync::mpsc;
 
@@ -116,7 +114,7 @@ async fn every_published_line_reaches_the_sink_once_in_seq_no_order() {
     let primary_handle = primary.handle();
     let (delivered_tx, mut delivered) = mpsc::unbounded_channel();
     let sink = Arc::new(sink(delivered_tx));
-    let service = ClusterProvisioningService::build(ProviderRegistry::new())
+    let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
         .with_provider(Arc::new(primary))
         .with_provider(Arc::new(backup))
         .with_event_sink(sink.clone())

@@ -15,7 +15,10 @@ async fn a_shorter_timeout_applies_without_declaring_a_healthy_provider_dead() {
     let store = Arc::new(MemoryProviderStore::with_descriptors(vec![in_memory(
         "a", 20,
     )]));
-    let registry = ProviderRegistry::builder().with_store(store).build();
+    let registry = ProviderRegistry::builder()
+        .with_validator(cluster_provisioning::builtin_validator())
+        .with_store(store)
+        .build();
     registry.load().expect("load");
     // Default policy: the stream heartbeats every 5 s (a third of 15 s).
     let service = ClusterProvisioningService::build(registry.clone())

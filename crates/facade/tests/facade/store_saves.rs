@@ -142,6 +142,7 @@ fn assert_refused(result: Result<impl std::fmt::Debug, ProvisioningError>, code:
 async fn each_admin_change_saves_once_and_refusals_and_reads_save_nothing() {
     let (h, store) = Harness::new(vec![in_memory("primary", 20, "n1")]);
     let registry = ProviderRegistry::builder()
+        .with_validator(cluster_provisioning::builtin_validator())
         .with_store(Arc::new(store))
         .build();
     registry.load().expect("load the store");

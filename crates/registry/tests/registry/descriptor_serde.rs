@@ -56,7 +56,7 @@ fn member_spec_schema() {
 
 #[test]
 fn contract_example_lines_parse_and_validate() {
-    let validator = provisioning_registry::ProviderValidator::new();
+    let validator = super::common::builtin();
     let lines = [
         r#"{"id":"local","kind":"in_memory","priority":0,"watch":{"members":[{"id":"n1","host":"127.0.0.1","port":4000}]},"enabled":true}"#,
         r#"{"id":"consul-a","kind":"consul","priority":20,"endpoints":["http://127.0.0.1:8500"],"auth":{"token":"env:CONSUL_HTTP_TOKEN"},"watch":{"service":"app","passing":true,"consistency":"default","wait":"4s"},"enabled":true}"#,

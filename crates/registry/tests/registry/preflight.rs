@@ -59,7 +59,7 @@ fn etcd(id: &str, priority: u32, host: &str) -> ProviderDescriptor {
 
 fn setup() -> (ProviderValidator, Arc<ScriptedProbe>, SecretResolver) {
     let probe = Arc::new(ScriptedProbe::default());
-    let validator = ProviderValidator::new().with_probe(ProviderKind::Etcd, probe.clone());
+    let validator = super::common::builtin().with_probe(ProviderKind::Etcd, probe.clone());
     let secrets =
         SecretResolver::new("/nonexistent").with_env(|_| Err(std::env::VarError::NotPresent));
     (validator, probe, secrets)

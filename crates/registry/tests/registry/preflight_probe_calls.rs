@@ -90,7 +90,7 @@ fn consul_probe() -> MockProbe {
 }
 
 fn validator(etcd: &Arc<MockProbe>, consul: &Arc<MockProbe>) -> ProviderValidator {
-    ProviderValidator::new()
+    super::common::builtin()
         .with_probe(ProviderKind::Etcd, etcd.clone())
         .with_probe(ProviderKind::Consul, consul.clone())
 }

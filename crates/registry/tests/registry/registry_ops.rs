@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind};
+use provisioning_provider_api::{ClusterProvider, ProviderDescriptor, ProviderId, ProviderKind};
 use provisioning_registry::{
-    ErrorCode, KindValidator, MemoryProviderStore, ProviderRegistry, ProviderStore,
-    ProviderValidator, ProvisioningError,
+    BackendKind, BuildContext, EndpointRule, ErrorCode, MemoryProviderStore, ProviderRegistry,
+    ProviderStore, ProviderValidator, ProvisioningError,
 };
 
 use super::common::d;
@@ -23,6 +23,7 @@ fn mem(id: &str, priority: u32) -> ProviderDescriptor {
 fn list_is_highest_priority_first_and_store_order_is_kept() {
     let store = Arc::new(MemoryProviderStore::new());
     let registry = ProviderRegistry::builder()
+        .with_validator(super::common::builtin())
         .with_store(store.clone())
         .build();
     for (id, p) in [("b", 5), ("a", 50), ("c", 0)] {
@@ -42,7 +43,7 @@ fn list_is_highest_priority_first_and_store_order_is_kept() {
 
 #[test]
 fn enable_disable_unregister_and_not_found() {
-    let registry = ProviderRegistry::new();
+    let registry = super::common::registry();
     registry.register(mem("a", 1)).unwrap();
     registry.disable("a").unwrap();
     assert!(!registry.get("a").unwrap().enabled);
@@ -66,6 +67,7 @@ fn load_replaces_the_whole_set_or_nothing() {
     let bad = vec![mem("a", 1), mem("b", 1)];
     let store = Arc::new(MemoryProviderStore::with_descriptors(bad));
     let registry = ProviderRegistry::builder()
+        .with_validator(super::common::builtin())
         .with_store(store.clone())
         .build();
     registry.register(mem("keep", 7)).unwrap();
@@ -81,6 +83,7 @@ fn load_replaces_the_whole_set_or_nothing() {
 fn update_is_read_modify_write_of_the_store() {
     let store = Arc::new(MemoryProviderStore::with_descriptors(vec![mem("a", 1)]));
     let registry = ProviderRegistry::builder()
+        .with_validator(super::common::builtin())
         .with_store(store.clone())
         .build();
     // The clone shares state (the facade and the admin API hold clones).
@@ -105,11 +108,11 @@ fn update_is_read_modify_write_of_the_store() {
 
 struct Zk;
 
-impl KindValidator for Zk {
-    fn kind(&self) -> &str {
+impl BackendKind for Zk {
+    fn name(&self) -> &str {
         "zookeeper"
     }
-    fn validate(&self, d: &ProviderDescriptor) -> Result<(), ProvisioningError> {
+    fn validate_watch(&self, d: &ProviderDescriptor) -> Result<(), ProvisioningError> {
         for key in d.watch.keys() {
             if key != "path" {
                 return Err(ProvisioningError::UnknownField {
@@ -120,8 +123,8 @@ impl KindValidator for Zk {
         }
         Ok(())
     }
-    fn endpoints_required(&self) -> bool {
-        true
+    fn endpoints(&self) -> EndpointRule {
+        EndpointRule::Required
     }
     fn conflict_target(&self, d: &ProviderDescriptor) -> Option<String> {
         d.watch
@@ -129,11 +132,22 @@ impl KindValidator for Zk {
             .and_then(|v| v.as_str())
             .map(str::to_owned)
     }
+    fn build(
+        &self,
+        d: &ProviderDescriptor,
+        _: &BuildContext,
+    ) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
+        Err(ProvisioningError::invalid(
+            Some(&d.id),
+            None,
+            "not built in this test",
+        ))
+    }
 }
 
 #[test]
-fn custom_kinds_are_validated_by_their_validator() {
-    let validator = ProviderValidator::new().with_kind(Arc::new(Zk)).unwrap();
+fn custom_kinds_are_validated_by_their_kind() {
+    let validator = ProviderValidator::new().with_kind(Arc::new(Zk));
     let registry = ProviderRegistry::builder()
         .with_validator(validator)
         .build();
@@ -160,20 +174,14 @@ fn custom_kinds_are_validated_by_their_validator() {
         e.to_string(),
         r#"unknown field "watch.pth" in provider "zk4""#
     );
-    // Built-in names cannot be taken over.
-    struct Fake;
-    impl KindValidator for Fake {
-        fn kind(&self) -> &str {
-            "consul"
-        }
-        fn validate(&self, _: &ProviderDescriptor) -> Result<(), ProvisioningError> {
-            Ok(())
-        }
-    }
-    let e = ProviderValidator::new()
-        .with_kind(Arc::new(Fake))
+    // A kind nobody registered is refused, naming the kinds that are.
+    let e = registry
+        .register(d(r#"{"id":"e","kind":"etcd","priority":5,"endpoints":["http://h:2379"],"watch":{"prefix":"/a/"}}"#))
         .unwrap_err();
-    assert_eq!(e.code(), "invalid_argument");
+    assert_eq!(
+        e.to_string(),
+        r#"provider "e": field "kind": unknown kind "etcd": expected zookeeper"#
+    );
 }
 
 #[test]
@@ -280,7 +288,7 @@ fn consul_quiet_period_is_wait_times_17_16() {
     let consul = d(
         r#"{"id":"c","kind":"consul","priority":1,"endpoints":["http://h:8500"],"watch":{"service":"s","wait":"4700ms"}}"#,
     );
-    let watch = provisioning_registry::ConsulWatch::from_descriptor(&consul).unwrap();
+    let watch = provisioning_backend_consul::ConsulWatch::from_descriptor(&consul).unwrap();
     assert_eq!(
         watch.quiet_period(),
         std::time::Duration::from_micros(4_993_750)

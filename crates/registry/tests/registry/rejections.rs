@@ -9,7 +9,7 @@ const ETCD: &str = r#"{"id":"etcd-a","kind":"etcd","priority":10,"endpoints":["h
 const CONSUL: &str = r#"{"id":"consul-a","kind":"consul","priority":20,"endpoints":["http://127.0.0.1:8500","http://10.0.0.2:8500"],"watch":{"service":"app","dc":"dc1"}}"#;
 
 fn registry_with(lines: &[&str]) -> ProviderRegistry {
-    let registry = ProviderRegistry::new();
+    let registry = super::common::registry();
     for line in lines {
         registry.register(d(line)).unwrap();
     }

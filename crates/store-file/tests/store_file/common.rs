@@ -3,8 +3,29 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use provisioning_backend_consul::ConsulKind;
+use provisioning_backend_etcd::EtcdKind;
+use provisioning_backend_memory::InMemoryKind;
 use provisioning_provider_api::ProviderDescriptor;
-use provisioning_registry::descriptor_from_json;
+use provisioning_registry::{ProviderValidator, descriptor_from_json};
+use provisioning_store_file::FileProviderStore;
+
+/// A validator that knows the kinds the tests store.
+pub(crate) fn builtin() -> ProviderValidator {
+    ProviderValidator::new()
+        .with_kind(Arc::new(InMemoryKind::new()))
+        .with_kind(Arc::new(ConsulKind::new()))
+        .with_kind(Arc::new(EtcdKind::new()))
+        .with_kind(Arc::new(provisioning_backend_k8s::KubeKind::new()))
+}
+
+/// A file store at `path` validating with [`builtin`].
+pub(crate) fn file_store(path: impl Into<PathBuf>) -> FileProviderStore {
+    FileProviderStore::new(path).with_validator(builtin())
+}
 
 /// A valid descriptor from JSON.
 pub(crate) fn d(json: &str) -> ProviderDescriptor {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provisioning_registry::{ProviderRegistry, ProviderStore};
-use provisioning_store_file::FileProviderStore;
 
 use crate::common::{CHILD_ENV, etcd, mem, spawn_child, test_name, wait_for_line};
 
@@ -19,11 +18,12 @@ const DELAY: Duration = Duration::from_millis(100);
 /// Child mode `add:<locked>:<index>:<path>`: wait for the barrier on stdin,
 /// then add provider `p<index>` with a delay between load and save.
 fn add_one(locked: bool, index: u32, path: &Path) {
-    let mut store = FileProviderStore::new(path).with_lock_timeout(Duration::from_secs(30));
+    let mut store = crate::common::file_store(path).with_lock_timeout(Duration::from_secs(30));
     if !locked {
         store = store.unlocked_for_tests();
     }
     let registry = ProviderRegistry::builder()
+        .with_validator(crate::common::builtin())
         .with_store(Arc::new(store))
         .build();
     println!("ready");
@@ -53,7 +53,7 @@ fn child_mode() -> Option<(bool, u32, String)> {
 fn race(locked: bool, test: &str) -> (usize, Vec<String>, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("providers.jsonl");
-    let store = FileProviderStore::new(&path);
+    let store = crate::common::file_store(&path);
     store.save(&[mem("base", 0, 1)]).unwrap();
     let lock = if locked { "locked" } else { "unlocked" };
     let mut children: Vec<_> = (0..PROCESSES)

@@ -25,7 +25,7 @@ fn tmp_path() -> PathBuf {
 }
 
 fn store_on(fs: Arc<dyn Fs>) -> FileProviderStore {
-    FileProviderStore::new(store_path()).with_fs(fs)
+    crate::common::file_store(store_path()).with_fs(fs)
 }
 
 fn encoded(set: &[ProviderDescriptor]) -> Vec<u8> {

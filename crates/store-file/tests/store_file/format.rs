@@ -15,7 +15,7 @@ fn store_with(content: &[u8]) -> (tempfile::TempDir, FileProviderStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("providers.jsonl");
     std::fs::write(&path, content).unwrap();
-    (dir, FileProviderStore::new(path))
+    (dir, crate::common::file_store(path))
 }
 
 fn load_err(content: &str) -> ProvisioningError {
@@ -39,7 +39,7 @@ const CONTRACT_SORTED: &str = concat!(
 #[test]
 fn a_written_file_is_byte_identical_after_load_and_save() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileProviderStore::new(dir.path().join("providers.jsonl"));
+    let store = crate::common::file_store(dir.path().join("providers.jsonl"));
     let set = vec![
         mem("local", 0, 5),
         etcd("etcd-a", 10),
@@ -77,6 +77,7 @@ fn a_canonical_file_is_byte_identical_after_load_and_save() {
     );
     // And through the registry.
     let registry = ProviderRegistry::builder()
+        .with_validator(crate::common::builtin())
         .with_store(Arc::new(store.clone()))
         .build();
     registry.load().unwrap();
@@ -90,7 +91,7 @@ fn a_canonical_file_is_byte_identical_after_load_and_save() {
 #[test]
 fn save_writes_key_order_final_newline_enabled_and_mode_0600() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileProviderStore::new(dir.path().join("providers.jsonl"));
+    let store = crate::common::file_store(dir.path().join("providers.jsonl"));
     store.save(&[mem("local", 0, 0).clone()]).unwrap();
     assert_eq!(
         std::fs::read_to_string(store.path()).unwrap(),
@@ -115,7 +116,7 @@ fn save_writes_key_order_final_newline_enabled_and_mode_0600() {
 fn missing_empty_and_no_final_newline() {
     let dir = tempfile::tempdir().unwrap();
     assert!(
-        FileProviderStore::new(dir.path().join("none.jsonl"))
+        crate::common::file_store(dir.path().join("none.jsonl"))
             .load()
             .unwrap()
             .is_empty()
@@ -260,6 +261,7 @@ fn every_rejection_names_file_line_field_and_code() {
 fn a_bad_line_loads_nothing() {
     let (_dir, store) = store_with(CONTRACT_SORTED.as_bytes());
     let registry = ProviderRegistry::builder()
+        .with_validator(crate::common::builtin())
         .with_store(Arc::new(store.clone()))
         .build();
     registry.load().unwrap();
@@ -275,8 +277,8 @@ fn a_bad_line_loads_nothing() {
 fn a_held_lock_times_out_and_a_stale_tmp_is_removed_only_under_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("providers.jsonl");
-    let holder = FileProviderStore::new(&path);
-    let waiter = FileProviderStore::new(&path).with_lock_timeout(Duration::from_millis(50));
+    let holder = crate::common::file_store(&path);
+    let waiter = crate::common::file_store(&path).with_lock_timeout(Duration::from_millis(50));
     std::fs::write(holder.tmp_path(), "garbage").unwrap();
     {
         let _txn = holder.transaction().unwrap();
@@ -307,7 +309,7 @@ fn save_refuses_an_invalid_set_and_leaves_the_file() {
 #[test]
 fn io_errors_carry_path_and_code() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileProviderStore::new(dir.path().join("missing-dir").join("providers.jsonl"));
+    let store = crate::common::file_store(dir.path().join("missing-dir").join("providers.jsonl"));
     let e = store.save(&[etcd("e", 1)]).unwrap_err();
     assert_eq!(e.code(), "backend_unavailable");
     assert!(e.to_string().contains("missing-dir"), "{e}");
@@ -316,6 +318,7 @@ fn io_errors_carry_path_and_code() {
         dir.path().join("missing-dir")
     );
     let registry = ProviderRegistry::builder()
+        .with_validator(crate::common::builtin())
         .with_store(Arc::new(store))
         .build();
     assert_eq!(
@@ -326,11 +329,11 @@ fn io_errors_carry_path_and_code() {
 
 struct Zk;
 
-impl provisioning_registry::KindValidator for Zk {
-    fn kind(&self) -> &str {
+impl provisioning_registry::BackendKind for Zk {
+    fn name(&self) -> &str {
         "zookeeper"
     }
-    fn validate(
+    fn validate_watch(
         &self,
         d: &provisioning_provider_api::ProviderDescriptor,
     ) -> Result<(), ProvisioningError> {
@@ -341,6 +344,17 @@ impl provisioning_registry::KindValidator for Zk {
             }),
             None => Ok(()),
         }
+    }
+    fn build(
+        &self,
+        d: &provisioning_provider_api::ProviderDescriptor,
+        _: &provisioning_registry::BuildContext,
+    ) -> Result<Arc<dyn provisioning_provider_api::ClusterProvider>, ProvisioningError> {
+        Err(ProvisioningError::invalid(
+            Some(&d.id),
+            None,
+            "not built in this test",
+        ))
     }
 }
 
@@ -355,9 +369,7 @@ fn custom_kinds_load_with_the_registrys_validator() {
         ),
         "{e}"
     );
-    let validator = provisioning_registry::ProviderValidator::new()
-        .with_kind(Arc::new(Zk))
-        .unwrap();
+    let validator = crate::common::builtin().with_kind(Arc::new(Zk));
     let store = store.with_validator(validator);
     assert_eq!(store.load().unwrap().len(), 1);
     std::fs::write(

@@ -7,7 +7,7 @@ use provisioning_store_file::FileProviderStore;
 use crate::common::{etcd, mem};
 
 fn store() -> FileProviderStore {
-    FileProviderStore::new("/nonexistent/providers.jsonl")
+    crate::common::file_store("/nonexistent/providers.jsonl")
 }
 
 fn check(bytes: &[u8]) -> Result<(), TestCaseError> {

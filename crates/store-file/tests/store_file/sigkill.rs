@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use provisioning_registry::ProviderStore;
-use provisioning_store_file::FileProviderStore;
 
 use crate::common::{CHILD_ENV, Rng, new_set, old_set, spawn_child, test_name, wait_for_line};
 
@@ -17,7 +16,7 @@ const KILLS: usize = 200;
 /// Child mode: save old and new alternately forever; say `ready` after the
 /// first save.
 fn save_forever(path: &Path) -> ! {
-    let store = FileProviderStore::new(path);
+    let store = crate::common::file_store(path);
     let sets = [old_set(), new_set()];
     let mut stdout = std::io::stdout();
     for i in 0usize.. {
@@ -42,7 +41,7 @@ fn sigkill_at_random_points_during_saves_leaves_old_or_new() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("providers.jsonl");
-    let store = FileProviderStore::new(&path);
+    let store = crate::common::file_store(&path);
     // Kill within a few saves' time after the child's first save, however
     // fast or slow fsync is on this disk, so kills land in both saves.
     let mut save_cost = Duration::ZERO;

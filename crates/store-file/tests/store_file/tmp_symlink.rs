@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use provisioning_registry::ProviderStore;
-use provisioning_store_file::{FileProviderStore, Fs, FsLock, StdFs};
+use provisioning_store_file::{Fs, FsLock, StdFs};
 
 use crate::common::etcd;
 
@@ -66,7 +66,7 @@ fn write_new_never_follows_a_symlink_nor_reuses_a_file() {
 #[test]
 fn a_planted_tmp_symlink_is_removed_under_the_lock_and_the_save_goes_on() {
     let p = planted();
-    let store = FileProviderStore::new(p.dir.path().join("providers.jsonl"));
+    let store = crate::common::file_store(p.dir.path().join("providers.jsonl"));
     std::os::unix::fs::symlink(&p.victim, store.tmp_path()).expect("plant");
     store.save(&[etcd("e", 1)]).expect("save");
     assert_eq!(std::fs::read_to_string(&p.victim).expect("victim"), VICTIM);
@@ -126,11 +126,11 @@ impl Fs for RacingFs {
 fn a_symlink_planted_after_the_stale_removal_fails_the_save_typed() {
     let p = planted();
     let path = p.dir.path().join("providers.jsonl");
-    FileProviderStore::new(&path)
+    crate::common::file_store(&path)
         .save(&[etcd("old", 1)])
         .expect("first save");
     let before = std::fs::read(&path).expect("store");
-    let store = FileProviderStore::new(&path).with_fs(Arc::new(RacingFs {
+    let store = crate::common::file_store(&path).with_fs(Arc::new(RacingFs {
         victim: p.victim.clone(),
         planted: AtomicBool::new(false),
     }));
@@ -147,7 +147,7 @@ fn a_symlink_planted_after_the_stale_removal_fails_the_save_typed() {
         "the store kept its set"
     );
     // The next save (nobody racing) removes the planted link and succeeds.
-    FileProviderStore::new(&path)
+    crate::common::file_store(&path)
         .save(&[etcd("new", 2)])
         .expect("save");
     assert_eq!(std::fs::read_to_string(&p.victim).expect("victim"), VICTIM);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use provisioning_provider_api::duration_serde;
 use serde::{Deserialize, Serialize};
 
-use crate::ProvisioningError;
+use provisioning_registry::ProvisioningError;
 
 fn default_ttl() -> Duration {
     Duration::from_secs(10)

@@ -3,8 +3,10 @@
 use provisioning_provider_api::{ProviderDescriptor, WatchParams};
 use serde::{Deserialize, Serialize};
 
-use crate::watch_params::{parse_watch, watch_error};
-use crate::{EtcdRegistration, ProvisioningError};
+use provisioning_registry::ProvisioningError;
+use provisioning_registry::watch_schema::{parse_watch, watch_error};
+
+use crate::EtcdRegistration;
 
 /// `watch` of an `etcd` provider: members are JSON values
 /// ([`MemberSpec`](provisioning_provider_api::MemberSpec)) under a key
@@ -18,7 +20,7 @@ use crate::{EtcdRegistration, ProvisioningError};
 /// `endpoints` are required.
 ///
 /// ```
-/// use provisioning_registry::EtcdWatch;
+/// use provisioning_backend_etcd::EtcdWatch;
 /// let watch = EtcdWatch::from_params(&serde_json::from_str(r#"{"prefix":"/cluster/app/"}"#)?)?;
 /// assert_eq!(watch.prefix, "/cluster/app/");
 /// assert!(EtcdWatch::from_params(&serde_json::from_str(r#"{"prefix":"cluster"}"#)?).is_err());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use provisioning_provider_api::{Labels, duration_serde};
 use serde::{Deserialize, Serialize};
 
-use crate::ProvisioningError;
+use provisioning_registry::ProvisioningError;
 
 /// etcd's minimum lease TTL.
 const MIN_TTL: Duration = Duration::from_secs(2);

@@ -6,8 +6,10 @@ use std::time::Duration;
 use provisioning_provider_api::{ProviderDescriptor, WatchParams, duration_serde};
 use serde::{Deserialize, Serialize};
 
-use crate::watch_params::{non_empty, parse_watch, watch_error};
-use crate::{ConsulRegistration, ProvisioningError};
+use provisioning_registry::ProvisioningError;
+use provisioning_registry::watch_schema::{non_empty, parse_watch, watch_error};
+
+use crate::ConsulRegistration;
 
 /// Consul's server-side cap on a blocking query's `wait`.
 const MAX_WAIT: Duration = Duration::from_secs(600);
@@ -46,7 +48,7 @@ fn default_wait() -> Duration {
 ///
 /// ```
 /// use std::time::Duration;
-/// use provisioning_registry::ConsulWatch;
+/// use provisioning_backend_consul::ConsulWatch;
 /// let params = serde_json::from_str(r#"{"service":"app","wait":"4s"}"#)?;
 /// let watch = ConsulWatch::from_params(&params)?;
 /// assert!(watch.passing);

@@ -5,8 +5,8 @@ use std::time::Duration;
 use provisioning_provider_api::{ProviderDescriptor, WatchParams};
 use serde::{Deserialize, Serialize};
 
-use crate::ProvisioningError;
-use crate::watch_params::{non_empty, parse_watch, watch_error};
+use provisioning_registry::ProvisioningError;
+use provisioning_registry::watch_schema::{non_empty, parse_watch, watch_error};
 
 /// `watch` of a `k8s` provider: Pods by label selector, or the
 /// EndpointSlices of a Service, through kube-runtime's watcher.

@@ -3,8 +3,8 @@
 use provisioning_provider_api::{MemberSpec, ProviderDescriptor, ProviderSnapshot, WatchParams};
 use serde::{Deserialize, Serialize};
 
-use crate::ProvisioningError;
-use crate::watch_params::{parse_watch, watch_error};
+use provisioning_registry::ProvisioningError;
+use provisioning_registry::watch_schema::{parse_watch, watch_error};
 
 /// `watch` of an `in_memory` provider: a static member list.
 ///
@@ -15,7 +15,7 @@ use crate::watch_params::{parse_watch, watch_error};
 /// `in_memory` providers take no `endpoints`.
 ///
 /// ```
-/// use provisioning_registry::InMemoryWatch;
+/// use provisioning_backend_memory::InMemoryWatch;
 /// use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind};
 /// let d: ProviderDescriptor = serde_json::from_str(
 ///     r#"{"id":"local","kind":"in_memory","priority":0,"watch":{"members":[{"id":"n1","host":"127.0.0.1","port":4000}]}}"#,
