@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider, TopologyStreamProvider};
+use provisioning_backend_memory::{InMemoryProvider, TopologyStreamProvider};
 use provisioning_provider_api::*;
 use provisioning_testkit::*;
 use tokio::time::Instant;
