@@ -21,10 +21,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use crate::connection_handle::ConnectionHandle;
 use crate::connection_watchdog::{BODY_READ_TIMEOUT, ConnectionWatchdog, Overdue, WRITE_TIMEOUT};
 use crate::watched_body::WatchedBody;
 use crate::watched_io::WatchedIo;
+use cluster_provisioning::admin::ConnectionHandle;
 
 /// Most connections served at once.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;

@@ -17,28 +17,16 @@
 #![forbid(unsafe_code)]
 
 mod admin_listener;
-mod admin_routes;
-mod admin_state;
-mod api_error;
-mod bearer_token;
 mod cli_args;
 mod cli_error;
-mod connection_handle;
 mod connection_watchdog;
 mod demo_command;
-mod event_stream;
-mod event_text;
 mod output;
-mod provider_view_json;
 mod providers_command;
-mod request_guard;
 mod serve_command;
 mod shutdown_signals;
-mod stall_check;
-mod status_page;
 mod store_config;
 mod text_table;
-mod utc_timestamp;
 mod validate_command;
 mod watch_assignment;
 mod watch_command;

@@ -2,6 +2,7 @@
 //! and the admin HTTP API until SIGINT/SIGTERM; SIGHUP reloads store and
 //! policy in place.
 
+use cluster_provisioning::admin::{AdminApi, AdminConfig, BearerToken};
 use std::time::Duration;
 
 use cluster_provisioning::registry::ErrorCode;
@@ -15,13 +16,9 @@ use tokio::sync::oneshot;
 use crate::admin_listener::{
     self, AdminListener, MAX_CONNECTIONS, connection_limit, soft_file_limit,
 };
-use crate::admin_routes::router;
-use crate::admin_state::AdminState;
-use crate::bearer_token::BearerToken;
 use crate::cli_args::ServeArgs;
 use crate::cli_error::{CliError, Exit};
 use crate::output::Output;
-use crate::request_guard::RequestGuard;
 use crate::shutdown_signals::ShutdownSignals;
 use crate::store_config::StoreConfig;
 
@@ -99,8 +96,12 @@ pub(crate) async fn run(
         ));
     }
 
-    let state = AdminState::new(handle, token, secret_refs);
-    let app = router(state.clone(), RequestGuard::new(bound));
+    let mut admin = AdminConfig::new(bound, secret_refs);
+    if let Some(token) = token {
+        admin = admin.with_token(token);
+    }
+    let state = AdminApi::new(handle, admin);
+    let app = state.router();
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(AdminListener::new(listener, limit).serve(app, async move {
         let _ = stopped.await;
@@ -164,9 +165,13 @@ fn start(
 /// is read by the service itself, under the store's lock and after every
 /// admin write queued before, so a reload never undoes a write that was
 /// already answered (§4a rule 7).
-async fn reload(config: &StoreConfig, state: &AdminState, running: &mut FailoverPolicy) {
+async fn reload(config: &StoreConfig, state: &AdminApi, running: &mut FailoverPolicy) {
     const KEPT: &str = "(SIGHUP: reload refused, the running set is kept)";
-    state.reload_token();
+    match state.reload_token() {
+        Ok(Some(path)) => eprintln!("SIGHUP: re-read the admin token from {}", path.display()),
+        Ok(None) => {}
+        Err(e) => eprintln!("{e} (SIGHUP: the previous admin token is kept)"),
+    }
     let policy = match config.load_policy() {
         Ok(policy) => policy,
         Err(e) => {

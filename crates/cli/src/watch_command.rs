@@ -16,11 +16,10 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli_args::WatchArgs;
 use crate::cli_error::{CliError, Exit};
-use crate::event_text::EventText;
 use crate::output::Output;
 use crate::shutdown_signals::ShutdownSignals;
 use crate::store_config::StoreConfig;
-use crate::utc_timestamp::UtcTimestamp;
+use cluster_provisioning::admin::{EventText, UtcTimestamp};
 
 /// How long `--once` waits for a snapshot unless `--timeout` says.
 const ONCE_TIMEOUT: Duration = Duration::from_secs(30);

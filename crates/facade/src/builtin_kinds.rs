@@ -17,6 +17,10 @@ use provisioning_registry::{BackendKind, ProviderRegistry, ProviderValidator};
 /// assert!(names.contains(&"in_memory".to_owned()));
 /// ```
 pub fn builtin_kinds() -> Vec<Arc<dyn BackendKind>> {
+    #[cfg_attr(
+        not(any(feature = "consul", feature = "k8s", feature = "etcd")),
+        expect(unused_mut, reason = "only the network kinds are optional")
+    )]
     let mut kinds: Vec<Arc<dyn BackendKind>> = vec![Arc::new(InMemoryKind::new())];
     #[cfg(feature = "consul")]
     kinds.push(Arc::new(provisioning_backend_consul::ConsulKind::new()));

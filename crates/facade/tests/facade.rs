@@ -5,6 +5,8 @@
 mod facade {
     mod gated_store;
 
+    #[cfg(feature = "admin")]
+    mod admin_router;
     mod admin_writes;
     mod custom_kind;
     mod event_sink_delivery;

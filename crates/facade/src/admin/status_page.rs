@@ -4,14 +4,14 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::{ProviderView, ProvisioningEvent, PublishedSnapshot};
 use axum::extract::State;
 use axum::response::Html;
-use cluster_provisioning::{ProviderView, ProvisioningEvent, PublishedSnapshot};
 
-use crate::admin_state::AdminState;
-use crate::api_error::ApiError;
-use crate::event_text::{EventText, short_incarnation};
-use crate::utc_timestamp::UtcTimestamp;
+use super::AdminApi;
+use super::api_error::ApiError;
+use super::event_text::{EventText, short_incarnation};
+use super::utc_timestamp::UtcTimestamp;
 
 /// Events shown, newest first.
 const LAST_EVENTS: usize = 25;
@@ -35,7 +35,7 @@ pub(crate) struct StatusView {
 }
 
 /// `GET /`.
-pub(crate) async fn status_page(State(state): State<AdminState>) -> Result<Html<String>, ApiError> {
+pub(crate) async fn status_page(State(state): State<AdminApi>) -> Result<Html<String>, ApiError> {
     let handle = state.handle();
     let providers = handle.providers().await?;
     let history = handle.hub().history();
@@ -180,7 +180,7 @@ fn render_members(html: &mut String, topology: Option<&PublishedSnapshot>) {
          <th>blocked</th><th>state</th><th>incarnation</th></tr>",
         n = s.members().len(),
         provider = escape(s.provider_id().as_str()),
-        hash = cluster_provisioning::api::format_hash(s.hash()),
+        hash = crate::api::format_hash(s.hash()),
         seq = s.seq_no(),
         epoch = s.epoch(),
         health = s.snapshot().health().as_str(),
@@ -270,10 +270,8 @@ mod tests {
 
     #[test]
     fn members_show_their_state_and_shortened_incarnation() {
-        use cluster_provisioning::api::{
-            ClusterNode, Incarnation, MemberState, ProviderId, ProviderSnapshot,
-        };
-        use cluster_provisioning::hub::RunId;
+        use crate::api::{ClusterNode, Incarnation, MemberState, ProviderId, ProviderSnapshot};
+        use crate::hub::RunId;
         let view = ProviderSnapshot::new(
             vec![
                 ClusterNode::new("n1", "10.0.0.1", 4000)

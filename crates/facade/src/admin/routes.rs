@@ -1,5 +1,7 @@
 //! The admin HTTP API of CONTRACTS §4 on axum.
 
+use crate::api::ProviderId;
+use crate::registry::{descriptor_from_json, descriptor_to_json};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -8,17 +10,15 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use cluster_provisioning::api::ProviderId;
-use cluster_provisioning::registry::{descriptor_from_json, descriptor_to_json};
 use serde_json::{Value, json};
 
-use crate::admin_state::AdminState;
-use crate::api_error::ApiError;
-use crate::connection_handle::ConnectionHandle;
-use crate::event_stream::events;
-use crate::provider_view_json::provider_view_json;
-use crate::request_guard::RequestGuard;
-use crate::status_page::status_page;
+use super::AdminApi;
+use super::api_error::ApiError;
+use super::connection_handle::ConnectionHandle;
+use super::event_stream::events;
+use super::provider_view_json::provider_view_json;
+use super::request_guard::RequestGuard;
+use super::status_page::status_page;
 
 /// Largest request body accepted (413 above).
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
@@ -33,7 +33,7 @@ pub(crate) const BODY_LIMIT: usize = 64 * 1024;
 ///    more is told, not even which body would have been accepted;
 /// 3. a `POST` body must be `application/json` (415);
 /// 4. the body limit (413).
-pub(crate) fn router(state: AdminState, guard: RequestGuard) -> Router {
+pub(crate) fn router(state: AdminApi, guard: RequestGuard) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
@@ -75,7 +75,7 @@ async fn require_json(request: Request, next: Next) -> Response {
 }
 
 /// 401 unless the request carries the token; probes stay open.
-async fn require_token(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+async fn require_token(State(state): State<AdminApi>, request: Request, next: Next) -> Response {
     let open = matches!(request.uri().path(), "/healthz" | "/readyz");
     if let Some(token) = state.token()
         && !open
@@ -122,7 +122,7 @@ async fn healthz() -> Response {
     json_response(StatusCode::OK, json!({"status": "ok"}).to_string())
 }
 
-async fn readyz(State(state): State<AdminState>) -> Result<Response, ApiError> {
+async fn readyz(State(state): State<AdminApi>) -> Result<Response, ApiError> {
     let handle = state.handle();
     // A stopped service keeps its last snapshot: it is not ready.
     if handle.is_stopped() {
@@ -131,7 +131,7 @@ async fn readyz(State(state): State<AdminState>) -> Result<Response, ApiError> {
     if handle.is_unavailable() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            cluster_provisioning::registry::ErrorCode::ProvisioningUnavailable,
+            crate::registry::ErrorCode::ProvisioningUnavailable,
             "no provider is usable",
         ));
     }
@@ -144,7 +144,7 @@ async fn readyz(State(state): State<AdminState>) -> Result<Response, ApiError> {
     ))
 }
 
-async fn topology(State(state): State<AdminState>) -> Result<Response, ApiError> {
+async fn topology(State(state): State<AdminApi>) -> Result<Response, ApiError> {
     let snapshot = state
         .handle()
         .topology()
@@ -154,7 +154,7 @@ async fn topology(State(state): State<AdminState>) -> Result<Response, ApiError>
     Ok(json_response(StatusCode::OK, body))
 }
 
-async fn list_providers(State(state): State<AdminState>) -> Result<Response, ApiError> {
+async fn list_providers(State(state): State<AdminApi>) -> Result<Response, ApiError> {
     let views = state.handle().providers().await?;
     let objects = views
         .iter()
@@ -167,7 +167,7 @@ async fn list_providers(State(state): State<AdminState>) -> Result<Response, Api
 }
 
 async fn add_provider(
-    State(state): State<AdminState>,
+    State(state): State<AdminApi>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let text = body_text(body)?;
@@ -182,7 +182,7 @@ async fn add_provider(
 }
 
 async fn remove_provider(
-    State(state): State<AdminState>,
+    State(state): State<AdminApi>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     state.handle().remove_provider(&id).await?;
@@ -190,7 +190,7 @@ async fn remove_provider(
 }
 
 async fn failover(
-    State(state): State<AdminState>,
+    State(state): State<AdminApi>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let text = body_text(body)?;
@@ -230,7 +230,7 @@ async fn failover(
     }
 }
 
-async fn metrics(State(state): State<AdminState>) -> Response {
+async fn metrics(State(state): State<AdminApi>) -> Response {
     let mut response =
         (StatusCode::OK, state.handle().metrics().render_prometheus()).into_response();
     response.headers_mut().insert(
@@ -243,7 +243,7 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 async fn wrong_method(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        cluster_provisioning::registry::ErrorCode::InvalidArgument,
+        crate::registry::ErrorCode::InvalidArgument,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }
@@ -256,10 +256,9 @@ async fn unknown_route(method: Method, uri: Uri) -> ApiError {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use cluster_provisioning::ClusterProvisioningService;
+    use crate::ClusterProvisioningService;
 
     use super::*;
-    use crate::store_config::StoreConfig;
 
     #[tokio::test]
     async fn readyz_is_503_once_the_service_stopped() {
@@ -273,12 +272,21 @@ mod tests {
             ),
         )
         .unwrap();
-        let registry = StoreConfig::new(store, None).load_registry().unwrap();
+        let validator = crate::builtin_validator();
+        let registry = crate::ProviderRegistry::builder()
+            .with_validator(validator.clone())
+            .with_store(std::sync::Arc::new(
+                provisioning_store_file::FileProviderStore::new(store).with_validator(validator),
+            ))
+            .build();
+        registry.load().unwrap();
         let handle = ClusterProvisioningService::build(registry).start().unwrap();
-        let state = AdminState::new(
+        let state = AdminApi::new(
             handle.clone(),
-            None,
-            cluster_provisioning::registry::SecretRefPolicy::new(".", "."),
+            super::super::AdminConfig::new(
+                "127.0.0.1:0".parse().unwrap(),
+                crate::registry::SecretRefPolicy::new(".", "."),
+            ),
         );
         let deadline = Instant::now() + Duration::from_secs(10);
         while readyz(State(state.clone())).await.is_err() {
@@ -288,9 +296,6 @@ mod tests {
         handle.shutdown().await.unwrap();
         let refused = readyz(State(state)).await.unwrap_err();
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            refused.code(),
-            cluster_provisioning::registry::ErrorCode::NotReady
-        );
+        assert_eq!(refused.code(), crate::registry::ErrorCode::NotReady);
     }
 }

@@ -6,11 +6,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time printed as `2026-11-27T09:40:01.123Z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct UtcTimestamp(Duration);
+pub struct UtcTimestamp(Duration);
 
 impl UtcTimestamp {
     /// Now (the Unix epoch if the clock is set before it).
-    pub(crate) fn now() -> Self {
+    pub fn now() -> Self {
         Self(
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -19,7 +19,7 @@ impl UtcTimestamp {
     }
 
     /// Milliseconds since the Unix epoch.
-    pub(crate) fn from_millis(ms: u64) -> Self {
+    pub fn from_millis(ms: u64) -> Self {
         Self(Duration::from_millis(ms))
     }
 }

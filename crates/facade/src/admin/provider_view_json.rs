@@ -3,9 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cluster_provisioning::ProviderView;
-use cluster_provisioning::ProvisioningError;
-use cluster_provisioning::registry::descriptor_to_json;
+use crate::ProviderView;
+use crate::ProvisioningError;
+use crate::registry::descriptor_to_json;
 use serde_json::json;
 
 /// The descriptor's stored JSON (key order kept) with `health`, `active`,

@@ -2,10 +2,10 @@
 
 use std::fmt;
 
-use cluster_provisioning::ProvisioningEvent;
+use crate::ProvisioningEvent;
 use serde_json::Value;
 
-use crate::utc_timestamp::UtcTimestamp;
+use super::utc_timestamp::UtcTimestamp;
 
 /// Members listed by name on a snapshot line; the rest are counted.
 const MEMBERS_SHOWN: usize = 6;
@@ -14,14 +14,14 @@ const MEMBERS_SHOWN: usize = 6;
 ///
 /// Rendered from the event's contract JSON, so the text always shows what
 /// `--json` would.
-pub(crate) struct EventText {
+pub struct EventText {
     at: UtcTimestamp,
     line: Value,
 }
 
 impl EventText {
     /// `event` as seen at `at`.
-    pub(crate) fn new(event: &ProvisioningEvent, at: UtcTimestamp) -> Self {
+    pub fn new(event: &ProvisioningEvent, at: UtcTimestamp) -> Self {
         Self {
             at,
             line: serde_json::from_str(&event.to_json_line()).unwrap_or(Value::Null),
@@ -39,7 +39,7 @@ impl EventText {
     /// What happened, without time, seq_no or epoch. Control characters a
     /// backend put into an id, a host or a detail are shown escaped, so
     /// they can neither move the cursor nor forge a line on a terminal.
-    pub(crate) fn what(&self) -> String {
+    pub fn what(&self) -> String {
         escape_controls(&self.rendered())
     }
 
@@ -242,9 +242,9 @@ impl fmt::Display for EventText {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cluster_provisioning::PublishedSnapshot;
-    use cluster_provisioning::api::{ClusterNode, ProviderId, ProviderSnapshot};
-    use cluster_provisioning::hub::RunId;
+    use crate::PublishedSnapshot;
+    use crate::api::{ClusterNode, ProviderId, ProviderSnapshot};
+    use crate::hub::RunId;
     use std::sync::Arc;
 
     /// The text of snapshot #1 of provider `local` holding `member`.
@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn draining_and_the_shortened_incarnation_are_shown() {
-        use cluster_provisioning::api::{Incarnation, MemberState};
+        use crate::api::{Incarnation, MemberState};
         let node = ClusterNode::new("n1", "127.0.0.1", 4000)
             .with_incarnation(Incarnation::new("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0").unwrap())
             .with_state(MemberState::Draining);

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use subtle::ConstantTimeEq;
 
-use crate::cli_error::CliError;
-use crate::store_config::read_small;
+use crate::registry::{BoundedFileError, ProvisioningError, read_file_at_most};
 
 /// Largest token file read.
 const MAX_TOKEN_BYTES: u64 = 4096;
@@ -14,7 +13,7 @@ const MAX_TOKEN_BYTES: u64 = 4096;
 /// The token every request but `/healthz` and `/readyz` must present as
 /// `Authorization: Bearer <token>`. Never printed.
 #[derive(Clone)]
-pub(crate) struct BearerToken {
+pub struct BearerToken {
     token: Vec<u8>,
     /// The file it was read from (re-read on SIGHUP).
     source: Option<PathBuf>,
@@ -28,19 +27,24 @@ impl std::fmt::Debug for BearerToken {
 
 impl BearerToken {
     /// The file's content without a trailing newline; an unreadable or
-    /// empty file is `invalid_config` (exit 2).
-    pub(crate) fn load(path: &Path) -> Result<Self, CliError> {
+    /// empty file, or anything but a regular file of at most 4 KiB, is
+    /// `invalid_config`.
+    pub fn load(path: &Path) -> Result<Self, ProvisioningError> {
         let name = path.display();
-        let text = read_small(path, MAX_TOKEN_BYTES)
-            .map_err(|e| CliError::invalid_config(format!("--token-file {name}: {e}")))?;
+        let invalid = |message: String| {
+            ProvisioningError::invalid(None, None, format!("--token-file {name}: {message}"))
+        };
+        let bytes = read_file_at_most(path, MAX_TOKEN_BYTES).map_err(|e| match e {
+            BoundedFileError::Io(e) => invalid(e.to_string()),
+            refused => invalid(refused.to_string()),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid("not valid UTF-8".into()))?;
         let token = text
             .strip_suffix('\n')
             .map(|t| t.strip_suffix('\r').unwrap_or(t))
             .unwrap_or(&text);
         if token.is_empty() {
-            return Err(CliError::invalid_config(format!(
-                "--token-file {name}: the token is empty"
-            )));
+            return Err(invalid("the token is empty".into()));
         }
         Ok(Self {
             token: token.as_bytes().to_vec(),
@@ -48,9 +52,8 @@ impl BearerToken {
         })
     }
 
-    /// A token from text.
-    #[cfg(test)]
-    pub(crate) fn new(token: &str) -> Self {
+    /// A token from text (never re-read).
+    pub fn new(token: &str) -> Self {
         Self {
             token: token.as_bytes().to_vec(),
             source: None,
@@ -58,13 +61,13 @@ impl BearerToken {
     }
 
     /// The file the token was read from, if any.
-    pub(crate) fn source(&self) -> Option<&Path> {
+    pub fn source(&self) -> Option<&Path> {
         self.source.as_deref()
     }
 
     /// Whether an `Authorization` header value carries this token. The
     /// comparison takes the same time wherever the first difference is.
-    pub(crate) fn accepts(&self, authorization: Option<&[u8]>) -> bool {
+    pub fn accepts(&self, authorization: Option<&[u8]>) -> bool {
         let Some(value) = authorization else {
             return false;
         };

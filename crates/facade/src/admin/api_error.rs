@@ -1,13 +1,11 @@
 //! [`ApiError`]: an admin API error as `{"error": MESSAGE, "code": CODE}`
 //! with its HTTP status (CONTRACTS §4).
 
+use crate::ProvisioningError;
+use crate::registry::ErrorCode;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cluster_provisioning::ProvisioningError;
-use cluster_provisioning::registry::ErrorCode;
 use serde_json::json;
-
-use crate::cli_error::one_line;
 
 /// An error answer of the admin API.
 #[derive(Debug)]
@@ -126,10 +124,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `text` on one line: its non-empty lines, trimmed, joined by spaces.
+pub(crate) fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cluster_provisioning::api::ProviderId;
+    use crate::api::ProviderId;
 
     #[test]
     fn service_errors_get_the_documented_statuses() {
@@ -155,7 +162,7 @@ mod tests {
                 ProvisioningError::ForbiddenSecretRef {
                     provider: Some(id.clone()),
                     field: "auth.token".into(),
-                    reference: cluster_provisioning::api::SecretRef::Env("HOME".into()),
+                    reference: crate::api::SecretRef::Env("HOME".into()),
                     reason: "not allowed".into(),
                 },
                 StatusCode::BAD_REQUEST,

@@ -20,12 +20,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::registry::ErrorCode;
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use cluster_provisioning::registry::ErrorCode;
 
-use crate::api_error::ApiError;
-use crate::connection_handle::ConnectionHandle;
+use super::api_error::ApiError;
+use super::connection_handle::ConnectionHandle;
 
 /// The listener a request must name.
 #[derive(Clone, Copy, Debug)]

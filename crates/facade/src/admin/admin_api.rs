@@ -1,12 +1,15 @@
-//! [`AdminState`]: what every admin API handler shares.
+//! [`AdminApi`]: what every admin API handler shares.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use cluster_provisioning::ProvisioningHandle;
-use cluster_provisioning::registry::SecretRefPolicy;
+use crate::ProvisioningHandle;
+use crate::registry::{ProvisioningError, SecretRefPolicy};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::bearer_token::BearerToken;
+use super::request_guard::RequestGuard;
+use super::{AdminConfig, BearerToken};
 
 /// Most `GET /events` streams open at once (CONTRACTS §4a rule 5).
 pub(crate) const MAX_EVENT_STREAMS: usize = 64;
@@ -17,7 +20,7 @@ pub(crate) const MAX_EVENT_STREAMS: usize = 64;
 /// and policy in place); the token can be replaced (SIGHUP re-reads
 /// `--token-file`).
 #[derive(Clone, Debug)]
-pub(crate) struct AdminState {
+pub struct AdminApi {
     inner: Arc<Inner>,
 }
 
@@ -27,27 +30,31 @@ struct Inner {
     token: RwLock<Option<Arc<BearerToken>>>,
     streams: Arc<Semaphore>,
     secret_refs: SecretRefPolicy,
+    listen: SocketAddr,
 }
 
-impl AdminState {
-    /// The state of one server.
-    pub(crate) fn new(
-        handle: ProvisioningHandle,
-        token: Option<BearerToken>,
-        secret_refs: SecretRefPolicy,
-    ) -> Self {
+impl AdminApi {
+    /// The API of `handle` as `config` says.
+    pub fn new(handle: ProvisioningHandle, config: AdminConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 handle,
-                token: RwLock::new(token.map(Arc::new)),
+                token: RwLock::new(config.token.map(Arc::new)),
                 streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
-                secret_refs,
+                secret_refs: config.secret_refs,
+                listen: config.listen,
             }),
         }
     }
 
+    /// The routes, sharing this API's state (a later
+    /// [`reload_token`](Self::reload_token) applies to them).
+    pub fn router(&self) -> axum::Router {
+        super::routes::router(self.clone(), RequestGuard::new(self.inner.listen))
+    }
+
     /// The running service (a cheap clone of its handle).
-    pub(crate) fn handle(&self) -> ProvisioningHandle {
+    pub fn handle(&self) -> ProvisioningHandle {
         self.inner.handle.clone()
     }
 
@@ -60,25 +67,22 @@ impl AdminState {
             .clone()
     }
 
-    /// SIGHUP: reads `--token-file` again. A file that cannot be read or
-    /// holds no token keeps the old token (said on stderr): a half-written
-    /// file must not lock the operator out, nor switch auth off. Without
-    /// `--token-file` there is nothing to re-read (auth stays off).
-    pub(crate) fn reload_token(&self) {
+    /// Reads the token's file again (on SIGHUP, say): `Ok(Some(path))`
+    /// when the new token applies, `Ok(None)` when the token came from no
+    /// file (or auth is off: nothing to re-read). A file that cannot be read
+    /// or holds no token is an error and keeps the old token: a half-written
+    /// file must not lock the operator out, nor switch auth off.
+    pub fn reload_token(&self) -> Result<Option<PathBuf>, ProvisioningError> {
         let Some(path) = self.token().and_then(|t| t.source().map(ToOwned::to_owned)) else {
-            return;
+            return Ok(None);
         };
-        match BearerToken::load(&path) {
-            Ok(token) => {
-                *self
-                    .inner
-                    .token
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(token));
-                eprintln!("SIGHUP: re-read the admin token from {}", path.display());
-            }
-            Err(e) => eprintln!("{e} (SIGHUP: the previous admin token is kept)"),
-        }
+        let token = BearerToken::load(&path)?;
+        *self
+            .inner
+            .token
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(token));
+        Ok(Some(path))
     }
 
     /// One of the event-stream slots, or `None` when all are taken; the

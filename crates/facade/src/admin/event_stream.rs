@@ -8,20 +8,21 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use crate::ProvisioningEvent;
+use crate::hub::EventSubscription;
+use crate::registry::ErrorCode;
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use cluster_provisioning::ProvisioningEvent;
-use cluster_provisioning::hub::EventSubscription;
-use cluster_provisioning::registry::ErrorCode;
 use futures::stream::{self, BoxStream, StreamExt};
 
-use crate::admin_state::{AdminState, MAX_EVENT_STREAMS};
-use crate::api_error::ApiError;
-use crate::connection_handle::ConnectionHandle;
-use crate::stall_check::StallCheck;
+use super::AdminApi;
+use super::admin_api::MAX_EVENT_STREAMS;
+use super::api_error::ApiError;
+use super::connection_handle::ConnectionHandle;
+use super::stall_check::StallCheck;
 
 /// How often a stream is checked for a stalled client.
 const STALL_CHECK_EVERY: Duration = Duration::from_millis(250);
@@ -76,7 +77,7 @@ impl SinceFilter {
 
 /// `GET /events[?since=N]`.
 pub(crate) async fn events(
-    State(state): State<AdminState>,
+    State(state): State<AdminApi>,
     connection: Option<Extension<ConnectionHandle>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -114,11 +115,9 @@ pub(crate) async fn events(
         .hub()
         .subscribe_events_from_snapshot("events")
         .map_err(|e| {
-            ApiError::from(
-                cluster_provisioning::ProvisioningError::ProvisioningUnavailable {
-                    detail: format!("event stream: {e}"),
-                },
-            )
+            ApiError::from(crate::ProvisioningError::ProvisioningUnavailable {
+                detail: format!("event stream: {e}"),
+            })
         })?;
     let live = watch_overflow(live, connection.map(|Extension(c)| c));
     let lines: BoxStream<'static, Arc<ProvisioningEvent>> = match since {
@@ -210,9 +209,9 @@ async fn drop_when_stalled(watched: Weak<Mutex<Watched>>, connection: Connection
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cluster_provisioning::PublishedSnapshot;
-    use cluster_provisioning::api::{ProviderId, ProviderSnapshot};
-    use cluster_provisioning::hub::{ResyncLine, RunId};
+    use crate::PublishedSnapshot;
+    use crate::api::{ProviderId, ProviderSnapshot};
+    use crate::hub::{ResyncLine, RunId};
 
     fn snapshot(seq_no: u64) -> Arc<PublishedSnapshot> {
         Arc::new(PublishedSnapshot::new(

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 /// the connection from a handler. Cloned into every request's extensions by
 /// the accept loop.
 #[derive(Clone, Debug)]
-pub(crate) struct ConnectionHandle {
+pub struct ConnectionHandle {
     inner: Arc<Inner>,
 }
 
@@ -24,7 +24,7 @@ struct Inner {
 
 impl ConnectionHandle {
     /// A handle for a connection accepted on `local`.
-    pub(crate) fn new(local: SocketAddr) -> Self {
+    pub fn new(local: SocketAddr) -> Self {
         Self {
             inner: Arc::new(Inner {
                 local,
@@ -35,30 +35,30 @@ impl ConnectionHandle {
     }
 
     /// The local address of the connection.
-    pub(crate) fn local_addr(&self) -> SocketAddr {
+    pub fn local_addr(&self) -> SocketAddr {
         self.inner.local
     }
 
     /// Asks the accept loop to drop the connection now, whatever it is
     /// doing (a response blocked on a client that stopped reading
     /// included).
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         // `notify_one` keeps the wake-up when nobody waits yet.
         self.inner.close.notify_one();
     }
 
     /// Resolves once [`close`](Self::close) was called.
-    pub(crate) async fn closed(&self) {
+    pub async fn closed(&self) {
         self.inner.close.notified().await;
     }
 
     /// A request's headers have arrived.
-    pub(crate) fn request_arrived(&self) {
+    pub fn request_arrived(&self) {
         self.inner.request.notify_one();
     }
 
     /// Resolves once [`request_arrived`](Self::request_arrived) was called.
-    pub(crate) async fn first_request(&self) {
+    pub async fn first_request(&self) {
         self.inner.request.notified().await;
     }
 }
