@@ -1,5 +1,5 @@
 //! [`FailoverController`]: the sans-IO failover state machine
-//! (ARCHITECTURE.md "Failover rules" 1–8).
+//! (ARCHITECTURE "Failover rules" 1–8).
 
 use std::time::{Duration, Instant};
 
