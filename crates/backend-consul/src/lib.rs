@@ -16,7 +16,6 @@ mod config;
 mod decode;
 #[cfg(feature = "client")]
 mod error;
-mod health_answer;
 mod liveness;
 mod mapping;
 #[cfg(feature = "client")]
@@ -26,13 +25,15 @@ mod provider;
 #[cfg(feature = "client")]
 mod registration;
 #[cfg(feature = "client")]
-mod watch;
+mod stream;
 
-pub use decode::{DecodeError, decode_health, decode_meta};
+pub use decode::{
+    CheckInfo, DecodeError, HealthAnswer, HealthEntry, NodeInfo, QueryMeta, ServiceInfo,
+    decode_health, decode_meta,
+};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::ConsulError;
-pub use health_answer::{CheckInfo, HealthAnswer, HealthEntry, NodeInfo, QueryMeta, ServiceInfo};
 pub use mapping::{MappingError, MemberMapping, TAG_LABEL_PREFIX};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -12,6 +12,7 @@
 #[cfg(feature = "client")]
 mod client;
 mod config;
+mod decode;
 #[cfg(feature = "client")]
 mod error;
 mod liveness;
@@ -29,10 +30,11 @@ mod stream;
 mod watch_guard;
 
 pub use config::{DEFAULT_IDLE_TIMEOUT, KubeResource, KubeWatchConfig, LIST_PAGE_SIZE};
+pub use decode::{MappedMember, ObjectMembers, pod_members, slice_members};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::KubeError;
-pub use mapping::{MappedMember, MemberMapping, ObjectMembers, pod_members, slice_members};
+pub use mapping::MemberMapping;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use probe::KubeProbe;
