@@ -42,7 +42,7 @@ pub use error::EtcdError;
 pub use probe::EtcdProbe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use provider::EtcdProvider;
+pub use provider::{EtcdProvider, EtcdProviderBuilder};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use registration::RegistrationStatus;

@@ -40,5 +40,5 @@ pub use mapping::MemberMapping;
 pub use probe::KubeProbe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use provider::KubeProvider;
+pub use provider::{KubeProvider, KubeProviderBuilder};
 pub use response_limit::{MAX_RESPONSE_BYTES, ResponseFraming, ResponseLimit, ResponseTooLarge};
