@@ -60,28 +60,22 @@ impl ProviderProbe for ReachabilityProbe {
     }
 }
 
-/// Host and port of an `http`/`https` URL (default ports 80 / 443).
+/// Host and port of an `http`/`https` URL (default ports 80 / 443), as
+/// `http::Uri` reads it (IPv6 hosts without their brackets).
 pub(crate) fn host_and_port(url: &str) -> Option<(String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "https" => 443,
-        _ => 80,
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?;
-    if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None => default_port,
-        };
-        return Some((host.to_owned(), port));
+    let uri: http::Uri = url.parse().ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().ok()?),
-        None => (authority, default_port),
+    // A URL, not a bare authority: `nope` is no endpoint.
+    let scheme = uri.scheme_str()?;
+    let default_port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
     };
-    (!host.is_empty()).then(|| (host.to_owned(), port))
+    Some((host.to_owned(), uri.port_u16().unwrap_or(default_port)))
 }
 
 #[cfg(test)]
