@@ -32,8 +32,6 @@ const LONG_FN_ALLOWLIST: &[&str] = &[
     "crates/backend-etcd/src/config.rs::from_descriptor_in",
     "crates/backend-etcd/src/registration.rs::hold_lease",
     "crates/backend-k8s/src/client.rs::new",
-    "crates/cli/src/event_text.rs::rendered",
-    "crates/cli/src/serve_command.rs::run",
     "crates/e2e/src/bin/recovery.rs::main",
     "crates/e2e/src/bin/scale.rs::main",
     "crates/e2e/src/bin/soak.rs::main",
