@@ -41,10 +41,6 @@ const LONG_FN_ALLOWLIST: &[&str] = &[
     "crates/provider-api/src/diff.rs::diff_into",
     "crates/testkit/src/conformance.rs::run_conformance",
     "crates/testkit/src/etcd_cluster.rs::spawn",
-    "crates/testkit/src/fake_consul/server.rs::route",
-    "crates/testkit/src/fake_consul/server.rs::health",
-    "crates/testkit/src/fake_kube/server.rs::handle",
-    "crates/testkit/src/fake_kube/server.rs::watch",
     "xtask/src/bench.rs::criterion_rows",
     "xtask/src/bench.rs::run",
 ];

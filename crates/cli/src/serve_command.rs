@@ -72,14 +72,7 @@ pub(crate) async fn run(
     let bound = listener.local_addr().unwrap_or(args.listen);
     announce(out, config, &handle, bound, providers);
 
-    let file_limit = soft_file_limit();
-    let limit = connection_limit(file_limit);
-    if limit < MAX_CONNECTIONS {
-        out.note(&format!(
-            "admin API: at most {limit} concurrent connections (open-file limit {})",
-            file_limit.unwrap_or_default()
-        ));
-    }
+    let limit = admin_connection_limit(out);
 
     let state = AdminState::new(handle, token, secret_refs);
     let app = router(state.clone(), RequestGuard::new(bound));
@@ -111,6 +104,20 @@ pub(crate) async fn run(
         None => tokio::time::timeout(DRAIN, server).await.ok(),
     };
     server_outcome(result)
+}
+
+/// How many connections the admin API serves at once, said when the
+/// open-file limit lowers it.
+fn admin_connection_limit(out: &Output) -> usize {
+    let file_limit = soft_file_limit();
+    let limit = connection_limit(file_limit);
+    if limit < MAX_CONNECTIONS {
+        out.note(&format!(
+            "admin API: at most {limit} concurrent connections (open-file limit {})",
+            file_limit.unwrap_or_default()
+        ));
+    }
+    limit
 }
 
 /// Refuses to serve other hosts without a token (CONTRACTS §4a rule 1).
