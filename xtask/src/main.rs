@@ -14,6 +14,8 @@ mod bench;
 mod chaos;
 mod fuzz;
 mod soak;
+#[cfg(test)]
+mod tidy;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>

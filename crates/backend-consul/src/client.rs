@@ -13,9 +13,9 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 
 use crate::config::{ConsulConfig, Credentials};
+use crate::decode::HealthAnswer;
 use crate::decode::{decode_health, status_error};
 use crate::error::Error;
-use crate::health_answer::HealthAnswer;
 
 /// Extra time on top of a blocking query's `wait × 17/16` before the
 /// request is abandoned as hung.

@@ -48,7 +48,7 @@ pub enum ConsulError {
 }
 
 impl ConsulError {
-    /// The stable error code (ARCHITECTURE.md "Error kinds").
+    /// The stable error code (ARCHITECTURE "Error kinds").
     pub fn code(&self) -> &'static str {
         match self {
             Self::Config(e) => e.code(),

@@ -1,9 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// The crate docs (README.md) describe the provider; without `client` its
-// links have no target.
-#![cfg_attr(not(feature = "client"), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(feature = "client"),
+    allow(
+        rustdoc::broken_intra_doc_links,
+        reason = "the crate docs link the provider, which needs `client`"
+    )
+)]
 
 #[cfg(feature = "client")]
 mod client;
@@ -14,7 +18,6 @@ mod consul_watch;
 mod decode;
 #[cfg(feature = "client")]
 mod error;
-mod health_answer;
 mod kind;
 #[cfg(feature = "client")]
 mod liveness;
@@ -26,15 +29,17 @@ mod provider;
 #[cfg(feature = "client")]
 mod registration;
 #[cfg(feature = "client")]
-mod watch;
+mod stream;
 
 pub use consul_registration::ConsulRegistration;
 pub use consul_watch::{ConsulConsistency, ConsulIdFrom, ConsulWatch};
-pub use decode::{DecodeError, decode_health, decode_meta};
+pub use decode::{
+    CheckInfo, DecodeError, HealthAnswer, HealthEntry, NodeInfo, QueryMeta, ServiceInfo,
+    decode_health, decode_meta,
+};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::ConsulError;
-pub use health_answer::{CheckInfo, HealthAnswer, HealthEntry, NodeInfo, QueryMeta, ServiceInfo};
 pub use kind::ConsulKind;
 pub use mapping::{MappingError, MemberMapping, TAG_LABEL_PREFIX};
 #[cfg(feature = "client")]

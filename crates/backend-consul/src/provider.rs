@@ -243,7 +243,7 @@ impl ClusterProvider for ConsulProvider {
 
     fn stream(&self, options: StreamOptions) -> ProviderStream {
         self.start_registration();
-        crate::watch::open(self.shared.clone(), options)
+        crate::stream::open(self.shared.clone(), options)
     }
 
     fn liveness_probe(&self) -> Option<LivenessCheck> {

@@ -47,7 +47,7 @@ pub enum EtcdError {
 }
 
 impl EtcdError {
-    /// The stable error code (ARCHITECTURE.md "Error kinds").
+    /// The stable error code (ARCHITECTURE "Error kinds").
     pub fn code(&self) -> &'static str {
         match self {
             Self::Config(e) => e.code(),

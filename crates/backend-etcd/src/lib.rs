@@ -1,9 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// The crate docs (README.md) describe the provider; without `client` its
-// links have no target.
-#![cfg_attr(not(feature = "client"), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(feature = "client"),
+    allow(
+        rustdoc::broken_intra_doc_links,
+        reason = "the crate docs link the provider, which needs `client`"
+    )
+)]
 
 #[cfg(feature = "client")]
 mod client;
@@ -45,7 +49,7 @@ pub use kind::EtcdKind;
 pub use probe::EtcdProbe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use provider::EtcdProvider;
+pub use provider::{EtcdProvider, EtcdProviderBuilder};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use registration::RegistrationStatus;

@@ -19,9 +19,8 @@ impl ProviderProbe for EtcdProbe {
         secrets: &'a SecretResolver,
     ) -> ProbeFuture<'a> {
         Box::pin(async move {
-            EtcdProvider::probe(descriptor, secrets)
-                .await
-                .map_err(ProvisioningError::from)
+            let provider = EtcdProvider::from_descriptor(descriptor.clone(), secrets)?;
+            provider.probe().await.map_err(ProvisioningError::from)
         })
     }
 }

@@ -85,24 +85,47 @@ impl std::fmt::Debug for EtcdProvider {
     }
 }
 
-impl EtcdProvider {
-    /// Builds the provider from an `etcd` descriptor. Nothing connects yet;
-    /// `secrets` resolves the `auth` and `tls.key` references (and relative
-    /// `tls` paths) at every connect, so rotated credentials are picked up.
-    pub fn from_descriptor(
-        descriptor: ProviderDescriptor,
-        secrets: &SecretResolver,
-    ) -> Result<Self, EtcdError> {
-        let config = EtcdConfig::from_descriptor_in(&descriptor, &|name| secrets.env_var(name))?;
+/// Builds an [`EtcdProvider`]; see [`EtcdProvider::builder`].
+pub struct EtcdProviderBuilder {
+    descriptor: ProviderDescriptor,
+    secrets: Option<SecretResolver>,
+}
+
+impl std::fmt::Debug for EtcdProviderBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdProviderBuilder")
+            .field("id", &self.descriptor.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EtcdProviderBuilder {
+    /// Sets the secret resolver (default: the process environment, relative
+    /// `file:` paths against the current directory).
+    pub fn with_secrets(mut self, secrets: SecretResolver) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Validates the descriptor and builds the provider. Nothing connects
+    /// yet; the secret resolver resolves the `auth` and `tls.key` references
+    /// (and relative `tls` paths) at every connect, so rotated credentials
+    /// are picked up.
+    pub fn build(self) -> Result<EtcdProvider, EtcdError> {
+        let secrets = self
+            .secrets
+            .unwrap_or_else(|| SecretResolver::new(std::path::PathBuf::from(".")));
+        let config =
+            EtcdConfig::from_descriptor_in(&self.descriptor, &|name| secrets.env_var(name))?;
         // Spread providers over the endpoints; each then sticks to its
         // endpoint until a connection-level failure moves it on.
         let start = rand::random_range(0..config.endpoints.len().max(1));
         let (stop, _) = watch::channel(false);
-        Ok(Self {
-            descriptor,
+        Ok(EtcdProvider {
+            descriptor: self.descriptor,
             inner: Arc::new(Inner {
                 config,
-                secrets: secrets.clone(),
+                secrets,
                 stop,
                 last_seen: Mutex::new(None),
                 cursor: AtomicUsize::new(start),
@@ -111,6 +134,27 @@ impl EtcdProvider {
                 liveness: LivenessChannel::default(),
             }),
         })
+    }
+}
+
+impl EtcdProvider {
+    /// A builder for `descriptor`.
+    pub fn builder(descriptor: ProviderDescriptor) -> EtcdProviderBuilder {
+        EtcdProviderBuilder {
+            descriptor,
+            secrets: None,
+        }
+    }
+
+    /// Builds the provider from an `etcd` descriptor (see
+    /// [`EtcdProviderBuilder::build`]), resolving secrets through `secrets`.
+    pub fn from_descriptor(
+        descriptor: ProviderDescriptor,
+        secrets: &SecretResolver,
+    ) -> Result<Self, EtcdError> {
+        Self::builder(descriptor)
+            .with_secrets(secrets.clone())
+            .build()
     }
 
     /// The checked configuration.
@@ -138,8 +182,10 @@ impl EtcdProvider {
 
     /// Ends every open stream with `Terminated(Ended)` and revokes the
     /// registration lease (waiting up to 5 s for it, plus `register.drain`
-    /// during which the member is announced draining).
-    pub async fn shutdown(&self) {
+    /// during which the member is announced draining). A revoke that does
+    /// not finish in time is logged, not returned: the lease then expires
+    /// after its TTL, so shutting down never fails.
+    pub async fn shutdown(&self) -> Result<(), EtcdError> {
         self.inner.stop.send_replace(true);
         let task = lock(&self.inner.registration).take();
         if let Some(task) = task {
@@ -157,20 +203,19 @@ impl EtcdProvider {
                 tracing::warn!(provider = %self.inner.config.id, "registration revoke timed out");
             }
         }
+        Ok(())
     }
 
     /// Preflight: the prefix can be read through one of the endpoints —
     /// reachable, credentials accepted, read permission on the prefix.
-    pub async fn probe(
-        descriptor: &ProviderDescriptor,
-        secrets: &SecretResolver,
-    ) -> Result<(), EtcdError> {
-        let config = EtcdConfig::from_descriptor_in(descriptor, &|name| secrets.env_var(name))?;
+    pub async fn probe(&self) -> Result<(), EtcdError> {
+        let config = &self.inner.config;
+        let secrets = &self.inner.secrets;
         let mut last = None;
         for endpoint in &config.endpoints {
             let attempt = async {
                 let mut session =
-                    Session::connect(&config, secrets, endpoint, PROBE_TIMEOUT).await?;
+                    Session::connect(config, secrets, endpoint, PROBE_TIMEOUT).await?;
                 session.check().await
             };
             match attempt.await {
@@ -205,8 +250,12 @@ impl ClusterProvider for EtcdProvider {
     }
 
     fn shutdown(&self) -> provisioning_provider_api::ProviderShutdown<'_> {
-        // The inherent method: end the streams and revoke the lease.
-        Box::pin(EtcdProvider::shutdown(self))
+        Box::pin(async move {
+            // The inherent method: end the streams and revoke the lease.
+            if let Err(e) = EtcdProvider::shutdown(self).await {
+                tracing::warn!(provider = %self.inner.config.id, error = %e, "shutdown failed");
+            }
+        })
     }
 
     fn initial_snapshot(&self) -> Option<ProviderSnapshot> {

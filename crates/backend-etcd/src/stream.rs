@@ -5,7 +5,7 @@
 //! → watch from the list's revision + 1. Every interruption (error, closed
 //! or cancelled watch, compaction, stalled progress) drops the watch and
 //! starts the cycle again with a fresh list; the stream never resumes from a
-//! remembered revision (ARCHITECTURE.md "Backend notes — etcd"). Relists
+//! remembered revision (ARCHITECTURE "Backend notes — etcd"). Relists
 //! after a compaction are paced ([`RelistPacer`]), so a server that cancels
 //! every watch as compacted gets a few requests per second, not a loop.
 //!

@@ -38,7 +38,7 @@ pub enum KubeError {
 }
 
 impl KubeError {
-    /// The stable error code (ARCHITECTURE.md "Error kinds").
+    /// The stable error code (ARCHITECTURE "Error kinds").
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(e) => e.code(),

@@ -1,13 +1,18 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// The crate docs (README.md) describe the provider; without `client` its
-// links have no target.
-#![cfg_attr(not(feature = "client"), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(feature = "client"),
+    allow(
+        rustdoc::broken_intra_doc_links,
+        reason = "the crate docs link the provider, which needs `client`"
+    )
+)]
 
 #[cfg(feature = "client")]
 mod client;
 mod config;
+mod decode;
 mod duration_option;
 #[cfg(feature = "client")]
 mod error;
@@ -29,16 +34,17 @@ mod stream;
 mod watch_guard;
 
 pub use config::{DEFAULT_IDLE_TIMEOUT, KubeResource, KubeWatchConfig, LIST_PAGE_SIZE};
+pub use decode::{MappedMember, ObjectMembers, pod_members, slice_members};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::KubeError;
 pub use k8s_watch::{K8sResource, K8sWatch};
 pub use kind::KubeKind;
-pub use mapping::{MappedMember, MemberMapping, ObjectMembers, pod_members, slice_members};
+pub use mapping::MemberMapping;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use probe::KubeProbe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-pub use provider::KubeProvider;
+pub use provider::{KubeProvider, KubeProviderBuilder};
 pub use response_limit::{MAX_RESPONSE_BYTES, ResponseFraming, ResponseLimit, ResponseTooLarge};

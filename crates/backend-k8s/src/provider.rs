@@ -41,16 +41,35 @@ impl std::fmt::Debug for KubeProvider {
     }
 }
 
-impl KubeProvider {
-    /// Builds the provider from a `k8s` descriptor: `watch` per
+/// Builds a [`KubeProvider`]; see [`KubeProvider::builder`].
+pub struct KubeProviderBuilder {
+    descriptor: ProviderDescriptor,
+    secrets: Option<SecretResolver>,
+}
+
+impl std::fmt::Debug for KubeProviderBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeProviderBuilder")
+            .field("id", &self.descriptor.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubeProviderBuilder {
+    /// Sets the secret resolver (default: the process environment, relative
+    /// `file:` paths against the current directory).
+    pub fn with_secrets(mut self, secrets: SecretResolver) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    /// Validates the descriptor and builds the provider: `watch` per
     /// [`KubeWatchConfig`]; `endpoints` (at most one URL) with an optional
     /// `auth.token` reference and `tls.ca` / `tls.verify`, or none for the
-    /// kubeconfig / in-cluster configuration. Secrets are resolved through
-    /// `secrets` on every (re)connect, never here; nothing is contacted.
-    pub fn from_descriptor(
-        descriptor: ProviderDescriptor,
-        secrets: &SecretResolver,
-    ) -> Result<Self, KubeError> {
+    /// kubeconfig / in-cluster configuration. Secrets are resolved on every
+    /// (re)connect, never here; nothing is contacted.
+    pub fn build(self) -> Result<KubeProvider, KubeError> {
+        let descriptor = self.descriptor;
         if descriptor.kind != ProviderKind::K8s {
             return Err(ProvisioningError::invalid(
                 Some(&descriptor.id),
@@ -59,9 +78,12 @@ impl KubeProvider {
             )
             .into());
         }
+        let secrets = self
+            .secrets
+            .unwrap_or_else(|| SecretResolver::new(std::path::PathBuf::from(".")));
         let watch = KubeWatchConfig::from_params(&descriptor.id, &descriptor.watch)?;
-        let connector = Connector::new(&descriptor, &watch, secrets.clone())?;
-        Ok(Self {
+        let connector = Connector::new(&descriptor, &watch, secrets)?;
+        Ok(KubeProvider {
             inner: Arc::new(Inner {
                 descriptor_id: descriptor.id.to_string(),
                 mapping: MemberMapping::new(&watch),
@@ -72,6 +94,34 @@ impl KubeProvider {
             }),
             descriptor,
         })
+    }
+}
+
+impl KubeProvider {
+    /// A builder for `descriptor`.
+    pub fn builder(descriptor: ProviderDescriptor) -> KubeProviderBuilder {
+        KubeProviderBuilder {
+            descriptor,
+            secrets: None,
+        }
+    }
+
+    /// Builds the provider from a `k8s` descriptor (see
+    /// [`KubeProviderBuilder::build`]), resolving secrets through `secrets`.
+    pub fn from_descriptor(
+        descriptor: ProviderDescriptor,
+        secrets: &SecretResolver,
+    ) -> Result<Self, KubeError> {
+        Self::builder(descriptor)
+            .with_secrets(secrets.clone())
+            .build()
+    }
+
+    /// Ends the provider. It holds nothing to undo on the server (no
+    /// self-registration), and its streams end when dropped, so this never
+    /// fails; it is here so that every backend shuts down alike.
+    pub async fn shutdown(&self) -> Result<(), KubeError> {
+        Ok(())
     }
 
     /// The parsed `watch` configuration.

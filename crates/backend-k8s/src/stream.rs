@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::config::LIST_PAGE_SIZE;
+use crate::decode::{MappedMember, ObjectMembers, pod_members, slice_members};
 use crate::error::{Failure, Target, Verdict, classify};
-use crate::mapping::{MappedMember, ObjectMembers, pod_members, slice_members};
 use crate::provider::Inner;
 use crate::watch_guard::{QuickClose, WatchGuard};
 use crate::{KubeResource, MemberMapping};

@@ -2,8 +2,10 @@
 //! and the admin HTTP API until SIGINT/SIGTERM; SIGHUP reloads store and
 //! policy in place.
 
-use cluster_provisioning::admin::{AdminApi, AdminConfig, BearerToken};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use cluster_provisioning::admin::{AdminApi, AdminConfig, BearerToken};
 
 use cluster_provisioning::registry::ErrorCode;
 use cluster_provisioning::{
@@ -32,16 +34,7 @@ pub(crate) async fn run(
     out: &Output,
 ) -> Result<(), CliError> {
     // CONTRACTS §4a rule 1, before anything is bound or started.
-    if args.token_file.is_none() && !args.listen.ip().is_loopback() {
-        return Err(CliError::new(
-            ErrorCode::InsecureListen,
-            format!(
-                "--listen {}: not a loopback address; serving other hosts needs --token-file",
-                args.listen
-            ),
-            Exit::InvalidInput,
-        ));
-    }
+    refuse_insecure_listen(args)?;
     let token = args
         .token_file
         .as_deref()
@@ -75,26 +68,9 @@ pub(crate) async fn run(
         }
     };
     let bound = listener.local_addr().unwrap_or(args.listen);
-    let address = bound.to_string();
-    if out.json() {
-        out.line(&json!({"listening": format!("http://{address}"), "run_id": handle.run_id().to_string()}).to_string());
-    } else {
-        out.line(&format!(
-            "admin API listening on http://{address} ({providers} provider{} from {}, run {})",
-            if providers == 1 { "" } else { "s" },
-            config.store_name(),
-            handle.run_id()
-        ));
-    }
+    announce(out, config, &handle, bound, providers);
 
-    let file_limit = soft_file_limit();
-    let limit = connection_limit(file_limit);
-    if limit < MAX_CONNECTIONS {
-        out.note(&format!(
-            "admin API: at most {limit} concurrent connections (open-file limit {})",
-            file_limit.unwrap_or_default()
-        ));
-    }
+    let limit = admin_connection_limit(out);
 
     let mut admin = AdminConfig::new(bound, secret_refs);
     if let Some(token) = token {
@@ -129,6 +105,64 @@ pub(crate) async fn run(
         Some(result) => Some(result),
         None => tokio::time::timeout(DRAIN, server).await.ok(),
     };
+    server_outcome(result)
+}
+
+/// How many connections the admin API serves at once, said when the
+/// open-file limit lowers it.
+fn admin_connection_limit(out: &Output) -> usize {
+    let file_limit = soft_file_limit();
+    let limit = connection_limit(file_limit);
+    if limit < MAX_CONNECTIONS {
+        out.note(&format!(
+            "admin API: at most {limit} concurrent connections (open-file limit {})",
+            file_limit.unwrap_or_default()
+        ));
+    }
+    limit
+}
+
+/// Refuses to serve other hosts without a token (CONTRACTS §4a rule 1).
+fn refuse_insecure_listen(args: &ServeArgs) -> Result<(), CliError> {
+    if args.token_file.is_none() && !args.listen.ip().is_loopback() {
+        return Err(CliError::new(
+            ErrorCode::InsecureListen,
+            format!(
+                "--listen {}: not a loopback address; serving other hosts needs --token-file",
+                args.listen
+            ),
+            Exit::InvalidInput,
+        ));
+    }
+    Ok(())
+}
+
+/// The line that says where the admin API listens (JSON with `--json`).
+fn announce(
+    out: &Output,
+    config: &StoreConfig,
+    handle: &ProvisioningHandle,
+    bound: SocketAddr,
+    providers: usize,
+) {
+    let address = bound.to_string();
+    if out.json() {
+        out.line(&json!({"listening": format!("http://{address}"), "run_id": handle.run_id().to_string()}).to_string());
+    } else {
+        out.line(&format!(
+            "admin API listening on http://{address} ({providers} provider{} from {}, run {})",
+            if providers == 1 { "" } else { "s" },
+            config.store_name(),
+            handle.run_id()
+        ));
+    }
+}
+
+/// What the admin API's task ended with (`None`: still draining at the
+/// deadline, which is a normal stop).
+fn server_outcome(
+    result: Option<Result<std::io::Result<()>, tokio::task::JoinError>>,
+) -> Result<(), CliError> {
     match result {
         Some(Ok(Err(e))) => Err(CliError::runtime(
             ErrorCode::ProvisioningUnavailable,

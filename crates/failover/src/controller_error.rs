@@ -28,7 +28,7 @@ pub enum ControllerError {
 }
 
 impl ControllerError {
-    /// The stable error code (ARCHITECTURE.md "Error kinds").
+    /// The stable error code (ARCHITECTURE "Error kinds").
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownProvider(_) => "not_found",

@@ -31,7 +31,7 @@ pub enum Decision {
         handle: ProviderHandle,
     },
     /// The first activation of the run: publish `to`'s snapshot, with no
-    /// `provider_changed` (CONTRACTS.md §3). Start-up is not a switch.
+    /// `provider_changed` (CONTRACTS §3). Start-up is not a switch.
     Activate {
         /// The provider that is now active.
         to: ProviderId,
@@ -44,7 +44,7 @@ pub enum Decision {
         from: ProviderId,
         /// The provider that is now active.
         to: ProviderId,
-        /// Why (CONTRACTS.md §3).
+        /// Why (CONTRACTS §3).
         reason: SwitchReason,
     },
     /// A provider's published health changed (`provider_health` line).

@@ -1,5 +1,5 @@
-//! [`FailoverPolicy`]: the numbers of ARCHITECTURE.md "Failover rules", in the
-//! JSON format of CONTRACTS.md §7, with the validation of rule 9.
+//! [`FailoverPolicy`]: the numbers of ARCHITECTURE "Failover rules", in the
+//! JSON format of CONTRACTS §7, with the validation of rule 9.
 
 use std::time::Duration;
 
@@ -36,12 +36,12 @@ pub(crate) const MIN_LIVENESS_TIMEOUT: Duration = Duration::from_millis(100);
 pub(crate) const PENALTY_CAP: Duration = Duration::from_secs(300);
 
 /// The failover policy: health thresholds, backoff, cooldown and standby
-/// count (CONTRACTS.md §7).
+/// count (CONTRACTS §7).
 ///
 /// Every key of the JSON form is optional and defaults to the seed's value;
 /// unknown keys are errors. [`from_json`](Self::from_json) and the
 /// [`Deserialize`] impl both check the rules that need no provider
-/// (ARCHITECTURE.md "Failover rules" 9); [`validate`](Self::validate) adds
+/// (ARCHITECTURE "Failover rules" 9); [`validate`](Self::validate) adds
 /// the ones that do.
 ///
 /// ```
@@ -138,7 +138,7 @@ impl FailoverPolicy {
         }
     }
 
-    /// Parses the JSON form (CONTRACTS.md §7) and checks the rules that need
+    /// Parses the JSON form (CONTRACTS §7) and checks the rules that need
     /// no provider. Errors name the key and the numbers.
     pub fn from_json(text: &str) -> Result<Self, PolicyError> {
         let value: Value = serde_json::from_str(text).map_err(|e| PolicyError::Syntax {
@@ -200,7 +200,7 @@ impl FailoverPolicy {
         Ok(())
     }
 
-    /// Checks the rules of ARCHITECTURE.md "Failover rules" 9 that need no
+    /// Checks the rules of ARCHITECTURE "Failover rules" 9 that need no
     /// provider: `backoff_initial ≤ backoff_cap`, `0 ≤ jitter < 0.5`,
     /// `shrink_confirm < timeout`, `max_shrink_ratio` in (0, 1],
     /// `max_errors ≥ 1`, `100 ms ≤ liveness_timeout ≤ timeout / 3` (checked
@@ -252,11 +252,11 @@ impl FailoverPolicy {
         Ok(())
     }
 
-    /// Checks every rule of ARCHITECTURE.md "Failover rules" 9 against the
+    /// Checks every rule of ARCHITECTURE "Failover rules" 9 against the
     /// providers that will run: each with its quiet period, if its backend
     /// has one (see [`consul_quiet_period`](Self::consul_quiet_period)).
     ///
-    /// A quiet period `q` is rejected when `3 × q ≥ timeout` (CONTRACTS.md
+    /// A quiet period `q` is rejected when `3 × q ≥ timeout` (CONTRACTS
     /// §1: the quiet period must stay inside a third of the timeout).
     /// `standby` above the number of providers − 1 is only a warning.
     ///

@@ -124,7 +124,7 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    /// The stable error code (ARCHITECTURE.md "Error kinds").
+    /// The stable error code (ARCHITECTURE "Error kinds").
     pub fn code(&self) -> &'static str {
         "invalid_config"
     }

@@ -1,5 +1,5 @@
 //! [`ProviderState`]: the controller's facts about one provider, and the
-//! health rules (ARCHITECTURE.md "Failover rules" 1 and 2) that turn events
+//! health rules (ARCHITECTURE "Failover rules" 1 and 2) that turn events
 //! into a [`ProviderCondition`].
 
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@ use provisioning_provider_api::{ProviderHealth, ProviderId};
 
 use crate::ProviderCondition;
 
-/// One provider as seen by the controller (CONTRACTS.md §4 `/providers`).
+/// One provider as seen by the controller (CONTRACTS §4 `/providers`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ProviderStatus {

@@ -1,5 +1,5 @@
 //! The controller's behaviour on virtual time: one test module per
-//! "Failover rules" item of ARCHITECTURE.md, and property tests over random
+//! "Failover rules" item of ARCHITECTURE, and property tests over random
 //! event sequences.
 
 mod controller {

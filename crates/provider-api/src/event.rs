@@ -7,7 +7,7 @@ use core::time::Duration;
 use crate::ProviderSnapshot;
 
 /// The kind of a non-terminal provider error, with its stable code
-/// (ARCHITECTURE.md "Error kinds").
+/// (ARCHITECTURE "Error kinds").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FaultKind {

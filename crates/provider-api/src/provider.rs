@@ -24,7 +24,7 @@ pub type ProviderShutdown<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// What the service tells a provider when it opens a stream.
 ///
-/// The retry numbers implement ARCHITECTURE.md "Failover rules" 2: the first
+/// The retry numbers implement ARCHITECTURE "Failover rules" 2: the first
 /// `max_errors − 1` retries after a fault come at once and after 100 ms, then
 /// reconnects are spaced by the policy's backoff.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -18,7 +18,7 @@ pub enum SecretRefError {
 }
 
 impl SecretRefError {
-    /// The stable error code (ARCHITECTURE.md "Error kinds").
+    /// The stable error code (ARCHITECTURE "Error kinds").
     pub fn code(self) -> &'static str {
         match self {
             Self::Inline => "inline_secret",

@@ -1,4 +1,4 @@
-//! [`ErrorCode`]: the stable, machine-readable error codes of ARCHITECTURE.md
+//! [`ErrorCode`]: the stable, machine-readable error codes of ARCHITECTURE
 //! "Error kinds".
 
 use std::fmt;
@@ -72,7 +72,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code, in the order of ARCHITECTURE.md "Error kinds".
+    /// Every code, in the order of ARCHITECTURE "Error kinds".
     pub const ALL: [ErrorCode; 25] = [
         Self::InvalidConfig,
         Self::DuplicateName,

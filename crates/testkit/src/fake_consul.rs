@@ -45,6 +45,7 @@
 
 mod driver;
 mod filter;
+mod health_query;
 mod server;
 mod state;
 

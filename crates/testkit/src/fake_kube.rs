@@ -26,6 +26,7 @@ mod driver;
 mod objects;
 mod selector;
 mod server;
+mod watch_stream;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;

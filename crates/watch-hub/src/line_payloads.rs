@@ -118,7 +118,7 @@ pub struct HealthLine {
     pub provider_id: ProviderId,
     /// Its new health.
     pub health: ProviderHealth,
-    /// The error code (ARCHITECTURE.md "Error kinds"); `None` when healthy.
+    /// The error code (ARCHITECTURE "Error kinds"); `None` when healthy.
     pub code: Option<String>,
     /// Free text.
     pub detail: String,

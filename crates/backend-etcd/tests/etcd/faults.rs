@@ -190,14 +190,14 @@ async fn credentials_and_permissions_are_checked_and_reread_on_reconnect() {
     let (d, secrets) = authed(&endpoints, &dir);
 
     // Without credentials: permission denied, permanent.
-    let anonymous = EtcdProvider::probe(&d_without_auth(&d), &secrets).await;
+    let anonymous = probe_descriptor(&d_without_auth(&d), &secrets).await;
     assert!(
         matches!(anonymous, Err(EtcdError::PermissionDenied { .. })),
         "{anonymous:?}"
     );
     // Wrong password.
     write("app", "wrong");
-    let probe = EtcdProvider::probe(&d, &secrets).await;
+    let probe = probe_descriptor(&d, &secrets).await;
     assert!(
         matches!(probe, Err(EtcdError::PermissionDenied { .. })),
         "{probe:?}"
@@ -209,14 +209,14 @@ async fn credentials_and_permissions_are_checked_and_reread_on_reconnect() {
     );
     // Authenticated but no read permission on the prefix.
     write("nobody", "nobody-pw");
-    let probe = EtcdProvider::probe(&d, &secrets).await;
+    let probe = probe_descriptor(&d, &secrets).await;
     assert!(
         matches!(probe, Err(EtcdError::PermissionDenied { .. })),
         "{probe:?}"
     );
     // The reader passes.
     write("app", "app-pw");
-    EtcdProvider::probe(&d, &secrets)
+    probe_descriptor(&d, &secrets)
         .await
         .expect("reader probes fine");
 
@@ -256,7 +256,7 @@ async fn probe_reports_unreachable_endpoints() {
         serde_json::json!({ "prefix": PREFIX }),
     );
     let started = Instant::now();
-    let e = EtcdProvider::probe(&d, &secrets()).await.unwrap_err();
+    let e = probe_descriptor(&d, &secrets()).await.unwrap_err();
     assert_eq!(e.code(), "backend_unavailable", "{e}");
     assert!(e.is_retryable());
     // The registry's probe trait gives the same verdict, as ProvisioningError.
@@ -300,7 +300,7 @@ async fn the_environments_etcdctl_user_is_sent_only_to_etcdctl_endpoints() {
             ("ETCDCTL_PASSWORD", "app-pw"),
         ],
     ] {
-        let probe = EtcdProvider::probe(&plain, &env_resolver(&vars)).await;
+        let probe = probe_descriptor(&plain, &env_resolver(&vars)).await;
         assert!(probe.is_ok(), "{vars:?}: {probe:?}");
     }
 
@@ -315,7 +315,7 @@ async fn the_environments_etcdctl_user_is_sent_only_to_etcdctl_endpoints() {
         ("ETCDCTL_ENDPOINTS", listed.as_str()),
         ("ETCDCTL_USER", "app:app-pw"),
     ];
-    let probe = EtcdProvider::probe(&elsewhere, &env_resolver(&vars)).await;
+    let probe = probe_descriptor(&elsewhere, &env_resolver(&vars)).await;
     assert!(
         matches!(probe, Err(EtcdError::PermissionDenied { .. })),
         "{probe:?}"
@@ -326,7 +326,7 @@ async fn the_environments_etcdctl_user_is_sent_only_to_etcdctl_endpoints() {
         ("ETCDCTL_ENDPOINTS", listed.as_str()),
         ("ETCDCTL_USER", "app"),
     ];
-    let probe = EtcdProvider::probe(&plain, &env_resolver(&vars)).await;
+    let probe = probe_descriptor(&plain, &env_resolver(&vars)).await;
     let message = probe.expect_err("no password").to_string();
     assert!(message.contains("ETCDCTL_PASSWORD"), "{message}");
 }

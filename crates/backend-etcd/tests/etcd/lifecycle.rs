@@ -163,7 +163,7 @@ async fn a_draining_registration_is_seen_draining_for_the_drain_before_it_leaves
     };
 
     let shutdown_started = tokio::time::Instant::now();
-    leaving.shutdown().await;
+    leaving.shutdown().await.expect("shutdown");
     let shutdown_took = shutdown_started.elapsed();
     let bound = drain * 3 + Duration::from_secs(2);
     let (at, draining_seen) = recorder

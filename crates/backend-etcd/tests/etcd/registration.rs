@@ -144,7 +144,7 @@ async fn registration_is_kept_regranted_after_loss_and_revoked_on_shutdown() {
 
     // Shutdown revokes the lease at once and ends the stream.
     let mark = recorder.len();
-    provider.shutdown().await;
+    provider.shutdown().await.expect("shutdown");
     assert_eq!(lease_of(&mut c, "self").await, None, "revoked on shutdown");
     recorder
         .wait_for(mark, Duration::from_secs(2), |e| {
@@ -256,6 +256,6 @@ async fn a_stalled_endpoint_moves_the_registration_with_the_same_lease() {
         "registration: {stalled_endpoint} stalled; lease {lease} kept through {}",
         provider.current_endpoint()
     );
-    provider.shutdown().await;
+    provider.shutdown().await.expect("shutdown");
     assert_eq!(lease_of(&mut c, "self").await, None, "revoked on shutdown");
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, GetOptions};
 use futures::StreamExt;
-use provisioning_backend_etcd::EtcdProvider;
+use provisioning_backend_etcd::{EtcdError, EtcdProvider};
 use provisioning_provider_api::*;
 use provisioning_registry::SecretResolver;
 use tokio::sync::{Mutex, MutexGuard};
@@ -38,6 +38,17 @@ pub(crate) fn provider(endpoints: &[String]) -> EtcdProvider {
         &secrets(),
     )
     .expect("valid descriptor")
+}
+
+/// Builds a provider for `descriptor` and probes it (a configuration error
+/// comes back as the probe's).
+pub(crate) async fn probe_descriptor(
+    descriptor: &ProviderDescriptor,
+    secrets: &SecretResolver,
+) -> Result<(), EtcdError> {
+    EtcdProvider::from_descriptor(descriptor.clone(), secrets)?
+        .probe()
+        .await
 }
 
 pub(crate) async fn client(endpoints: &[String]) -> Client {

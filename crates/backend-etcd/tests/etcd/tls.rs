@@ -80,7 +80,7 @@ async fn tls_with_client_certificates_from_references() {
     let secrets = SecretResolver::new(&dir);
 
     let good = tls_descriptor(https.clone(), "ca.pem", true);
-    EtcdProvider::probe(&good, &secrets)
+    probe_descriptor(&good, &secrets)
         .await
         .expect("probe over TLS with a client certificate");
     let provider = EtcdProvider::from_descriptor(good, &secrets).expect("provider");
@@ -92,13 +92,13 @@ async fn tls_with_client_certificates_from_references() {
 
     // No client certificate: refused by the server.
     let anonymous = tls_descriptor(https.clone(), "ca.pem", false);
-    let e = EtcdProvider::probe(&anonymous, &secrets)
+    let e = probe_descriptor(&anonymous, &secrets)
         .await
         .expect_err("client certificate required");
     println!("without a client certificate: {e}");
     // A server certificate from an untrusted CA.
     let untrusted = tls_descriptor(https, "other-ca.pem", true);
-    let e = EtcdProvider::probe(&untrusted, &secrets)
+    let e = probe_descriptor(&untrusted, &secrets)
         .await
         .expect_err("untrusted server");
     println!("untrusted server certificate: {e}");

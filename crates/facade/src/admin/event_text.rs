@@ -46,45 +46,7 @@ impl EventText {
     fn rendered(&self) -> String {
         let f = |k: &str| self.field(k);
         match self.line.get("type").and_then(Value::as_str) {
-            Some("snapshot") => {
-                let members = self
-                    .line
-                    .get("members")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                let mut shown: Vec<String> = members
-                    .iter()
-                    .take(MEMBERS_SHOWN)
-                    .map(member_text)
-                    .collect();
-                if members.len() > MEMBERS_SHOWN {
-                    shown.push(format!("+{} more", members.len() - MEMBERS_SHOWN));
-                }
-                let blocked = self
-                    .line
-                    .get("blocked")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                let blocked = if blocked > 0 {
-                    format!(", {blocked} blocked")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "snapshot   {}  hash {}  {}  {} member{}{blocked}: {}",
-                    f("provider_id"),
-                    f("hash"),
-                    f("health"),
-                    members.len(),
-                    if members.len() == 1 { "" } else { "s" },
-                    if shown.is_empty() {
-                        "(none)".to_owned()
-                    } else {
-                        shown.join(" ")
-                    }
-                )
-            }
+            Some("snapshot") => self.snapshot_text(),
             Some("remote_topology") => {
                 let member = self
                     .line
@@ -98,23 +60,7 @@ impl EventText {
                     f("provider_id")
                 )
             }
-            Some("provider_health") => {
-                let code = match self.line.get("code").and_then(Value::as_str) {
-                    Some(code) => format!(" [{code}]"),
-                    None => String::new(),
-                };
-                let detail = f("detail");
-                let detail = if detail.is_empty() || detail == "-" {
-                    String::new()
-                } else {
-                    format!(": {detail}")
-                };
-                format!(
-                    "health     {} {}{code}{detail}",
-                    f("provider_id"),
-                    f("health")
-                )
-            }
+            Some("provider_health") => self.health_text(),
             Some("provider_changed") => format!(
                 "SWITCH     {} -> {}  reason {}",
                 f("from_provider_id"),
@@ -142,6 +88,67 @@ impl EventText {
             ),
             _ => self.line.to_string(),
         }
+    }
+
+    /// A snapshot line: provider, hash, health, the first members by name
+    /// and how many more, and how many are blocked.
+    fn snapshot_text(&self) -> String {
+        let members = self
+            .line
+            .get("members")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut shown: Vec<String> = members
+            .iter()
+            .take(MEMBERS_SHOWN)
+            .map(member_text)
+            .collect();
+        if members.len() > MEMBERS_SHOWN {
+            shown.push(format!("+{} more", members.len() - MEMBERS_SHOWN));
+        }
+        let blocked = self
+            .line
+            .get("blocked")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let blocked = if blocked > 0 {
+            format!(", {blocked} blocked")
+        } else {
+            String::new()
+        };
+        format!(
+            "snapshot   {}  hash {}  {}  {} member{}{blocked}: {}",
+            self.field("provider_id"),
+            self.field("hash"),
+            self.field("health"),
+            members.len(),
+            if members.len() == 1 { "" } else { "s" },
+            if shown.is_empty() {
+                "(none)".to_owned()
+            } else {
+                shown.join(" ")
+            }
+        )
+    }
+
+    /// A health line: provider, health, the error code and detail if any.
+    fn health_text(&self) -> String {
+        let code = match self.line.get("code").and_then(Value::as_str) {
+            Some(code) => format!(" [{code}]"),
+            None => String::new(),
+        };
+        let detail = self.field("detail");
+        let detail = if detail.is_empty() || detail == "-" {
+            String::new()
+        } else {
+            format!(": {detail}")
+        };
+        format!(
+            "health     {} {}{code}{detail}",
+            self.field("provider_id"),
+            self.field("health")
+        )
     }
 }
 

@@ -9,19 +9,17 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 use super::Inner;
-use super::filter::Filter;
-use super::state::{FakeFailure, FakeInstance, LoggedRequest, RedactedToken, TtlCheck};
+use super::health_query::health;
+use super::state::{
+    FakeAclPolicy, FakeFailure, FakeInstance, LoggedRequest, RedactedToken, TtlCheck,
+};
 
-/// Consul's cap on `wait`, and its default when `index` comes without one.
-const MAX_WAIT: Duration = Duration::from_secs(600);
-const DEFAULT_WAIT: Duration = Duration::from_secs(300);
+pub(super) type Answer = Response<Full<Bytes>>;
 
-type Answer = Response<Full<Bytes>>;
-
-fn text(status: StatusCode, body: &str) -> Answer {
+pub(super) fn text(status: StatusCode, body: &str) -> Answer {
     let mut r = Response::new(Full::new(Bytes::from(body.to_owned())));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -113,14 +111,14 @@ pub(super) fn parse_go_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(total))
 }
 
-fn param<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> {
+pub(super) fn param<'q>(query: &'q [(String, String)], key: &str) -> Option<&'q str> {
     query
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
 
-fn flag(query: &[(String, String)], key: &str) -> bool {
+pub(super) fn flag(query: &[(String, String)], key: &str) -> bool {
     match param(query, key) {
         None => false,
         Some(v) => !matches!(v, "false" | "0" | "f" | "F" | "FALSE" | "False"),
@@ -183,29 +181,8 @@ async fn route(
     token: Option<&str>,
     body: &Bytes,
 ) -> Answer {
-    // A switched-on failure answers every route the same way.
-    loop {
-        let failure = inner.with_state(|s| s.failure);
-        match failure {
-            FakeFailure::ServerError => {
-                return text(StatusCode::INTERNAL_SERVER_ERROR, "No cluster leader");
-            }
-            FakeFailure::TooManyRequests => {
-                return text(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Your IP is issuing too many concurrent connections, please rate limit your calls\n",
-                );
-            }
-            FakeFailure::Forbidden => return text(StatusCode::FORBIDDEN, "Permission denied"),
-            FakeFailure::Hang => {
-                let mut changes = inner.changes.subscribe();
-                changes.borrow_and_update();
-                if inner.with_state(|s| s.failure) == FakeFailure::Hang {
-                    let _ = changes.changed().await;
-                }
-            }
-            FakeFailure::None | FakeFailure::TruncatedJson => break,
-        }
+    if let Some(answer) = switched_on_failure(inner).await {
+        return answer;
     }
     let Ok(policy) = inner.with_state(|s| s.policy(token)) else {
         return text(StatusCode::FORBIDDEN, "ACL not found");
@@ -215,32 +192,7 @@ async fn route(
         (&Method::GET, ["v1", "status", "leader"]) => {
             json_answer(&Value::String(inner.with_state(|s| s.leader.clone())))
         }
-        (&Method::GET, ["v1", "catalog", "services"]) => {
-            if let Some(dc) = param(query, "dc").filter(|dc| *dc != "dc1") {
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("No path to datacenter {dc:?}"),
-                );
-            }
-            let services = inner.with_state(|s| {
-                let mut map = serde_json::Map::new();
-                for (name, svc) in &s.services {
-                    if svc.instances.is_empty() || !policy.may_read(name) {
-                        continue;
-                    }
-                    let mut tags: Vec<String> = svc
-                        .instances
-                        .values()
-                        .flat_map(|i| i.tags.iter().cloned())
-                        .collect();
-                    tags.sort();
-                    tags.dedup();
-                    map.insert(name.clone(), json!(tags));
-                }
-                Value::Object(map)
-            });
-            json_answer(&services)
-        }
+        (&Method::GET, ["v1", "catalog", "services"]) => catalog_services(inner, query, &policy),
         (&Method::GET, ["v1", "health", "service", service]) => {
             health(inner, service, query, policy.may_read(service)).await
         }
@@ -273,187 +225,67 @@ async fn route(
     }
 }
 
-async fn health(
-    inner: &Arc<Inner>,
-    service: &str,
-    query: &[(String, String)],
-    may_read: bool,
-) -> Answer {
-    let stale = param(query, "stale").is_some();
-    let consistent = param(query, "consistent").is_some();
-    if stale && consistent {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "Cannot specify ?stale with ?consistent, conflicting semantics.",
-        );
+/// The answer of a switched-on failure, which every route gives alike
+/// (`Hang` holds until the failure changes); `None` without one.
+async fn switched_on_failure(inner: &Arc<Inner>) -> Option<Answer> {
+    loop {
+        let failure = inner.with_state(|s| s.failure);
+        match failure {
+            FakeFailure::ServerError => {
+                return Some(text(StatusCode::INTERNAL_SERVER_ERROR, "No cluster leader"));
+            }
+            FakeFailure::TooManyRequests => {
+                return Some(text(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Your IP is issuing too many concurrent connections, please rate limit your calls\n",
+                ));
+            }
+            FakeFailure::Forbidden => {
+                return Some(text(StatusCode::FORBIDDEN, "Permission denied"));
+            }
+            FakeFailure::Hang => {
+                let mut changes = inner.changes.subscribe();
+                changes.borrow_and_update();
+                if inner.with_state(|s| s.failure) == FakeFailure::Hang {
+                    let _ = changes.changed().await;
+                }
+            }
+            FakeFailure::None | FakeFailure::TruncatedJson => return None,
+        }
     }
+}
+
+/// `/v1/catalog/services`: the services this token may read, with their
+/// tags.
+fn catalog_services(
+    inner: &Arc<Inner>,
+    query: &[(String, String)],
+    policy: &FakeAclPolicy,
+) -> Answer {
     if let Some(dc) = param(query, "dc").filter(|dc| *dc != "dc1") {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("No path to datacenter {dc:?}"),
         );
     }
-    let index = match param(query, "index") {
-        None => 0,
-        Some(v) => match v.parse::<u64>() {
-            Ok(i) => i,
-            Err(_) => return text(StatusCode::BAD_REQUEST, "Invalid index"),
-        },
-    };
-    let wait = match param(query, "wait") {
-        None => DEFAULT_WAIT,
-        Some(v) => match parse_go_duration(v) {
-            Some(w) => w.min(MAX_WAIT),
-            None => return text(StatusCode::BAD_REQUEST, "Invalid wait time"),
-        },
-    };
-    let filter = match param(query, "filter") {
-        None => None,
-        Some(f) => match Filter::parse(f) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Failed to create boolean expression evaluator: {e}"),
-                );
+    let services = inner.with_state(|s| {
+        let mut map = serde_json::Map::new();
+        for (name, svc) in &s.services {
+            if svc.instances.is_empty() || !policy.may_read(name) {
+                continue;
             }
-        },
-    };
-    let passing = flag(query, "passing");
-    let tags: Vec<String> = query
-        .iter()
-        .filter(|(k, _)| k == "tag")
-        .map(|(_, v)| v.to_lowercase())
-        .collect();
-
-    // Blocking: hold while the service index has not passed `index`, up to
-    // `wait` plus up to wait/16 of jitter (Consul spreads wake-ups).
-    if index > 0 {
-        let jitter = wait.mul_f64(rand::random::<f64>() / 16.0);
-        let deadline = Instant::now() + wait + jitter;
-        let mut changes = inner.changes.subscribe();
-        loop {
-            changes.borrow_and_update();
-            if inner.with_state(|s| s.service_index(service)) > index {
-                break;
-            }
-            tokio::select! {
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-                () = sleep_until(deadline) => break,
-            }
+            let mut tags: Vec<String> = svc
+                .instances
+                .values()
+                .flat_map(|i| i.tags.iter().cloned())
+                .collect();
+            tags.sort();
+            tags.dedup();
+            map.insert(name.clone(), json!(tags));
         }
-    }
-
-    let (entries, meta) = inner.with_state(|s| {
-        let idx = if s.index_zero {
-            0
-        } else {
-            s.service_index(service)
-        };
-        let entries: Vec<Value> = s
-            .services
-            .get(service)
-            .map(|svc| {
-                svc.instances
-                    .values()
-                    .filter(|i| !passing || i.all_passing())
-                    .filter(|i| {
-                        tags.iter()
-                            .all(|t| i.tags.iter().any(|x| x.to_lowercase() == *t))
-                    })
-                    .filter(|i| filter.as_ref().is_none_or(|f| f.matches(i)))
-                    .map(entry_json)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let meta = (
-            idx,
-            s.leader_headers,
-            s.last_contact,
-            s.failure == FakeFailure::TruncatedJson,
-        );
-        (entries, meta)
+        Value::Object(map)
     });
-    let (idx, leader_headers, last_contact, truncate) = meta;
-    let filtered = !may_read && !entries.is_empty();
-    let entries = if may_read { entries } else { Vec::new() };
-    let mut body = Value::Array(entries).to_string().into_bytes();
-    if truncate {
-        body.truncate(body.len() / 2);
-    }
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    let h = r.headers_mut();
-    let value = |v: String| {
-        hyper::header::HeaderValue::from_str(&v)
-            .unwrap_or_else(|_| hyper::header::HeaderValue::from_static("0"))
-    };
-    h.insert(
-        "Content-Type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    h.insert("X-Consul-Index", value(idx.to_string()));
-    h.insert(
-        "X-Consul-Effective-Consistency",
-        hyper::header::HeaderValue::from_static(if stale {
-            "stale"
-        } else if consistent {
-            "consistent"
-        } else {
-            "leader"
-        }),
-    );
-    if leader_headers {
-        h.insert(
-            "X-Consul-KnownLeader",
-            hyper::header::HeaderValue::from_static("true"),
-        );
-        h.insert(
-            "X-Consul-LastContact",
-            value(last_contact.as_millis().to_string()),
-        );
-    }
-    if filtered {
-        h.insert(
-            "X-Consul-Results-Filtered-By-ACLs",
-            hyper::header::HeaderValue::from_static("true"),
-        );
-    }
-    r
-}
-
-fn entry_json(i: &FakeInstance) -> Value {
-    let mut checks = vec![json!({
-        "Node": i.node, "CheckID": "serfHealth", "Name": "Serf Health Status",
-        "Status": i.node_check.as_str(), "Notes": "", "Output": "Agent alive and reachable",
-        "ServiceID": "", "ServiceName": "", "ServiceTags": [], "Type": "",
-        "CreateIndex": 1, "ModifyIndex": 1
-    })];
-    for (id, status) in &i.checks {
-        checks.push(json!({
-            "Node": i.node, "CheckID": id, "Name": format!("Service '{}' check", i.service),
-            "Status": status.as_str(), "Notes": "", "Output": "",
-            "ServiceID": i.id, "ServiceName": i.service, "ServiceTags": i.tags, "Type": "ttl",
-            "CreateIndex": 1, "ModifyIndex": 1
-        }));
-    }
-    json!({
-        "Node": {
-            "ID": "", "Node": i.node, "Address": i.node_address, "Datacenter": "dc1",
-            "TaggedAddresses": {"lan": i.node_address, "wan": i.node_address},
-            "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1
-        },
-        "Service": {
-            "ID": i.id, "Service": i.service, "Tags": i.tags, "Address": i.address,
-            "Meta": i.meta, "Port": i.port, "Weights": {"Passing": 1, "Warning": 1},
-            "EnableTagOverride": false, "Proxy": {}, "Connect": {},
-            "CreateIndex": i.create_index, "ModifyIndex": i.create_index
-        },
-        "Checks": checks
-    })
+    json_answer(&services)
 }
 
 fn register(inner: &Arc<Inner>, body: &Bytes) -> Answer {

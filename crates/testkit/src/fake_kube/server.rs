@@ -4,26 +4,21 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::time::{Instant, sleep_until};
 
+use super::watch_stream::watch;
 use super::{Continue, ObjectKind, RequestKind, RequestRecord, Shared, State};
 use crate::fake_kube::LabelSelector;
 
-type Body = BoxBody<Bytes, Infallible>;
-
-/// A watch without `timeoutSeconds` is held this long (the API server picks
-/// 30–60 min).
-const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+pub(super) type Body = BoxBody<Bytes, Infallible>;
 
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
@@ -51,7 +46,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn full(status: StatusCode, body: Value) -> Response<Body> {
+pub(super) fn full(status: StatusCode, body: Value) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -61,7 +56,7 @@ fn full(status: StatusCode, body: Value) -> Response<Body> {
     response
 }
 
-fn status_body(code: u16, reason: &str, message: &str) -> Value {
+pub(super) fn status_body(code: u16, reason: &str, message: &str) -> Value {
     json!({
         "kind": "Status",
         "apiVersion": "v1",
@@ -73,7 +68,7 @@ fn status_body(code: u16, reason: &str, message: &str) -> Value {
     })
 }
 
-fn status_response(code: u16, reason: &str, message: &str) -> Response<Body> {
+pub(super) fn status_response(code: u16, reason: &str, message: &str) -> Response<Body> {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = full(status, status_body(code, reason, message));
     if code == 429 {
@@ -194,17 +189,9 @@ fn forbidden_message(kind: ObjectKind, verb: &str, namespace: &str) -> String {
     )
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
-    let query = parse_query(req.uri().query());
-    let method = req.method().to_string();
-    let authorization = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let path = req.uri().path().to_string();
-    let route = route(req.method(), req.uri().path());
-    let kind = match &route {
+/// What a request asks for, as the request log records it.
+fn request_kind(route: &Route, query: &BTreeMap<String, String>) -> RequestKind {
+    match route {
         Route::Resource(k, _) if query.get("watch").is_some_and(|w| w == "true" || w == "1") => {
             RequestKind::Watch(*k)
         }
@@ -215,7 +202,43 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         Route::Version => RequestKind::Version,
         Route::AccessReview => RequestKind::AccessReview,
         Route::Other => RequestKind::Other,
+    }
+}
+
+/// `GET /version`.
+fn version() -> Response<Body> {
+    full(
+        StatusCode::OK,
+        json!({
+            "major": "1", "minor": "33", "gitVersion": "v1.33.0-fake",
+            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0",
+            "compiler": "gc", "platform": "linux/amd64",
+        }),
+    )
+}
+
+/// The answer to every watch while the `watch_status` switch is on.
+fn watch_status_response(code: u16) -> Response<Body> {
+    let message = if code == 410 {
+        "too old resource version".to_string()
+    } else {
+        format!("the fake API server answers watches {code}")
     };
+    status_response(code, reason_of(code), &message)
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
+    let query = parse_query(req.uri().query());
+    let method = req.method().to_string();
+    let authorization = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let path = req.uri().path().to_string();
+    let route = route(req.method(), req.uri().path());
+    let kind = request_kind(&route, &query);
     wait_unstalled(&shared).await;
     let body = match route {
         Route::AccessReview => req.into_body().collect().await.ok().map(|b| b.to_bytes()),
@@ -241,15 +264,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         return answer(&mut state, response);
     }
     let response = match (&route, kind) {
-        (Route::Version, _) => full(
-            StatusCode::OK,
-            json!({
-                "major": "1", "minor": "33", "gitVersion": "v1.33.0-fake",
-                "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
-                "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24.0",
-                "compiler": "gc", "platform": "linux/amd64",
-            }),
-        ),
+        (Route::Version, _) => version(),
         (Route::AccessReview, _) if state.switches.reviews_forbidden => status_response(
             403,
             "Forbidden",
@@ -270,13 +285,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             ),
         ),
         (Route::Resource(_, _), RequestKind::Watch(_)) if state.switches.watch_status.is_some() => {
-            let code = state.switches.watch_status.unwrap_or(500);
-            let message = if code == 410 {
-                "too old resource version".to_string()
-            } else {
-                format!("the fake API server answers watches {code}")
-            };
-            status_response(code, reason_of(code), &message)
+            watch_status_response(state.switches.watch_status.unwrap_or(500))
         }
         (Route::Resource(k, ns), RequestKind::Watch(_)) => {
             if state.switches.denied.contains(&(*k, "watch".to_string())) {
@@ -336,11 +345,11 @@ fn access_review(state: &State, body: Option<Bytes>) -> Response<Body> {
     )
 }
 
-fn selector(query: &BTreeMap<String, String>) -> Result<LabelSelector, String> {
+pub(super) fn selector(query: &BTreeMap<String, String>) -> Result<LabelSelector, String> {
     LabelSelector::parse(query.get("labelSelector").map(String::as_str).unwrap_or(""))
 }
 
-fn with_type(kind: ObjectKind, mut object: Value) -> Value {
+pub(super) fn with_type(kind: ObjectKind, mut object: Value) -> Value {
     if let Some(map) = object.as_object_mut() {
         map.insert("apiVersion".into(), json!(kind.api_version()));
         map.insert("kind".into(), json!(kind.kind()));
@@ -415,194 +424,5 @@ fn list(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
     );
-    response
-}
-
-fn line(value: &Value) -> Bytes {
-    let mut text = value.to_string();
-    text.push('\n');
-    Bytes::from(text)
-}
-
-fn gone_event(rv: u64, compacted: u64) -> Value {
-    json!({
-        "type": "ERROR",
-        "object": status_body(410, "Expired", &format!("too old resource version: {rv} ({compacted})")),
-    })
-}
-
-/// The events after `after` a watch of `kind` in `ns` with `selector` must
-/// see, and the resource version reached.
-fn events_since(
-    state: &State,
-    kind: ObjectKind,
-    ns: &str,
-    selector: &LabelSelector,
-    after: u64,
-) -> (Vec<Value>, u64) {
-    let start = state.history.partition_point(|c| c.rv <= after);
-    let mut out = Vec::new();
-    for change in state.history.iter().skip(start) {
-        if change.kind != kind || change.namespace != ns {
-            continue;
-        }
-        let was = change.old.as_ref().is_some_and(|o| selector.matches(o));
-        let is = change.new.as_ref().is_some_and(|o| selector.matches(o));
-        let (kind_text, object) = match (was, is, &change.new, &change.old) {
-            (true, true, Some(new), _) => ("MODIFIED", new.clone()),
-            (false, true, Some(new), _) => ("ADDED", new.clone()),
-            (true, false, Some(new), _) => ("DELETED", new.clone()),
-            (true, false, None, Some(old)) => {
-                let mut old = old.clone();
-                if let Some(meta) = old.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.insert("resourceVersion".into(), json!(change.rv.to_string()));
-                }
-                ("DELETED", old)
-            }
-            _ => continue,
-        };
-        out.push(json!({"type": kind_text, "object": with_type(kind, object)}));
-    }
-    (out, state.rv)
-}
-
-fn watch(
-    shared: &Arc<Shared>,
-    state: &mut State,
-    kind: ObjectKind,
-    ns: &str,
-    query: &BTreeMap<String, String>,
-) -> Response<Body> {
-    let selector = match selector(query) {
-        Ok(s) => s,
-        Err(e) => return status_response(400, "BadRequest", &e),
-    };
-    let timeout = query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_WATCH_TIMEOUT);
-    let bookmarks = query
-        .get("allowWatchBookmarks")
-        .is_some_and(|b| b == "true");
-    let requested = query.get("resourceVersion").cloned().unwrap_or_default();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
-    let frames = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
-    });
-    let body = BodyExt::boxed(StreamBody::new(frames));
-    let mut response = Response::new(body);
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    if state.switches.close_watches {
-        drop(tx);
-        return response;
-    }
-    let mut initial = Vec::new();
-    let after = match requested.as_str() {
-        "" | "0" => {
-            // Synthetic ADDED events for the current state.
-            for ((k, n, _), o) in &state.objects {
-                if *k == kind && n == ns && selector.matches(o) {
-                    initial.push(json!({"type": "ADDED", "object": with_type(kind, o.clone())}));
-                }
-            }
-            state.rv
-        }
-        text => match text.parse::<u64>() {
-            Ok(rv) if rv < state.compacted => {
-                if state.switches.gone_http {
-                    return status_response(
-                        410,
-                        "Expired",
-                        &format!("too old resource version: {rv} ({})", state.compacted),
-                    );
-                }
-                initial.push(gone_event(rv, state.compacted));
-                let lines: Vec<Bytes> = initial.iter().map(line).collect();
-                tokio::spawn(async move {
-                    for l in lines {
-                        if tx.send(l).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-                return response;
-            }
-            Ok(rv) => rv,
-            Err(_) => {
-                return status_response(
-                    400,
-                    "BadRequest",
-                    &format!("invalid resourceVersion {text:?}"),
-                );
-            }
-        },
-    };
-    state.open_watches += 1;
-    let generation = state.kill_gen;
-    let id = state.next_watch_id;
-    state.next_watch_id += 1;
-    let shared = shared.clone();
-    let ns = ns.to_string();
-    tokio::spawn(async move {
-        let mut poke = shared.poke.subscribe();
-        let deadline = Instant::now() + timeout;
-        let mut next_bookmark = Instant::now() + shared.bookmark_interval;
-        let mut last = after;
-        let mut pending: Vec<Bytes> = initial.iter().map(line).collect();
-        let mut bookmark_due = false;
-        'outer: loop {
-            let mut end = false;
-            let stuck;
-            {
-                let state = shared.lock();
-                stuck = id < state.stuck_below;
-                if state.kill_gen != generation {
-                    if state.kill_gone {
-                        pending.push(line(&gone_event(last, state.compacted)));
-                    }
-                    end = true;
-                } else if !state.switches.stall && !stuck {
-                    let (events, reached) = events_since(&state, kind, &ns, &selector, last);
-                    pending.extend(events.iter().map(line));
-                    last = reached;
-                    if bookmark_due && bookmarks {
-                        pending.push(line(&json!({
-                            "type": "BOOKMARK",
-                            "object": {
-                                "kind": kind.kind(),
-                                "apiVersion": kind.api_version(),
-                                "metadata": {"resourceVersion": last.to_string()},
-                            },
-                        })));
-                    }
-                    bookmark_due = false;
-                }
-            }
-            for l in pending.drain(..) {
-                if tx.send(l).await.is_err() {
-                    break 'outer;
-                }
-            }
-            if end {
-                break;
-            }
-            tokio::select! {
-                changed = poke.changed() => if changed.is_err() { break; },
-                () = sleep_until(deadline), if !stuck => break,
-                () = sleep_until(next_bookmark) => {
-                    bookmark_due = true;
-                    next_bookmark = Instant::now() + shared.bookmark_interval;
-                }
-                () = tx.closed() => break,
-            }
-        }
-        shared.lock().open_watches -= 1;
-    });
     response
 }

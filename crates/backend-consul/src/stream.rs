@@ -25,8 +25,8 @@ use provisioning_provider_api::{
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use crate::decode::HealthAnswer;
 use crate::error::Error;
-use crate::health_answer::HealthAnswer;
 use crate::provider::Shared;
 
 /// Token bucket: at most `BURST` queries at once, refilled one per
