@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use provisioning_provider_api::{ClusterProvider, ProviderDescriptor};
-use provisioning_registry::{BackendKind, BuildContext, EndpointRule, ProvisioningError};
-#[cfg(feature = "client")]
-use provisioning_registry::{ProbeFuture, SecretResolver};
+use provisioning_registry::{
+    BackendKind, BuildContext, EndpointRule, ProbeFuture, ProvisioningError, SecretResolver,
+};
 
 use crate::K8sWatch;
 
@@ -92,5 +92,18 @@ impl BackendKind for KubeKind {
         use provisioning_registry::ProviderProbe;
         static PROBE: crate::KubeProbe = crate::KubeProbe;
         Some(PROBE.probe(descriptor, secrets))
+    }
+
+    #[cfg(not(feature = "client"))]
+    fn probe<'a>(
+        &'a self,
+        _descriptor: &'a ProviderDescriptor,
+        _secrets: &'a SecretResolver,
+    ) -> Option<ProbeFuture<'a>> {
+        // Nothing can be reached without the client: say so rather than
+        // let a preflight pass unprobed.
+        Some(Box::pin(async move {
+            Err(provisioning_registry::kind_without_client(self.name()))
+        }))
     }
 }

@@ -204,7 +204,10 @@ async fn reload(config: &StoreConfig, state: &AdminApi, running: &mut FailoverPo
     match state.reload_token() {
         Ok(Some(path)) => eprintln!("SIGHUP: re-read the admin token from {}", path.display()),
         Ok(None) => {}
-        Err(e) => eprintln!("{e} (SIGHUP: the previous admin token is kept)"),
+        Err(e) => eprintln!(
+            "{} (SIGHUP: the previous admin token is kept)",
+            CliError::from(e)
+        ),
     }
     let policy = match config.load_policy() {
         Ok(policy) => policy,

@@ -192,17 +192,21 @@ impl Persister {
         policy: Option<FailoverPolicy>,
     ) -> Result<(), ProvisioningError> {
         let next = registry.list();
-        let builder = self.builder.clone();
+        // The new registry's kinds build and check its set, as they will
+        // validate the writes that follow.
+        let builder = Arc::new(self.builder.with_kinds(registry.validator().clone()));
         let running = self.running.clone();
         let checked = policy.clone().unwrap_or_else(|| self.policy.clone());
         let descriptors = next.clone();
+        let preparing = builder.clone();
         let built = self
             .off_driver(stopped, move || {
-                builder.prepare(&running, &descriptors, &checked)
+                preparing.prepare(&running, &descriptors, &checked)
             })
             .await?;
         self.apply(next, built, policy).await?;
         self.registry = registry;
+        self.builder = builder;
         Ok(())
     }
 

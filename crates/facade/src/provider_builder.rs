@@ -40,6 +40,16 @@ impl ProviderBuilder {
         }
     }
 
+    /// The same builder with the kinds `kinds` knows (a reload with a
+    /// registry of its own builds and checks with that registry's kinds).
+    pub(crate) fn with_kinds(&self, kinds: ProviderValidator) -> Self {
+        Self {
+            kinds,
+            instances: self.instances.clone(),
+            context: self.context.clone(),
+        }
+    }
+
     /// Everything `next` needs before it can replace `running`: `policy`
     /// must fit its providers, and every new or changed descriptor must
     /// build. Returns the built providers; on any error nothing of `next`

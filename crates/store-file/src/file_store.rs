@@ -86,8 +86,8 @@ pub struct FileProviderStore {
 
 impl FileProviderStore {
     /// A store at `path` (conventionally `providers.jsonl`) on the real file
-    /// system, validating the built-in kinds, waiting up to 10 s for the
-    /// lock.
+    /// system, waiting up to 10 s for the lock. It knows no kind until
+    /// [`with_validator`](Self::with_validator) gives it the registry's.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let with_suffix = |suffix: &str| {

@@ -53,6 +53,11 @@ impl AdminApi {
         super::routes::router(self.clone(), RequestGuard::new(self.inner.listen))
     }
 
+    /// The address the API is configured to be reached at.
+    pub(crate) fn listen(&self) -> SocketAddr {
+        self.inner.listen
+    }
+
     /// The running service (a cheap clone of its handle).
     pub fn handle(&self) -> ProvisioningHandle {
         self.inner.handle.clone()

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::AdminApi;
 use super::admin_api::MAX_EVENT_STREAMS;
@@ -82,8 +83,8 @@ pub(crate) async fn events(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    // Held by the response body: the slot is free when the stream ends or
-    // its connection closes.
+    // Held by the stream: the slot is free when the stream ends, its
+    // connection closes, or its client stopped reading.
     let slot = state.event_stream_slot().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -119,7 +120,7 @@ pub(crate) async fn events(
                 detail: format!("event stream: {e}"),
             })
         })?;
-    let live = watch_overflow(live, connection.map(|Extension(c)| c));
+    let live = watch_overflow(live, connection.map(|Extension(c)| c), slot);
     let lines: BoxStream<'static, Arc<ProvisioningEvent>> = match since {
         None => live.boxed(),
         Some(since) => match handle.hub().history().since(since) {
@@ -138,19 +139,18 @@ pub(crate) async fn events(
             Err(_) => live.boxed(),
         },
     };
-    let events = lines.map(move |line| {
-        let _slot = &slot;
-        Ok::<_, Infallible>(sse_event(&line))
-    });
+    let events = lines.map(move |line| Ok::<_, Infallible>(sse_event(&line)));
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response())
 }
 
-/// The live subscription and when its consumer last took a line.
+/// The live subscription, when its consumer last took a line, and its
+/// stream slot (given back when the consumer stalls).
 struct Watched {
     live: EventSubscription,
     last_taken: Instant,
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 /// The live subscription as a stream whose client is dropped once it
@@ -160,18 +160,21 @@ struct Watched {
 /// only slower than the hub publishes, takes lines and gets the `resync`
 /// of CONTRACTS §3 instead. The hub never waits for a subscriber, so nobody
 /// else is slowed meanwhile; a dropped client may reconnect with
-/// `Last-Event-ID`.
+/// `Last-Event-ID`. A server that inserts no [`ConnectionHandle`] cannot
+/// close the connection from here: the stalled stream then gives its slot
+/// back, so 64 clients that stopped reading never lock everyone else out
+/// (the connection itself is left to the server's own limits).
 fn watch_overflow(
     live: EventSubscription,
     connection: Option<ConnectionHandle>,
+    slot: OwnedSemaphorePermit,
 ) -> BoxStream<'static, Arc<ProvisioningEvent>> {
     let watched = Arc::new(Mutex::new(Watched {
         live,
         last_taken: Instant::now(),
+        slot: Some(slot),
     }));
-    if let Some(connection) = connection {
-        tokio::spawn(drop_when_stalled(Arc::downgrade(&watched), connection));
-    }
+    tokio::spawn(drop_when_stalled(Arc::downgrade(&watched), connection));
     stream::poll_fn(move |cx| {
         let mut watched = watched.lock().unwrap_or_else(PoisonError::into_inner);
         let next = watched.live.poll_next_unpin(cx);
@@ -183,8 +186,9 @@ fn watch_overflow(
     .boxed()
 }
 
-/// Closes `connection` once its subscription stalled; ends with the stream.
-async fn drop_when_stalled(watched: Weak<Mutex<Watched>>, connection: ConnectionHandle) {
+/// Gives the slot back and closes `connection` once its subscription
+/// stalled; ends with the stream.
+async fn drop_when_stalled(watched: Weak<Mutex<Watched>>, connection: Option<ConnectionHandle>) {
     let mut every = tokio::time::interval(STALL_CHECK_EVERY);
     let mut check = StallCheck::new(STALLED_AFTER);
     loop {
@@ -192,15 +196,21 @@ async fn drop_when_stalled(watched: Weak<Mutex<Watched>>, connection: Connection
         let Some(watched) = watched.upgrade() else {
             return;
         };
-        let (stats, last_taken) = {
-            let watched = watched.lock().unwrap_or_else(PoisonError::into_inner);
-            (watched.live.stats(), watched.last_taken)
-        };
-        if check.stalled(stats.overflows, stats.queued, last_taken, Instant::now()) {
+        let mut watched = watched.lock().unwrap_or_else(PoisonError::into_inner);
+        let stats = watched.live.stats();
+        if check.stalled(
+            stats.overflows,
+            stats.queued,
+            watched.last_taken,
+            Instant::now(),
+        ) {
             tracing::warn!(
                 "admin API: an /events client stopped reading and its queue is full; dropped"
             );
-            connection.close();
+            watched.slot = None;
+            if let Some(connection) = &connection {
+                connection.close();
+            }
             return;
         }
     }

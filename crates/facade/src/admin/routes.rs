@@ -2,15 +2,19 @@
 
 use crate::api::ProviderId;
 use crate::registry::{descriptor_from_json, descriptor_to_json};
+use std::net::SocketAddr;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
+
+use crate::registry::ErrorCode;
 
 use super::AdminApi;
 use super::api_error::ApiError;
@@ -74,9 +78,19 @@ async fn require_json(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// 401 unless the request carries the token; probes stay open.
+/// 401 unless the request carries the token; probes stay open. Without a
+/// token (CONTRACTS §4a rule 1) only a request that provably came over
+/// loopback is served, probes included: the connection's local address
+/// (a [`ConnectionHandle`]) or its peer (axum's `ConnectInfo`) must be a
+/// loopback address, and a configured listen address beyond loopback
+/// refuses everything (403 `insecure_listen`).
 async fn require_token(State(state): State<AdminApi>, request: Request, next: Next) -> Response {
     let open = matches!(request.uri().path(), "/healthz" | "/readyz");
+    if state.token().is_none()
+        && let Err(refused) = loopback_only(&state, &request)
+    {
+        return refused.into_response();
+    }
     if let Some(token) = state.token()
         && !open
     {
@@ -94,6 +108,42 @@ async fn require_token(State(state): State<AdminApi>, request: Request, next: Ne
         }
     }
     next.run(request).await
+}
+
+/// `Ok` when a token-less API may answer `request`: see [`require_token`].
+fn loopback_only(state: &AdminApi, request: &Request) -> Result<(), ApiError> {
+    let refuse = |message: &str| {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InsecureListen,
+            format!("{message}; serving other hosts needs a token"),
+        ))
+    };
+    if !state.listen().ip().is_loopback() {
+        return refuse("this admin API has no token and is configured beyond loopback");
+    }
+    let local = request
+        .extensions()
+        .get::<ConnectionHandle>()
+        .map(ConnectionHandle::local_addr);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| *peer);
+    match (local, peer) {
+        (None, None) => refuse(
+            "this admin API has no token and cannot tell whether the request came over loopback (serve it with a ConnectionHandle or ConnectInfo)",
+        ),
+        (local, peer) => {
+            let on_loopback =
+                |addr: Option<SocketAddr>| addr.is_none_or(|a| a.ip().to_canonical().is_loopback());
+            if on_loopback(local) && on_loopback(peer) {
+                Ok(())
+            } else {
+                refuse("this admin API has no token and answers loopback connections only")
+            }
+        }
+    }
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

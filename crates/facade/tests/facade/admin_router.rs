@@ -17,7 +17,7 @@ use super::admin_writes::wait_active;
 
 const TOKEN: &str = "r0uter-t0ken";
 
-async fn serve() -> (SocketAddr, ProvisioningHandle) {
+async fn service() -> ProvisioningHandle {
     let provider = InMemoryProvider::new(ProviderId::new("a").expect("id"), 10);
     provider
         .handle()
@@ -28,15 +28,40 @@ async fn serve() -> (SocketAddr, ProvisioningHandle) {
         .start()
         .expect("start");
     wait_active(&handle, "a").await;
+    handle
+}
+
+/// Serves the router of `handle` on a fresh loopback port with a plain
+/// `axum::serve`, with a token or not, telling the router the peer's
+/// address (`ConnectInfo`) or not; `configured` replaces the listen address
+/// the router is told.
+async fn serve(
+    handle: &ProvisioningHandle,
+    token: bool,
+    connect_info: bool,
+    configured: Option<SocketAddr>,
+) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let config =
-        AdminConfig::new(addr, SecretRefPolicy::new(".", ".")).with_token(BearerToken::new(TOKEN));
+    let mut config = AdminConfig::new(configured.unwrap_or(addr), SecretRefPolicy::new(".", "."));
+    if token {
+        config = config.with_token(BearerToken::new(TOKEN));
+    }
     let app = admin::router(handle.clone(), config);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, handle)
+    if connect_info {
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+    } else {
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    addr
 }
 
 /// One request on its own connection; the status code of the answer.
@@ -75,7 +100,8 @@ fn request(method: &str, path: &str, host: &str, extra: &[&str], body: &str) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_axum_server_gets_every_check() {
-    let (addr, handle) = serve().await;
+    let handle = service().await;
+    let addr = serve(&handle, true, false, None).await;
     let host = addr.to_string();
     let bearer = format!("Authorization: Bearer {TOKEN}");
     // Probes are open, the rest needs the token.
@@ -119,7 +145,47 @@ async fn a_plain_axum_server_gets_every_check() {
         status(addr, &request("POST", "/failover", &host, &[evil], "{}")).await,
         403
     );
-    // Then the media type, before the body is read.
+    // The token before the media type, and an Origin naming this listener
+    // is fine.
+    assert_eq!(
+        status(
+            addr,
+            &request(
+                "POST",
+                "/providers",
+                &host,
+                &["Content-Type: text/plain"],
+                "{}"
+            )
+        )
+        .await,
+        401
+    );
+    let own = format!("Origin: http://{host}");
+    assert_eq!(
+        status(
+            addr,
+            &request("GET", "/topology", &host, &[&bearer, &own], "")
+        )
+        .await,
+        200
+    );
+    // Then the media type and the size, before the body is read.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+    assert_eq!(
+        status(
+            addr,
+            &request(
+                "POST",
+                "/providers",
+                &host,
+                &[&bearer, "Content-Type: application/json"],
+                &big
+            )
+        )
+        .await,
+        413
+    );
     assert_eq!(
         status(
             addr,
@@ -151,5 +217,46 @@ async fn a_plain_axum_server_gets_every_check() {
     );
     let listed = handle.providers().await.expect("providers");
     assert_eq!(listed.len(), 2, "{listed:?}");
+    handle.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_only_proven_loopback_requests_are_served() {
+    let handle = service().await;
+    // The router cannot tell where the request came from: refused.
+    let blind = serve(&handle, false, false, None).await;
+    let host = blind.to_string();
+    assert_eq!(
+        status(blind, &request("GET", "/healthz", &host, &[], "")).await,
+        403
+    );
+    assert_eq!(
+        status(blind, &request("GET", "/topology", &host, &[], "")).await,
+        403
+    );
+    // With the peer's address, a loopback peer is served.
+    let told = serve(&handle, false, true, None).await;
+    let host = told.to_string();
+    assert_eq!(
+        status(told, &request("GET", "/healthz", &host, &[], "")).await,
+        200
+    );
+    assert_eq!(
+        status(told, &request("GET", "/topology", &host, &[], "")).await,
+        200
+    );
+    // Configured beyond loopback without a token: nothing is served.
+    let wide = serve(
+        &handle,
+        false,
+        true,
+        Some("0.0.0.0:9464".parse().expect("addr")),
+    )
+    .await;
+    let host = wide.to_string();
+    assert_eq!(
+        status(wide, &request("GET", "/healthz", &host, &[], "")).await,
+        403
+    );
     handle.shutdown().await.expect("shutdown");
 }
