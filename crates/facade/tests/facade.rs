@@ -6,8 +6,10 @@ mod facade {
     mod gated_store;
 
     mod admin_writes;
+    mod async_consumers;
     mod event_sink_delivery;
     mod policy_reload;
+    mod public_signatures;
     mod reload_after_writes;
     mod store_saves;
 }
