@@ -60,6 +60,12 @@ pub struct LocalTopology {
 }
 
 impl LocalTopology {
+    /// `snapshot` seen from the node `local` (tests, or a consumer that
+    /// got the snapshot elsewhere).
+    pub fn new(snapshot: Arc<PublishedSnapshot>, local: Option<NodeId>) -> Self {
+        Self { snapshot, local }
+    }
+
     /// The snapshot, unchanged.
     pub fn snapshot(&self) -> &Arc<PublishedSnapshot> {
         &self.snapshot
