@@ -23,6 +23,19 @@ pub struct MeshConfig {
     pub connect_timeout: Duration,
 }
 
+impl MeshConfig {
+    /// Short waits for loopback tests and demos: reconcile every 200 ms,
+    /// retry from 100 ms up to 1 s.
+    pub fn tight() -> Self {
+        Self {
+            tick: Duration::from_millis(200),
+            retry_initial: Duration::from_millis(100),
+            retry_cap: Duration::from_secs(1),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for MeshConfig {
     fn default() -> Self {
         Self {
