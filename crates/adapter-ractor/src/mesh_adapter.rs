@@ -218,11 +218,9 @@ impl RactorMesh {
         for (key, info) in &sessions {
             let first = *state.first_seen.entry(*key).or_insert(now);
             let peer = info.peer_name.as_ref().map(|name| name.name.clone());
-            if let Some(peer) = &peer {
-                if let Some(pacing) = state.pacing.get_mut(peer) {
-                    pacing.in_flight_until = None;
-                    pacing.delay = self.config.retry_initial;
-                }
+            if let Some(pacing) = peer.as_ref().and_then(|p| state.pacing.get_mut(p)) {
+                pacing.in_flight_until = None;
+                pacing.delay = self.config.retry_initial;
             }
             views.push(SessionView {
                 key: *key,

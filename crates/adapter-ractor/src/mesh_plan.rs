@@ -15,7 +15,8 @@ pub struct MeshPlan {
     /// This node's own ractor name: never connected to.
     pub local_name: String,
     /// Members to be connected to, by ractor name: every member except the
-    /// local node, the blocked ones and those whose labels are unusable.
+    /// local node, the blocked ones and those whose labels are unusable;
+    /// none while the local node is blocked itself.
     pub desired: BTreeMap<String, RactorPeer>,
     /// Ractor names of blocked members: their sessions are closed at once,
     /// inbound ones included.
@@ -82,6 +83,11 @@ impl MeshPlan {
             ..Self::default()
         };
         let mut errors = Vec::new();
+        // A blocked node keeps to itself: the others refuse it anyway, and
+        // asking again would only churn connects.
+        let local_blocked = topology
+            .local_id()
+            .is_some_and(|id| blocked_ids.contains(id));
         for member in topology.peers() {
             let peer = match RactorPeer::from_member(member) {
                 Ok(peer) => peer,
@@ -95,7 +101,7 @@ impl MeshPlan {
             }
             if blocked_ids.contains(&member.id) {
                 plan.blocked.insert(peer.name);
-            } else if !skipped(&peer) {
+            } else if !local_blocked && !skipped(&peer) {
                 plan.desired.insert(peer.name.clone(), peer);
             }
         }
@@ -265,6 +271,15 @@ mod tests {
             connects(&actions).is_empty(),
             "a blocked peer is not connected"
         );
+        // The blocked node itself connects to nobody (and drops nothing:
+        // the others close its sessions).
+        let (own, _) = MeshPlan::from_topology(
+            &topology(&["n1", "n2", "n3"], &["n1"], "n1"),
+            "n1@127.0.0.1",
+            None,
+            |_| false,
+        );
+        assert!(own.desired.is_empty(), "{own:?}");
         let unblocked = plan(&["n1", "n2", "n3"], &[], Some(&blocked));
         assert_eq!(
             connects(&unblocked.actions(&sessions[..1], &BTreeSet::new(), GRACE)),
