@@ -73,8 +73,12 @@ async fn published(service: &ProvisioningHandle, count: usize) {
 }
 
 /// The next item, read by the `futures` executor on its own thread (no
-/// tokio context there).
-fn next_off_tokio(stream: TopologyStream) -> (TopologyStream, Option<TopologyUpdate>) {
+/// tokio context there); `None` after [`WAIT`].
+fn next_off_tokio<S>(stream: S) -> (S, Option<S::Item>)
+where
+    S: futures::Stream + Unpin + Send + 'static,
+    S::Item: Send,
+{
     thread::spawn(move || {
         let mut stream = stream;
         let timeout = Box::pin(futures_timer_free_sleep(WAIT));
@@ -112,19 +116,14 @@ fn change(item: Option<TopologyUpdate>) -> (TopologyEventKind, String) {
 async fn snapshots_skip_to_the_latest_and_need_no_tokio_context() {
     let (service, members) = start(&["n1"], None, HubConfig::new());
     published(&service, 1).await;
-    let mut snapshots = service.snapshots();
+    let snapshots = service.snapshots();
     // Four publications while nobody reads.
     for (i, id) in ["n2", "n3", "n4", "n5"].into_iter().enumerate() {
         members.add(node(id, 5000 + i as u16)).expect("add");
         published(&service, i + 2).await;
     }
-    let (first, pending) = thread::spawn(move || {
-        let first = block_on(snapshots.next());
-        let pending = futures::FutureExt::now_or_never(snapshots.next());
-        (first, pending.map(|s| s.map(|s| s.seq_no())))
-    })
-    .join()
-    .expect("consumer thread");
+    let (mut snapshots, first) = next_off_tokio(snapshots);
+    let pending = futures::FutureExt::now_or_never(snapshots.next()).map(|s| s.map(|s| s.seq_no()));
     let first = first.expect("a snapshot");
     assert_eq!(
         first.members().len(),
