@@ -198,8 +198,10 @@ async fn a_topology_stream_that_falls_behind_gets_a_resync_and_delays_nobody() {
     let mut live = service.topology_changes().expect("live stream");
     // Both open with a resync to the one-member snapshot.
     for stream in [&mut slow, &mut live] {
-        match stream.next().await {
-            Some(TopologyUpdate::Resync(view)) => assert_eq!(view.snapshot().members().len(), 1),
+        match tokio::time::timeout(WAIT, stream.next()).await {
+            Ok(Some(TopologyUpdate::Resync(view))) => {
+                assert_eq!(view.snapshot().members().len(), 1)
+            }
             other => panic!("expected the opening resync, got {other:?}"),
         }
     }
