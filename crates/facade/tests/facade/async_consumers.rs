@@ -12,7 +12,7 @@ use cluster_provisioning::hub::{HubConfig, SnapshotEnvelope, TopologyEnvelope};
 use cluster_provisioning::memory::{InMemoryHandle, InMemoryProvider};
 use cluster_provisioning::{
     ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-    RemotingBridge, TopologyStream, TopologyUpdate,
+    RemotingBridge, TopologyUpdate,
 };
 use futures::StreamExt;
 use futures::executor::block_on;
