@@ -11,19 +11,25 @@ mod command;
 mod driver;
 mod event_sink;
 mod liveness_prober;
+mod local_member;
 mod next_set;
 mod persister;
 mod provider_builder;
 mod provider_view;
 mod provisioning_handle;
 mod service;
+mod snapshot_stream;
+mod topology_stream;
 
 pub use builtin_kinds::{builtin_kinds, builtin_registry, builtin_validator};
 pub use event_sink::EventSink;
+pub use local_member::LocalTopology;
 pub use provider_view::ProviderView;
 pub use provisioning_handle::ProvisioningHandle;
 pub(crate) use service::policy_check;
 pub use service::{ClusterProvisioningService, MIGRATION_PROVIDER_ID};
+pub use snapshot_stream::SnapshotStream;
+pub use topology_stream::{TopologyStream, TopologyUpdate};
 
 /// The Consul backend.
 #[cfg(feature = "consul")]

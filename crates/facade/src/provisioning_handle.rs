@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use provisioning_failover::FailoverPolicy;
-use provisioning_provider_api::{ProviderDescriptor, ProviderId};
+use provisioning_provider_api::{NodeId, ProviderDescriptor, ProviderId};
 use provisioning_registry::{ProviderRegistry, ProvisioningError};
 use provisioning_watch_hub::{
     EventSubscription, HubHandle, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot, RunId,
@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::ProviderView;
 use crate::admin_change::AdminChange;
 use crate::command::Command;
+use crate::local_member::LocalMember;
 
 /// A cheap, cloneable handle to a running service.
 ///
@@ -34,6 +35,7 @@ pub struct ProvisioningHandle {
     changes: mpsc::Sender<AdminChange>,
     hub: HubHandle,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    local: LocalMember,
 }
 
 impl std::fmt::Debug for ProvisioningHandle {
@@ -58,7 +60,23 @@ impl ProvisioningHandle {
             changes,
             hub,
             tasks: Arc::new(Mutex::new(tasks)),
+            local: LocalMember::default(),
         }
+    }
+
+    pub(crate) fn with_local(mut self, local: LocalMember) -> Self {
+        self.local = local;
+        self
+    }
+
+    pub(crate) fn local_member_filter(&self) -> LocalMember {
+        self.local.clone()
+    }
+
+    /// The local node, when the service was given one
+    /// ([`with_local_member`](crate::ClusterProvisioningService::with_local_member)).
+    pub fn local_member(&self) -> Option<&NodeId> {
+        self.local.id()
     }
 
     /// This run's id (new on every start).
@@ -71,7 +89,9 @@ impl ProvisioningHandle {
         self.hub.latest()
     }
 
-    /// A latest-topology receiver (only the newest snapshot is kept).
+    /// A latest-topology receiver (only the newest snapshot is kept). A
+    /// `tokio::sync::watch` receiver, usable without a tokio runtime;
+    /// [`snapshots`](Self::snapshots) is the same as a plain stream.
     pub fn subscribe(&self) -> TopologyReceiver {
         self.hub.subscribe_topology()
     }

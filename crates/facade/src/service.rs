@@ -9,7 +9,7 @@ use futures::{Stream, StreamExt};
 use provisioning_backend_memory::TopologyStreamProvider;
 use provisioning_failover::{FailoverController, FailoverPolicy};
 use provisioning_provider_api::{
-    ClusterNode, ClusterProvider, ProviderDescriptor, ProviderId, ProviderKind,
+    ClusterNode, ClusterProvider, NodeId, ProviderDescriptor, ProviderId, ProviderKind,
 };
 use provisioning_registry::{
     BuildContext, ProviderRegistry, ProviderValidator, ProvisioningError, SecretResolver,
@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::driver::{Driver, DriverParts};
+use crate::local_member::{LocalMember, LocalRemoting};
 use crate::persister::Persister;
 use crate::provider_builder::ProviderBuilder;
 use crate::{EventSink, ProvisioningHandle, builtin_registry};
@@ -37,7 +38,11 @@ pub const MIGRATION_PROVIDER_ID: &str = "topology";
 /// bridges and subscribers.
 ///
 /// Configure with the builder methods, then [`start`](Self::start) on the
-/// current tokio runtime to get a [`ProvisioningHandle`].
+/// current tokio runtime to get a [`ProvisioningHandle`]. Only `start` needs
+/// a tokio runtime (its tasks run there, multi-thread or current-thread,
+/// and it must keep running); the handle, [`snapshots`](ProvisioningHandle::snapshots)
+/// and [`topology_changes`](ProvisioningHandle::topology_changes) can be
+/// used from any thread and polled by any executor.
 #[must_use = "a service does nothing until started"]
 pub struct ClusterProvisioningService {
     registry: Option<ProviderRegistry>,
@@ -52,6 +57,7 @@ pub struct ClusterProvisioningService {
     hub_config: HubConfig,
     rng_seed: u64,
     migration: Option<MigrationSource>,
+    local_member: Option<NodeId>,
 }
 
 type MigrationSource = std::pin::Pin<Box<dyn Stream<Item = Vec<ClusterNode>> + Send + 'static>>;
@@ -88,6 +94,7 @@ impl ClusterProvisioningService {
             hub_config: HubConfig::new(),
             rng_seed: seed(),
             migration: None,
+            local_member: None,
         }
     }
 
@@ -181,6 +188,16 @@ impl ClusterProvisioningService {
         self
     }
 
+    /// The node this service runs in: its own `join` and `leave` are left
+    /// out of [`topology_changes`](ProvisioningHandle::topology_changes) and
+    /// of the remoting bridges given here, and
+    /// [`LocalTopology`](crate::LocalTopology) marks it. Published snapshots,
+    /// their hashes and the event lines stay the same on every node.
+    pub fn with_local_member(mut self, id: impl Into<NodeId>) -> Self {
+        self.local_member = Some(id.into());
+        self
+    }
+
     /// Validates everything, builds every provider, and starts the service
     /// on the current tokio runtime. Nothing starts unless all of it is
     /// valid: a bad descriptor, a failing backend factory or a policy that
@@ -199,7 +216,9 @@ impl ClusterProvisioningService {
             hub_config,
             rng_seed,
             migration,
+            local_member,
         } = self;
+        let local_member = LocalMember::new(local_member);
         let registry = registry.unwrap_or_else(builtin_registry);
         if let Some(source) = migration {
             let id = ProviderId::new(MIGRATION_PROVIDER_ID).map_err(|e| {
@@ -261,6 +280,10 @@ impl ClusterProvisioningService {
                 .map_err(hub_error)?;
         }
         for (name, bridge) in remoting {
+            let bridge = Arc::new(LocalRemoting {
+                inner: bridge,
+                local: local_member.clone(),
+            });
             hub_handle
                 .attach_remoting(name, bridge)
                 .map_err(hub_error)?;
@@ -298,13 +321,10 @@ impl ClusterProvisioningService {
         info!(run_id = %hub_handle.run_id(), providers = descriptors.len(), "provisioning service starting");
         let task = tokio::spawn(driver.run(rx));
         let persister = tokio::spawn(persister.run(admin_rx));
-        Ok(ProvisioningHandle::new(
-            tx,
-            admin_tx,
-            hub_handle,
-            vec![task, persister],
-            sink_tasks,
-        ))
+        Ok(
+            ProvisioningHandle::new(tx, admin_tx, hub_handle, vec![task, persister], sink_tasks)
+                .with_local(local_member),
+        )
     }
 }
 

@@ -8,9 +8,11 @@ mod facade {
     #[cfg(feature = "admin")]
     mod admin_router;
     mod admin_writes;
+    mod async_consumers;
     mod custom_kind;
     mod event_sink_delivery;
     mod policy_reload;
+    mod public_signatures;
     mod reload_after_writes;
     mod store_saves;
 }
