@@ -37,7 +37,6 @@ const LONG_FN_ALLOWLIST: &[&str] = &[
     "crates/e2e/src/bin/soak.rs::main",
     "crates/e2e/src/chaos_target.rs::start",
     "crates/e2e/src/chaos_target.rs::inject",
-    "crates/facade/src/service.rs::start",
     "crates/provider-api/src/diff.rs::diff_into",
     "crates/testkit/src/conformance.rs::run_conformance",
     "crates/testkit/src/etcd_cluster.rs::spawn",

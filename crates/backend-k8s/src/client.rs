@@ -216,6 +216,11 @@ impl Connector {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
+        // kube builds its TLS configuration with rustls' process-wide
+        // provider. A program that also enables aws-lc-rs (a runtime with
+        // ractor_cluster, say) has two and rustls picks neither: make ours,
+        // ring, the default unless the program chose one already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let builder = ClientBuilder::try_from(config).map_err(|e| KubeError::Config {
             message: format!("cannot build the client: {e}"),
         })?;

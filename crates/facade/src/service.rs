@@ -15,7 +15,7 @@ use provisioning_registry::{
     BuildContext, ProviderRegistry, ProviderValidator, ProvisioningError, SecretResolver,
 };
 use provisioning_watch_hub::{
-    HubConfig, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
+    HubConfig, HubHandle, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
     ProvisioningMetrics, RemotingBridge,
 };
 use tokio::sync::mpsc;
@@ -220,32 +220,7 @@ impl ClusterProvisioningService {
         } = self;
         let local_member = LocalMember::new(local_member);
         let registry = registry.unwrap_or_else(builtin_registry);
-        if let Some(source) = migration {
-            let id = ProviderId::new(MIGRATION_PROVIDER_ID).map_err(|e| {
-                ProvisioningError::InvalidArgument {
-                    message: e.to_string(),
-                }
-            })?;
-            let descriptor = ProviderDescriptor::new(id.clone(), ProviderKind::InMemory, 0);
-            let provider = TopologyStreamProvider::spawn(descriptor, source);
-            instances.insert(id, Arc::new(provider));
-        }
-        for (id, instance) in &instances {
-            if registry.get(id.as_str()).is_none() {
-                registry.register(instance.descriptor().clone())?;
-            }
-        }
-        // Requests through the handle persist through the registry's store
-        // (read, change, write under its lock): the store must hold what
-        // runs, including descriptors registered in memory only.
-        let mut stored = registry.store().load()?;
-        let mut running = registry.list();
-        stored.sort_by(|a, b| a.id.cmp(&b.id));
-        running.sort_by(|a, b| a.id.cmp(&b.id));
-        if stored != running {
-            registry.save()?;
-        }
-        let descriptors = registry.list();
+        let descriptors = register_running_set(&registry, migration, &mut instances)?;
         let kinds = registry.validator().clone();
         let warnings = policy_check(&kinds, &policy, &descriptors)?;
         for warning in warnings {
@@ -261,44 +236,22 @@ impl ClusterProvisioningService {
             providers.insert(d.id.clone(), builder.build(d)?);
         }
 
-        let mut hub_config = hub_config
+        let hub_config = hub_config
             .with_max_shrink_ratio(policy.max_shrink_ratio)
             .with_shrink_confirm(policy.shrink_confirm);
-        if let Some(metrics) = metrics {
-            hub_config = hub_config.with_metrics(metrics);
-        }
+        let hub_config = match metrics {
+            Some(metrics) => hub_config.with_metrics(metrics),
+            None => hub_config,
+        };
         let hub = ProviderWatchHub::new(hub_config).map_err(hub_error)?;
         let hub_handle = hub.handle();
-        for (name, bridge) in placement {
-            hub_handle
-                .attach_placement(name, bridge)
-                .map_err(hub_error)?;
-        }
-        for (name, bridge) in partition {
-            hub_handle
-                .attach_partition(name, bridge)
-                .map_err(hub_error)?;
-        }
-        for (name, bridge) in remoting {
-            let bridge = Arc::new(LocalRemoting {
-                inner: bridge,
-                local: local_member.clone(),
-            });
-            hub_handle
-                .attach_remoting(name, bridge)
-                .map_err(hub_error)?;
-        }
-        let mut sink_tasks = Vec::new();
-        for (i, sink) in sinks.into_iter().enumerate() {
-            let mut events = hub_handle
-                .subscribe_events(format!("event-sink-{i}"))
-                .map_err(hub_error)?;
-            sink_tasks.push(tokio::spawn(async move {
-                while let Some(event) = events.next().await {
-                    sink.publish(event);
-                }
-            }));
-        }
+        let bridges = Bridges {
+            placement,
+            partition,
+            remoting,
+        };
+        bridges.attach(&hub_handle, &local_member)?;
+        let sink_tasks = spawn_sinks(&hub_handle, sinks)?;
 
         let controller = FailoverController::new(policy.clone(), rng_seed);
         let (tx, rx) = mpsc::channel(COMMANDS);
@@ -326,6 +279,87 @@ impl ClusterProvisioningService {
                 .with_local(local_member),
         )
     }
+}
+
+/// The set the service starts with: the registry's, plus the migration
+/// source and every user-supplied instance (registered if the registry
+/// lacks them), stored so that requests through the handle, which persist
+/// through the store (read, change, write under its lock), find what runs.
+fn register_running_set(
+    registry: &ProviderRegistry,
+    migration: Option<MigrationSource>,
+    instances: &mut BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
+) -> Result<Vec<ProviderDescriptor>, ProvisioningError> {
+    if let Some(source) = migration {
+        let id = ProviderId::new(MIGRATION_PROVIDER_ID).map_err(|e| {
+            ProvisioningError::InvalidArgument {
+                message: e.to_string(),
+            }
+        })?;
+        let descriptor = ProviderDescriptor::new(id.clone(), ProviderKind::InMemory, 0);
+        let provider = TopologyStreamProvider::spawn(descriptor, source);
+        instances.insert(id, Arc::new(provider));
+    }
+    for (id, instance) in instances.iter() {
+        if registry.get(id.as_str()).is_none() {
+            registry.register(instance.descriptor().clone())?;
+        }
+    }
+    let mut stored = registry.store().load()?;
+    let mut running = registry.list();
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    running.sort_by(|a, b| a.id.cmp(&b.id));
+    if stored != running {
+        registry.save()?;
+    }
+    Ok(registry.list())
+}
+
+/// The synchronous consumers given to the builder.
+struct Bridges {
+    placement: Vec<(String, Arc<dyn PlacementSupervisorBridge>)>,
+    partition: Vec<(String, Arc<dyn PartitionManagerBridge>)>,
+    remoting: Vec<(String, Arc<dyn RemotingBridge>)>,
+}
+
+impl Bridges {
+    /// Attaches every bridge to the hub; remoting bridges see no Join or
+    /// Leave of the local member.
+    fn attach(self, hub: &HubHandle, local_member: &LocalMember) -> Result<(), ProvisioningError> {
+        for (name, bridge) in self.placement {
+            hub.attach_placement(name, bridge).map_err(hub_error)?;
+        }
+        for (name, bridge) in self.partition {
+            hub.attach_partition(name, bridge).map_err(hub_error)?;
+        }
+        for (name, bridge) in self.remoting {
+            let bridge = Arc::new(LocalRemoting {
+                inner: bridge,
+                local: local_member.clone(),
+            });
+            hub.attach_remoting(name, bridge).map_err(hub_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// One task per event sink, forwarding every published event.
+fn spawn_sinks(
+    hub: &HubHandle,
+    sinks: Vec<Arc<dyn EventSink>>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, ProvisioningError> {
+    let mut tasks = Vec::new();
+    for (i, sink) in sinks.into_iter().enumerate() {
+        let mut events = hub
+            .subscribe_events(format!("event-sink-{i}"))
+            .map_err(hub_error)?;
+        tasks.push(tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                sink.publish(event);
+            }
+        }));
+    }
+    Ok(tasks)
 }
 
 /// Checks `policy` against the providers' quiet periods (each from its

@@ -11,8 +11,7 @@ use cluster_provisioning::api::{ClusterNode, NodeId, ProviderId, TopologyEventKi
 use cluster_provisioning::hub::{HubConfig, SnapshotEnvelope, TopologyEnvelope};
 use cluster_provisioning::memory::{InMemoryHandle, InMemoryProvider};
 use cluster_provisioning::{
-    ClusterProvisioningService, FailoverPolicy, ProviderRegistry, ProvisioningHandle,
-    RemotingBridge, TopologyUpdate,
+    ClusterProvisioningService, FailoverPolicy, ProvisioningHandle, RemotingBridge, TopologyUpdate,
 };
 use futures::StreamExt;
 use futures::executor::block_on;
@@ -46,7 +45,7 @@ fn start_with(
             .expect("member");
     }
     let handle = provider.handle();
-    let mut service = ClusterProvisioningService::build(ProviderRegistry::new())
+    let mut service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
         .with_failover(FailoverPolicy::tight())
         .with_hub_config(hub)
         .with_provider(Arc::new(provider));
