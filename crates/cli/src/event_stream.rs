@@ -212,7 +212,7 @@ mod tests {
     use super::*;
     use cluster_provisioning::PublishedSnapshot;
     use cluster_provisioning::api::{ProviderId, ProviderSnapshot};
-    use cluster_provisioning::hub::{ResyncLine, RunId};
+    use cluster_provisioning::hub::wire::{ResyncLine, RunId};
 
     fn snapshot(seq_no: u64) -> Arc<PublishedSnapshot> {
         Arc::new(PublishedSnapshot::new(

@@ -244,7 +244,7 @@ mod tests {
     use super::*;
     use cluster_provisioning::PublishedSnapshot;
     use cluster_provisioning::api::{ClusterNode, ProviderId, ProviderSnapshot};
-    use cluster_provisioning::hub::RunId;
+    use cluster_provisioning::hub::wire::RunId;
     use std::sync::Arc;
 
     /// The text of snapshot #1 of provider `local` holding `member`.

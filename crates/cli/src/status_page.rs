@@ -273,7 +273,7 @@ mod tests {
         use cluster_provisioning::api::{
             ClusterNode, Incarnation, MemberState, ProviderId, ProviderSnapshot,
         };
-        use cluster_provisioning::hub::RunId;
+        use cluster_provisioning::hub::wire::RunId;
         let view = ProviderSnapshot::new(
             vec![
                 ClusterNode::new("n1", "10.0.0.1", 4000)

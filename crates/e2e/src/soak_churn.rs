@@ -17,10 +17,8 @@ use provisioning_provider_api::{
     ClusterNode, FaultKind, ProviderFault, ProviderId, ProviderSnapshot, TopologyView,
 };
 use provisioning_testkit::fake_consul::{FakeConsul, FakeFailure, FakeInstance};
-use provisioning_watch_hub::{
-    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
-    SnapshotEnvelope, TopologyEnvelope,
-};
+use provisioning_watch_hub::wire::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
+use provisioning_watch_hub::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
 
 use crate::chaos_observer::EventObserver;
 use crate::chaos_proxy::{ChaosProxy, ProxyMode};

@@ -12,9 +12,9 @@ use provisioning_provider_api::{
     ClusterNode, ClusterProvider, ProviderDescriptor, ProviderId, ProviderKind,
 };
 use provisioning_registry::{ConsulWatch, ProviderRegistry, ProvisioningError, SecretResolver};
+use provisioning_watch_hub::metrics::ProvisioningMetrics;
 use provisioning_watch_hub::{
-    HubConfig, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
-    ProvisioningMetrics, RemotingBridge,
+    HubConfig, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub, RemotingBridge,
 };
 use tokio::sync::mpsc;
 use tracing::{info, warn};

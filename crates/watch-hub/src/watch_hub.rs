@@ -11,13 +11,16 @@ use provisioning_provider_api::{
 
 use crate::delivery::Retired;
 use crate::delivery::{Fanout, Retain};
+use crate::error::HubError;
+use crate::event_publisher::ProvisioningEventPublisher;
+use crate::hub_config::HubConfig;
+use crate::hub_handle::HubHandle;
 use crate::prepared_diffs::PreparedDiffs;
+use crate::provisioning_metrics::ProvisioningMetrics;
+use crate::published_snapshot::PublishedSnapshot;
+use crate::run_id::RunId;
 use crate::shrink_guard::{
     HeldShrink, ShrinkGuard, disagreement, removed_in_diff, removed_members,
-};
-use crate::{
-    HubConfig, HubError, HubHandle, ProvisioningEventPublisher, ProvisioningMetrics,
-    PublishedSnapshot, RunId,
 };
 
 /// From this many members on, a snapshot is hashed and diffed in parallel.
