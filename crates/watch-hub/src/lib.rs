@@ -7,9 +7,9 @@
 // list and checks every import against it. `delivery/` counts as one file:
 // its own files may import each other.
 //
-// 1. run_id, error, metric_names, shrink_guard
+// 1. run_id, error, metric_names, shrink_guard, publish_outcome
 // 2. published_snapshot, metrics_view, prepared_diffs
-// 3. line_payloads, prometheus_text
+// 3. line_payloads, prometheus_text, snapshot_differ
 // 4. provisioning_event, provisioning_metrics, bridges
 // 5. event_line, seq_filter, hub_config, delivery
 // 6. dedup_bridge, event_publisher, event_subscription
@@ -34,10 +34,12 @@ mod prepared_diffs;
 mod prometheus_text;
 mod provisioning_event;
 mod provisioning_metrics;
+mod publish_outcome;
 mod published_snapshot;
 mod run_id;
 mod seq_filter;
 mod shrink_guard;
+mod snapshot_differ;
 mod watch_hub;
 pub mod wire;
 
@@ -48,8 +50,9 @@ pub use error::HubError;
 pub use event_subscription::{EventSubscription, SubscriptionClosed};
 pub use hub_config::HubConfig;
 pub use hub_handle::{HubHandle, TopologyReceiver};
+pub use publish_outcome::PublishOutcome;
 pub use seq_filter::SeqFilter;
-pub use watch_hub::{ProviderWatchHub, PublishOutcome};
+pub use watch_hub::ProviderWatchHub;
 
 /// Compile-time proof that the hub can move into the facade's driver task
 /// and its handle and subscriptions can go anywhere.
