@@ -167,7 +167,7 @@ mod tests {
     use std::sync::Arc;
 
     use cluster_provisioning::api::{ClusterNode, NodeId, ProviderId, ProviderSnapshot};
-    use cluster_provisioning::hub::{PublishedSnapshot, RunId};
+    use cluster_provisioning::hub::wire::{PublishedSnapshot, RunId};
 
     use super::*;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cluster_provisioning::api::{
     ClusterNode, FaultKind, ProviderFault, ProviderHealth, ProviderId,
 };
-use cluster_provisioning::hub::{LATENCY_BUCKETS, LatencyHistogram, MetricsView};
+use cluster_provisioning::hub::metrics::{LATENCY_BUCKETS, LatencyHistogram, MetricsView};
 use cluster_provisioning::memory::InMemoryProvider;
 use cluster_provisioning::registry::ErrorCode;
 use cluster_provisioning::{

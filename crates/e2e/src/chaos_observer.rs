@@ -9,7 +9,8 @@ use futures::StreamExt;
 use provisioning_provider_api::{
     ProviderHealth, ProviderId, ProviderSnapshot, SwitchReason, TopologyView,
 };
-use provisioning_watch_hub::{EventSubscription, ProvisioningEvent};
+use provisioning_watch_hub::EventSubscription;
+use provisioning_watch_hub::wire::ProvisioningEvent;
 use tokio::task::JoinHandle;
 
 /// At most this many switches and health lines are kept (a soak runs for

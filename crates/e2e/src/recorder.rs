@@ -4,10 +4,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::{ProviderId, TopologyView};
-use provisioning_watch_hub::{
-    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
-    SnapshotEnvelope, TopologyEnvelope,
-};
+use provisioning_watch_hub::wire::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
+use provisioning_watch_hub::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
 
 /// What a [`Recorder`] has seen.
 #[derive(Debug, Default)]

@@ -6,10 +6,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use provisioning_watch_hub::{
-    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
-    SnapshotEnvelope, TopologyEnvelope,
-};
+use provisioning_watch_hub::wire::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
+use provisioning_watch_hub::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
 
 /// One bridge role's latest state: the hash of the snapshot it holds and
 /// when its last callback ran.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use provisioning_watch_hub::ProvisioningEvent;
+use provisioning_watch_hub::wire::ProvisioningEvent;
 
 /// Receives every event the service publishes, in publication order.
 ///

@@ -58,7 +58,8 @@ pub use provisioning_failover::FailoverPolicy;
 pub use provisioning_registry::{
     BackendKind, BuildContext, ProviderRegistry, ProviderValidator, ProvisioningError,
 };
+pub use provisioning_watch_hub::metrics::ProvisioningMetrics;
+pub use provisioning_watch_hub::wire::{ProvisioningEvent, PublishedSnapshot};
 pub use provisioning_watch_hub::{
-    PartitionManagerBridge, PlacementSupervisorBridge, ProvisioningEvent, ProvisioningMetrics,
-    PublishedSnapshot, RemotingBridge,
+    PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
 };

@@ -24,7 +24,7 @@ use provisioning_provider_api::{
     ClusterProvider, FaultKind, LivenessCheck, ProviderFault, ProviderId, StreamOptions,
     format_duration,
 };
-use provisioning_watch_hub::ProvisioningMetrics;
+use provisioning_watch_hub::metrics::ProvisioningMetrics;
 use tokio::time::{Instant, Timeout, sleep_until, timeout};
 
 /// A probe in flight: when it started, and its answer bounded by the

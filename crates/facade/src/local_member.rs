@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use provisioning_provider_api::{ClusterNode, NodeId, RemoteTopologyEvent, TopologyEventKind};
-use provisioning_watch_hub::{
-    PublishedSnapshot, RemotingBridge, SnapshotEnvelope, TopologyEnvelope,
-};
+use provisioning_watch_hub::RemotingBridge;
+use provisioning_watch_hub::wire::{PublishedSnapshot, SnapshotEnvelope, TopologyEnvelope};
 
 /// The node this service runs in, set with
 /// [`with_local_member`](crate::ClusterProvisioningService::with_local_member).
@@ -119,7 +118,7 @@ impl RemotingBridge for LocalRemoting {
 mod tests {
     use super::*;
     use provisioning_provider_api::{ProviderId, ProviderSnapshot};
-    use provisioning_watch_hub::RunId;
+    use provisioning_watch_hub::wire::RunId;
 
     fn snapshot() -> Arc<PublishedSnapshot> {
         let members = vec![

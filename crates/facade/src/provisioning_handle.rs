@@ -6,10 +6,9 @@ use std::time::Duration;
 use provisioning_failover::FailoverPolicy;
 use provisioning_provider_api::{NodeId, ProviderDescriptor, ProviderId};
 use provisioning_registry::{ProviderRegistry, ProvisioningError};
-use provisioning_watch_hub::{
-    EventSubscription, HubHandle, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot, RunId,
-    TopologyReceiver,
-};
+use provisioning_watch_hub::metrics::ProvisioningMetrics;
+use provisioning_watch_hub::wire::{ProvisioningEvent, PublishedSnapshot, RunId};
+use provisioning_watch_hub::{EventSubscription, HubHandle, TopologyReceiver};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 

@@ -14,9 +14,10 @@ use provisioning_provider_api::{
 use provisioning_registry::{
     BuildContext, ProviderRegistry, ProviderValidator, ProvisioningError, SecretResolver,
 };
+use provisioning_watch_hub::metrics::ProvisioningMetrics;
 use provisioning_watch_hub::{
     HubConfig, HubHandle, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
-    ProvisioningMetrics, RemotingBridge,
+    RemotingBridge,
 };
 use tokio::sync::mpsc;
 use tracing::{info, warn};

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use provisioning_watch_hub::{PublishedSnapshot, TopologyReceiver};
+use provisioning_watch_hub::TopologyReceiver;
+use provisioning_watch_hub::wire::PublishedSnapshot;
 use tokio_stream::wrappers::WatchStream;
 
 use crate::ProvisioningHandle;

@@ -6,7 +6,8 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use provisioning_registry::ProvisioningError;
-use provisioning_watch_hub::{EventSubscription, ProvisioningEvent, TopologyEnvelope};
+use provisioning_watch_hub::EventSubscription;
+use provisioning_watch_hub::wire::{ProvisioningEvent, TopologyEnvelope};
 
 use crate::ProvisioningHandle;
 use crate::local_member::{LocalMember, LocalTopology};

@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use crate::{MemberState, ProviderSnapshot, RemoteTopologyEvent};
+use crate::{ClusterNode, MemberState, ProviderSnapshot, RemoteTopologyEvent};
 
 /// The events that turn `prev` into `next`, in the order of CONTRACTS §3:
 /// every `Leave`, then every `Join`, `Serving`, `Draining`, `Unblocked` and
@@ -52,7 +52,7 @@ pub fn diff_into(
                 j += 1;
             }
             Ordering::Equal => {
-                if !old[i].same_life(&new[j]) {
+                if !same_life_of_one_id(&old[i], &new[j]) {
                     out.push(RemoteTopologyEvent::Leave(old[i].id.clone()));
                     joins.push(j);
                 } else if old[i].state != new[j].state {
@@ -118,4 +118,16 @@ pub fn diff_into(
             .into_iter()
             .map(|k| RemoteTopologyEvent::Blocked(new[k].clone())),
     );
+}
+
+/// [`ClusterNode::same_life`] of two members the merge has just found to
+/// have the same id: the id is not compared a second time, and the port
+/// before the strings. The diff spends most of its time in this comparison
+/// (one per member of a view).
+fn same_life_of_one_id(old: &ClusterNode, new: &ClusterNode) -> bool {
+    debug_assert!(old.id == new.id);
+    old.port == new.port
+        && old.host == new.host
+        && old.incarnation == new.incarnation
+        && old.labels == new.labels
 }

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use provisioning_provider_api::{ClusterNode, NodeId, ProviderId, ProviderSnapshot};
+use provisioning_watch_hub::wire::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
 use provisioning_watch_hub::{
-    ChangeEnvelope, HubConfig, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
-    PublishOutcome, RemotingBridge, SnapshotEnvelope, TopologyEnvelope,
+    HubConfig, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub, PublishOutcome,
+    RemotingBridge,
 };
 
 const RING: usize = 64;

@@ -9,7 +9,8 @@
 //! `seq_no` order; after a resync the snapshot passed keeps its original
 //! `seq_no` and no diff follows it.
 
-use crate::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
+use crate::line_payloads::{ChangeEnvelope, TopologyEnvelope};
+use crate::published_snapshot::SnapshotEnvelope;
 
 /// The placement supervisor's view of the topology.
 pub trait PlacementSupervisorBridge: Send + Sync {

@@ -4,10 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use crate::{
-    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge, RunId,
-    SeqFilter, SnapshotEnvelope, TopologyEnvelope,
-};
+use crate::bridges::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
+use crate::line_payloads::{ChangeEnvelope, TopologyEnvelope};
+use crate::published_snapshot::SnapshotEnvelope;
+use crate::run_id::RunId;
+use crate::seq_filter::SeqFilter;
 
 /// Wraps a bridge so it sees every `seq_no` at most once and never an older
 /// one after a newer one (delivery is at-least-once: a bridge fed twice, or
@@ -16,7 +17,8 @@ use crate::{
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use provisioning_watch_hub::*;
+/// use provisioning_watch_hub::wire::{ChangeEnvelope, PublishedSnapshot, RunId, SnapshotEnvelope};
+/// use provisioning_watch_hub::{DedupBridge, PlacementSupervisorBridge};
 /// # use provisioning_provider_api::{ProviderId, ProviderSnapshot};
 /// struct Count(Mutex<u32>);
 /// impl PlacementSupervisorBridge for Count {
@@ -143,7 +145,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::PublishedSnapshot;
+    use crate::published_snapshot::PublishedSnapshot;
 
     #[derive(Default)]
     struct Kinds(Mutex<Vec<TopologyEventKind>>);
@@ -195,7 +197,7 @@ mod tests {
         assert_eq!(bridge.dropped(), 2);
         // The seq filter treats their lines as any other.
         let mut filter = SeqFilter::new();
-        let line = crate::ProvisioningEvent::RemoteTopology(draining);
+        let line = crate::provisioning_event::ProvisioningEvent::RemoteTopology(draining);
         assert!(filter.accept_event(&line));
         assert!(!filter.accept_event(&line));
     }

@@ -30,3 +30,5 @@ pub(crate) use reclaimer::Retired;
 
 #[cfg(all(test, hub_loom))]
 mod loom_models;
+#[cfg(test)]
+mod test_publications;

@@ -6,7 +6,8 @@ use provisioning_provider_api::{
 };
 use serde::Deserialize;
 
-use crate::{ProvisioningEvent, RunId};
+use crate::provisioning_event::ProvisioningEvent;
+use crate::run_id::RunId;
 
 /// An event line of CONTRACTS §3 as a reader parses it (`watch --json`, the
 /// admin API's `/events`): owned data, no sharing. The hub publishes
@@ -14,7 +15,7 @@ use crate::{ProvisioningEvent, RunId};
 /// are ignored, since the contract lets objects gain fields.
 ///
 /// ```
-/// use provisioning_watch_hub::EventLine;
+/// use provisioning_watch_hub::wire::EventLine;
 /// let line: EventLine = serde_json::from_str(
 ///     r#"{"type":"provisioning_unavailable","run_id":"5d41402abc4b2a76","seq_no":9,"epoch":2,"since_ms":1764230400000}"#,
 /// )?;
@@ -382,5 +383,58 @@ mod tests {
         assert!(serde_json::from_str::<EventLine>(&short).is_err());
         let extended = CONTRACT_LINES[4].replace("}", r#","region":"eu"}"#);
         assert!(serde_json::from_str::<EventLine>(&extended).is_ok());
+    }
+
+    #[test]
+    fn a_member_object_with_a_bad_incarnation_does_not_parse() {
+        let line = |incarnation: &str| {
+            format!(
+                r#"{{"type":"remote_topology","run_id":"5d41402abc4b2a76","seq_no":2,"epoch":1,"event":"join","node_id":"n1","member":{{"id":"n1","host":"h","port":1,"labels":{{}},"incarnation":{incarnation}}},"provider_id":"k8s","snapshot_hash":"0123456789abcdef"}}"#
+            )
+        };
+        assert!(serde_json::from_str::<EventLine>(&line(r#""ok""#)).is_ok());
+        for bad in [
+            r#""""#,
+            r#""tab\u0007here""#,
+            &format!("\"{}\"", "x".repeat(129)),
+        ] {
+            let err = serde_json::from_str::<EventLine>(&line(bad)).unwrap_err();
+            assert!(err.to_string().contains("incarnation"), "{err}");
+        }
+    }
+
+    #[test]
+    fn draining_and_serving_lines_read_back_as_the_change_they_are() {
+        use std::sync::Arc;
+
+        use provisioning_provider_api::{Incarnation, MemberState, ProviderSnapshot};
+
+        use crate::line_payloads::TopologyEnvelope;
+        use crate::published_snapshot::PublishedSnapshot;
+
+        let node = ClusterNode::new("n1", "127.0.0.1", 4000)
+            .with_incarnation(Incarnation::new("u-1").unwrap())
+            .with_state(MemberState::Draining);
+        let view = ProviderSnapshot::new(vec![node.clone()], vec![]).unwrap();
+        let snapshot = Arc::new(PublishedSnapshot::new(
+            RunId::from_u64(1),
+            4,
+            1,
+            ProviderId::new("k8s").unwrap(),
+            view,
+        ));
+        let serving_node = node.clone().with_state(MemberState::Serving);
+        for change in [
+            RemoteTopologyEvent::Draining(node),
+            RemoteTopologyEvent::Serving(serving_node),
+        ] {
+            let event = ProvisioningEvent::RemoteTopology(TopologyEnvelope {
+                seq_no: 5,
+                event: change.clone(),
+                snapshot: snapshot.clone(),
+            });
+            let parsed: EventLine = serde_json::from_str(&event.to_json_line()).unwrap();
+            assert_eq!(parsed.topology_event(), Some(change));
+        }
     }
 }

@@ -9,11 +9,15 @@ use provisioning_provider_api::{
     SwitchReason,
 };
 
+use crate::delivery::EventHistory;
 use crate::delivery::Publication;
-use crate::{
-    ChangeEnvelope, EventHistory, HealthLine, ProvisioningEvent, ProvisioningMetrics,
-    PublishedSnapshot, RunId, TerminatedLine, TopologyEnvelope, UnavailableLine,
+use crate::line_payloads::{
+    ChangeEnvelope, HealthLine, TerminatedLine, TopologyEnvelope, UnavailableLine,
 };
+use crate::provisioning_event::ProvisioningEvent;
+use crate::provisioning_metrics::ProvisioningMetrics;
+use crate::published_snapshot::PublishedSnapshot;
+use crate::run_id::RunId;
 
 /// Numbers the event lines of CONTRACTS §3 — `run_id` fixed per run,
 /// `seq_no` strictly increasing across all line types, `epoch` from 1 and +1

@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use futures::Stream;
 
 use crate::delivery::{ConsumerCursor, ConsumerStats, Delivery, Next};
-use crate::{ProvisioningEvent, ResyncLine};
+use crate::line_payloads::ResyncLine;
+use crate::provisioning_event::ProvisioningEvent;
 
 /// A bounded stream of event lines (CONTRACTS §3) for one subscriber.
 ///

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::{HubError, ProvisioningMetrics, RunId};
+use crate::error::HubError;
+use crate::provisioning_metrics::ProvisioningMetrics;
+use crate::run_id::RunId;
 
 /// Settings of a [`ProviderWatchHub`](crate::ProviderWatchHub).
 ///

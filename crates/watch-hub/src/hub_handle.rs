@@ -5,11 +5,15 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::bridges::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
+use crate::delivery::EventHistory;
 use crate::delivery::{BridgeTarget, ConsumerKind, ConsumerStats, Fanout};
-use crate::{
-    EventHistory, EventSubscription, HubError, PartitionManagerBridge, PlacementSupervisorBridge,
-    ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot, RemotingBridge, RunId,
-};
+use crate::error::HubError;
+use crate::event_subscription::EventSubscription;
+use crate::provisioning_event::ProvisioningEvent;
+use crate::provisioning_metrics::ProvisioningMetrics;
+use crate::published_snapshot::PublishedSnapshot;
+use crate::run_id::RunId;
 
 /// The latest-topology receiver: only the newest published snapshot is kept
 /// (`tokio::sync::watch`); `None` until the first one.

@@ -8,8 +8,8 @@ use provisioning_provider_api::{
 };
 use serde::ser::SerializeStruct;
 
-use crate::RunId;
 use crate::published_snapshot::{HashField, Member, PublishedSnapshot};
+use crate::run_id::RunId;
 
 /// A `remote_topology` line: one membership change of a publication.
 ///

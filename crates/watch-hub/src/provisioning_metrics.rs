@@ -1,163 +1,17 @@
 //! [`ProvisioningMetrics`]: the metrics of CONTRACTS §5, through the
 //! `metrics` facade and as an in-process view.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use provisioning_provider_api::{ProviderHealth, ProviderId, SwitchReason};
 
-/// `provisioning_snapshot_latency_seconds` (histogram, `provider`).
-pub const SNAPSHOT_LATENCY_SECONDS: &str = "provisioning_snapshot_latency_seconds";
-/// `provisioning_failovers_total` (counter, `from`, `to`, `reason`).
-pub const FAILOVERS_TOTAL: &str = "provisioning_failovers_total";
-/// `provisioning_stream_interruptions_total` (counter, `provider`).
-pub const STREAM_INTERRUPTIONS_TOTAL: &str = "provisioning_stream_interruptions_total";
-/// `provisioning_provider_health` (gauge, `provider`: 0, 1, 2).
-pub const PROVIDER_HEALTH: &str = "provisioning_provider_health";
-/// `provisioning_active_provider` (gauge, `provider`: 1 active, 0 others).
-pub const ACTIVE_PROVIDER: &str = "provisioning_active_provider";
-/// `provisioning_members` (gauge, `provider`).
-pub const MEMBERS: &str = "provisioning_members";
-/// `provisioning_snapshot_age_seconds` (gauge, `provider`).
-pub const SNAPSHOT_AGE_SECONDS: &str = "provisioning_snapshot_age_seconds";
-/// `provisioning_unavailable` (gauge, 1 while no provider is usable).
-pub const UNAVAILABLE: &str = "provisioning_unavailable";
-/// `provisioning_suppressed_shrinks_total` (counter, `provider`).
-pub const SUPPRESSED_SHRINKS_TOTAL: &str = "provisioning_suppressed_shrinks_total";
-/// `provisioning_provider_disagreement_members` (gauge, `provider`).
-pub const PROVIDER_DISAGREEMENT_MEMBERS: &str = "provisioning_provider_disagreement_members";
-
-/// `provisioning_liveness_probe_seconds` (histogram, `provider`): how long
-/// each liveness probe took, answered or not.
-pub const LIVENESS_PROBE_SECONDS: &str = "provisioning_liveness_probe_seconds";
-/// `provisioning_liveness_failures_total` (counter, `provider`): liveness
-/// probes answered late or with an error.
-pub const LIVENESS_FAILURES_TOTAL: &str = "provisioning_liveness_failures_total";
-
-/// Every metric name of CONTRACTS §5.
-pub const METRIC_NAMES: [&str; 12] = [
-    SNAPSHOT_LATENCY_SECONDS,
-    FAILOVERS_TOTAL,
-    STREAM_INTERRUPTIONS_TOTAL,
-    PROVIDER_HEALTH,
-    ACTIVE_PROVIDER,
-    MEMBERS,
-    SNAPSHOT_AGE_SECONDS,
-    UNAVAILABLE,
-    SUPPRESSED_SHRINKS_TOTAL,
-    PROVIDER_DISAGREEMENT_MEMBERS,
-    LIVENESS_PROBE_SECONDS,
-    LIVENESS_FAILURES_TOTAL,
-];
-
-/// Upper bounds (seconds) of the `provisioning_snapshot_latency_seconds`
-/// buckets: 1 µs to 10 s in ×2.5 / ×2 steps (1, 2.5, 5 per decade). Configure
-/// the exporter with them, e.g. metrics-exporter-prometheus
-/// `set_buckets_for_metric(Matcher::Full(SNAPSHOT_LATENCY_SECONDS.into()), &LATENCY_BUCKETS)`,
-/// so the metric is exported as a histogram, not a summary.
-pub const LATENCY_BUCKETS: [f64; 22] = [
-    0.000_001,
-    0.000_002_5,
-    0.000_005,
-    0.000_01,
-    0.000_025,
-    0.000_05,
-    0.000_1,
-    0.000_25,
-    0.000_5,
-    0.001,
-    0.002_5,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-];
-
-/// The in-process latency histogram of one provider: counts per bucket of
-/// [`LATENCY_BUCKETS`] (the last count is everything above 10 s).
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct LatencyHistogram {
-    /// Observations per bucket (non-cumulative); one more than the buckets.
-    pub counts: Vec<u64>,
-    /// Number of observations.
-    pub count: u64,
-    /// Sum of observations in seconds.
-    pub sum_seconds: f64,
-}
-
-impl LatencyHistogram {
-    fn record(&mut self, seconds: f64) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; LATENCY_BUCKETS.len() + 1];
-        }
-        let bucket = LATENCY_BUCKETS
-            .iter()
-            .position(|&upper| seconds <= upper)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.counts[bucket] += 1;
-        self.count += 1;
-        self.sum_seconds += seconds;
-    }
-}
-
-/// What the metrics say about one provider.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct ProviderMetricsView {
-    /// Last health set.
-    pub health: Option<ProviderHealth>,
-    /// Whether it is the active provider.
-    pub active: bool,
-    /// Members in its last view.
-    pub members: Option<u64>,
-    /// Time since its last snapshot or heartbeat, as last set.
-    pub snapshot_age: Option<Duration>,
-    /// `Fault`s and `Terminated`s counted.
-    pub stream_interruptions: u64,
-    /// Shrinks held back.
-    pub suppressed_shrinks: u64,
-    /// Symmetric difference with the published members, while standby.
-    pub disagreement_members: Option<u64>,
-    /// Publish-to-every-consumer latency of its snapshots.
-    pub snapshot_latency: LatencyHistogram,
-    /// Durations of its liveness probes (same buckets).
-    pub liveness_probe: LatencyHistogram,
-    /// Liveness probes answered late or with an error.
-    pub liveness_failures: u64,
-}
-
-/// The key of one failover counter.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-#[non_exhaustive]
-pub struct FailoverKey {
-    /// `from` label (`none` when no provider was active before).
-    pub from: String,
-    /// `to` label.
-    pub to: String,
-    /// `reason` label.
-    pub reason: SwitchReason,
-}
-
-/// A copy of every metric as recorded, for tests and the admin API.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[non_exhaustive]
-pub struct MetricsView {
-    /// Per provider.
-    pub providers: BTreeMap<ProviderId, ProviderMetricsView>,
-    /// `provisioning_failovers_total` by label set.
-    pub failovers: BTreeMap<FailoverKey, u64>,
-    /// `provisioning_unavailable`.
-    pub unavailable: bool,
-}
+use crate::metric_names::{
+    ACTIVE_PROVIDER, FAILOVERS_TOTAL, LIVENESS_FAILURES_TOTAL, LIVENESS_PROBE_SECONDS, MEMBERS,
+    PROVIDER_DISAGREEMENT_MEMBERS, PROVIDER_HEALTH, SNAPSHOT_AGE_SECONDS, SNAPSHOT_LATENCY_SECONDS,
+    STREAM_INTERRUPTIONS_TOTAL, SUPPRESSED_SHRINKS_TOTAL, UNAVAILABLE,
+};
+use crate::metrics_view::{FailoverKey, MetricsView, ProviderMetricsView};
 
 /// The metrics of CONTRACTS §5.
 ///
@@ -245,7 +99,7 @@ impl ProvisioningMetrics {
     /// The current values in the Prometheus text format (0.0.4): every
     /// name of CONTRACTS §5, a series per provider of the running set (see
     /// [`set_running_providers`](Self::set_running_providers)), the latency
-    /// as a histogram with [`LATENCY_BUCKETS`]. What `GET /metrics` serves.
+    /// as a histogram with [`LATENCY_BUCKETS`](crate::metrics::LATENCY_BUCKETS). What `GET /metrics` serves.
     pub fn render_prometheus(&self) -> String {
         crate::prometheus_text::render(&self.view_mut())
     }
@@ -479,18 +333,10 @@ impl LatencyRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metric_names::{LATENCY_BUCKETS, METRIC_NAMES};
 
-    #[test]
-    fn buckets_span_one_microsecond_to_ten_seconds_in_small_steps() {
-        assert_eq!(LATENCY_BUCKETS[0], 1e-6);
-        assert_eq!(LATENCY_BUCKETS[LATENCY_BUCKETS.len() - 1], 10.0);
-        for pair in LATENCY_BUCKETS.windows(2) {
-            let step = pair[1] / pair[0];
-            assert!(
-                (step - 2.0).abs() < 1e-9 || (step - 2.5).abs() < 1e-9,
-                "{pair:?}"
-            );
-        }
+    fn pid(id: &str) -> ProviderId {
+        ProviderId::new(id).unwrap()
     }
 
     #[test]
@@ -515,5 +361,156 @@ mod tests {
         assert!(!view.providers[&b].active);
         metrics.forget_provider(&b);
         assert!(!metrics.view().providers.contains_key(&b));
+    }
+
+    // The Prometheus text, as `render_prometheus` gives it.
+
+    fn samples(text: &str) -> Vec<(&str, f64)> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').unwrap();
+                (series, value.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_running_provider_has_every_series_at_zero_before_anything_happened() {
+        let metrics = ProvisioningMetrics::new();
+        metrics.set_running_providers([&pid("a"), &pid("b")]);
+        let text = metrics.render_prometheus();
+        for name in METRIC_NAMES {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}:\n{text}");
+        }
+        let samples = samples(&text);
+        for name in METRIC_NAMES {
+            if name == FAILOVERS_TOTAL {
+                assert!(!samples.iter().any(|(s, _)| s.starts_with(name)), "{text}");
+                continue;
+            }
+            if name == UNAVAILABLE {
+                assert!(
+                    samples.contains(&("provisioning_unavailable", 0.0)),
+                    "{text}"
+                );
+                continue;
+            }
+            for provider in ["a", "b"] {
+                let histogram = [SNAPSHOT_LATENCY_SECONDS, LIVENESS_PROBE_SECONDS];
+                let series = if histogram.contains(&name) {
+                    format!("{name}_count{{provider=\"{provider}\"}}")
+                } else {
+                    format!("{name}{{provider=\"{provider}\"}}")
+                };
+                assert!(
+                    samples.contains(&(series.as_str(), 0.0)),
+                    "{series} at 0:\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_provider_leaving_the_running_set_leaves_with_all_its_series_and_the_others_keep_counting()
+    {
+        let metrics = ProvisioningMetrics::new();
+        metrics.set_running_providers([&pid("a"), &pid("b")]);
+        metrics.record_stream_interruption(&pid("a"));
+        metrics.record_stream_interruption(&pid("b"));
+        metrics.set_provider_health(&pid("b"), ProviderHealth::Unreachable);
+        metrics.record_snapshot_latency(&pid("b"), Duration::from_micros(3));
+        metrics.record_failover(Some(&pid("b")), &pid("a"), SwitchReason::Timeout);
+        metrics.record_liveness_probe(&pid("b"), Duration::from_millis(2));
+        metrics.record_liveness_failure(&pid("b"));
+        metrics.set_running_providers([&pid("a")]);
+        // A consumer thread's late recording for b brings nothing back, nor
+        // does a probe of its stream that was still in flight.
+        metrics.record_snapshot_latency(&pid("b"), Duration::from_micros(3));
+        metrics.record_liveness_probe(&pid("b"), Duration::from_millis(2));
+        metrics.record_liveness_failure(&pid("b"));
+        metrics.set_members(&pid("b"), 3);
+        let text = metrics.render_prometheus();
+        assert!(!text.contains("\"b\""), "b is gone:\n{text}");
+        let samples = samples(&text);
+        assert!(
+            samples.contains(&(
+                "provisioning_stream_interruptions_total{provider=\"a\"}",
+                1.0
+            )),
+            "{text}"
+        );
+        // Leaving and coming back starts from zero, like a new provider.
+        metrics.set_running_providers([&pid("a"), &pid("b")]);
+        let samples_text = metrics.render_prometheus();
+        assert!(
+            self::samples(&samples_text).contains(&(
+                "provisioning_stream_interruptions_total{provider=\"b\"}",
+                0.0
+            )),
+            "{samples_text}"
+        );
+    }
+
+    #[test]
+    fn latency_is_a_cumulative_histogram_with_the_contract_buckets() {
+        let metrics = ProvisioningMetrics::new();
+        metrics.record_snapshot_latency(&pid("a"), Duration::from_micros(3));
+        metrics.record_snapshot_latency(&pid("a"), Duration::from_secs(20));
+        metrics.record_failover(None, &pid("a"), SwitchReason::Recovered);
+        let text = metrics.render_prometheus();
+        let samples = samples(&text);
+        let bucket = |le: &str| {
+            let series = format!(
+                "provisioning_snapshot_latency_seconds_bucket{{provider=\"a\",le=\"{le}\"}}"
+            );
+            samples
+                .iter()
+                .find(|(s, _)| *s == series)
+                .map(|(_, v)| *v)
+                .unwrap_or_else(|| panic!("{series}:\n{text}"))
+        };
+        assert_eq!(bucket("0.000001"), 0.0);
+        assert_eq!(bucket("0.000005"), 1.0);
+        assert_eq!(bucket("10"), 1.0);
+        assert_eq!(bucket("+Inf"), 2.0);
+        assert!(text.contains("# TYPE provisioning_snapshot_latency_seconds histogram"));
+        assert!(samples.contains(&(
+            "provisioning_failovers_total{from=\"none\",to=\"a\",reason=\"recovered\"}",
+            1.0
+        )));
+    }
+
+    #[test]
+    fn liveness_probes_are_a_histogram_and_failures_a_counter() {
+        let metrics = ProvisioningMetrics::new();
+        metrics.set_running_providers([&pid("a")]);
+        metrics.record_liveness_probe(&pid("a"), Duration::from_millis(3));
+        metrics.record_liveness_probe(&pid("a"), Duration::from_millis(1200));
+        metrics.record_liveness_failure(&pid("a"));
+        let text = metrics.render_prometheus();
+        assert!(text.contains("# TYPE provisioning_liveness_probe_seconds histogram"));
+        assert!(text.contains("# TYPE provisioning_liveness_failures_total counter"));
+        let samples = samples(&text);
+        for (series, value) in [
+            (
+                "provisioning_liveness_probe_seconds_bucket{provider=\"a\",le=\"0.005\"}",
+                1.0,
+            ),
+            (
+                "provisioning_liveness_probe_seconds_bucket{provider=\"a\",le=\"2.5\"}",
+                2.0,
+            ),
+            (
+                "provisioning_liveness_probe_seconds_count{provider=\"a\"}",
+                2.0,
+            ),
+            ("provisioning_liveness_failures_total{provider=\"a\"}", 1.0),
+        ] {
+            assert!(
+                samples.contains(&(series, value)),
+                "{series} {value}:\n{text}"
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@ use provisioning_provider_api::{
 };
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 
-use crate::RunId;
+use crate::run_id::RunId;
 
 /// The envelope of decision 3 for a snapshot: numbering, provider and the
 /// shared snapshot. Bridges receive it by reference and may keep a clone of

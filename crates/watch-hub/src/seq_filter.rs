@@ -1,7 +1,8 @@
 //! [`SeqFilter`]: the high-water mark a consumer keeps to drop duplicates and
 //! stale items by `seq_no`.
 
-use crate::{ProvisioningEvent, RunId};
+use crate::provisioning_event::ProvisioningEvent;
+use crate::run_id::RunId;
 
 /// The high-water mark of one consumer: accepts an item only if its
 /// `seq_no` is above everything accepted before in the same run; a `resync`
@@ -9,7 +10,8 @@ use crate::{ProvisioningEvent, RunId};
 /// number, so it is accepted once more). A new `run_id` starts afresh.
 ///
 /// ```
-/// use provisioning_watch_hub::{RunId, SeqFilter};
+/// use provisioning_watch_hub::SeqFilter;
+/// use provisioning_watch_hub::wire::RunId;
 /// let run = RunId::from_u64(7);
 /// let mut filter = SeqFilter::new();
 /// assert!(filter.accept(run, 3));

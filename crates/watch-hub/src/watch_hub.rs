@@ -5,43 +5,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::{
-    ProviderHealth, ProviderId, ProviderSnapshot, ProviderTermination, RemoteTopologyEvent,
-    SwitchReason, diff_into,
+    ProviderHealth, ProviderId, ProviderSnapshot, ProviderTermination, SwitchReason,
 };
 
 use crate::delivery::Retired;
 use crate::delivery::{Fanout, Retain};
-use crate::prepared_diffs::PreparedDiffs;
+use crate::error::HubError;
+use crate::event_publisher::ProvisioningEventPublisher;
+use crate::hub_config::HubConfig;
+use crate::hub_handle::HubHandle;
+use crate::provisioning_metrics::ProvisioningMetrics;
+use crate::publish_outcome::PublishOutcome;
+use crate::published_snapshot::PublishedSnapshot;
+use crate::run_id::RunId;
 use crate::shrink_guard::{
     HeldShrink, ShrinkGuard, disagreement, removed_in_diff, removed_members,
 };
-use crate::{
-    HubConfig, HubError, HubHandle, ProvisioningEventPublisher, ProvisioningMetrics,
-    PublishedSnapshot, RunId,
-};
-
-/// From this many members on, a snapshot is hashed and diffed in parallel.
-const PARALLEL_MEMBERS: usize = 16_384;
-
-/// What a call that may publish a snapshot did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PublishOutcome {
-    /// A snapshot line (and its diff) was published with this `seq_no`.
-    Published {
-        /// The snapshot line's `seq_no`.
-        seq_no: u64,
-    },
-    /// Same content as the published (or held) snapshot: nothing published.
-    Unchanged,
-    /// A suspicious shrink is held back until `until` (decision 5).
-    HeldShrink {
-        /// When it is published if it still stands ([`ProviderWatchHub::tick`]).
-        until: Instant,
-    },
-    /// The snapshot did not come from the active provider: not published.
-    NotActive,
-}
+use crate::snapshot_differ::SnapshotDiffer;
 
 /// The one place that publishes topology: numbers every line (`run_id`,
 /// `seq_no`, `epoch`), diffs each snapshot against the previously published
@@ -64,9 +44,8 @@ pub struct ProviderWatchHub {
     last_active: Option<ProviderId>,
     unavailable: bool,
     last: Option<Arc<PublishedSnapshot>>,
-    diff: Vec<RemoteTopologyEvent>,
-    /// Standbys' diffs from `last`, ready for a switch.
-    prepared: PreparedDiffs,
+    /// The diff of each publication, and the standbys' diffs from `last`.
+    differ: SnapshotDiffer,
 }
 
 impl ProviderWatchHub {
@@ -94,8 +73,7 @@ impl ProviderWatchHub {
             last_active: None,
             unavailable: false,
             last: None,
-            diff: Vec::new(),
-            prepared: PreparedDiffs::default(),
+            differ: SnapshotDiffer::default(),
         })
     }
 
@@ -226,9 +204,7 @@ impl ProviderWatchHub {
                 .set_disagreement(provider, published + snapshot.len());
             return self.shrinks_published(snapshot);
         }
-        let (removed, disagreeing) =
-            self.prepared
-                .prepare(provider, last.snapshot(), last.hash(), snapshot);
+        let (removed, disagreeing) = self.differ.prepare(provider, last, snapshot);
         self.metrics.set_disagreement(provider, disagreeing);
         self.guard.is_suspicious(published, removed, snapshot.len())
     }
@@ -273,7 +249,7 @@ impl ProviderWatchHub {
             return Err(HubError::AlreadyActivated);
         }
         self.make_active(&provider, snapshot.len());
-        self.fill_diff(&provider, &snapshot);
+        self.differ.fill(self.last.as_deref(), &provider, &snapshot);
         Ok(self.publish_diffed(provider, snapshot, now))
     }
 
@@ -290,30 +266,30 @@ impl ProviderWatchHub {
         if self.active.as_ref() != Some(&provider) {
             return PublishOutcome::NotActive;
         }
-        let (hash, diffed) = self.hash_and_diff(&snapshot);
+        let (hash, diffed) = self.differ.hash_and_diff(self.last.as_deref(), &snapshot);
         if let (Some(held), Some(until)) = (&self.guard.held, self.guard.deadline())
             && held.snapshot.hash() == hash
         {
-            self.diff.clear();
+            self.differ.clear();
             return PublishOutcome::HeldShrink { until };
         }
         let Some(last) = &self.last else {
-            self.fill_diff(&provider, &snapshot);
+            self.differ.fill(self.last.as_deref(), &provider, &snapshot);
             return self.publish_diffed(provider, snapshot, now);
         };
         if last.hash() == hash {
             // Back to the published view: the shrink did not stand.
-            self.diff.clear();
+            self.differ.clear();
             self.drop_held();
             return PublishOutcome::Unchanged;
         }
         let published = last.members().len();
         if !diffed {
-            diff_into(last.snapshot(), &snapshot, &mut self.diff);
+            self.differ.diff_from(last, &snapshot);
         }
-        let removed = removed_in_diff(&self.diff);
+        let removed = removed_in_diff(self.differ.diff());
         if self.guard.is_suspicious(published, removed, snapshot.len()) {
-            self.diff.clear();
+            self.differ.clear();
             self.metrics.record_suppressed_shrink(&provider);
             tracing::info!(
                 provider = %provider,
@@ -403,7 +379,7 @@ impl ProviderWatchHub {
             .provider_changed(from, to.clone(), reason, snapshot.hash());
         self.fanout.publish(change, Retain::Nothing, Vec::new());
         self.make_active(&to, snapshot.len());
-        self.fill_diff(&to, &snapshot);
+        self.differ.fill(self.last.as_deref(), &to, &snapshot);
         self.publish_diffed(to, snapshot, now)
     }
 
@@ -481,59 +457,6 @@ impl ProviderWatchHub {
         }
     }
 
-    /// Fills `self.diff` with the changes from the published snapshot (or
-    /// from nothing) to `snapshot` — `provider`'s prepared diff when it has
-    /// one for them — and hashes `snapshot`.
-    fn fill_diff(&mut self, provider: &ProviderId, snapshot: &ProviderSnapshot) {
-        // A prepared view was hashed when its diff was prepared; an unhashed
-        // one has none, and is hashed below beside its diff.
-        if let Some(last) = &self.last
-            && snapshot.is_hashed()
-        {
-            self.diff.clear();
-            if self
-                .prepared
-                .take(provider, last.hash(), snapshot.hash(), &mut self.diff)
-            {
-                return;
-            }
-        }
-        let (_, diffed) = self.hash_and_diff(snapshot);
-        if !diffed {
-            match &self.last {
-                Some(last) => diff_into(last.snapshot(), snapshot, &mut self.diff),
-                None => diff_into(&ProviderSnapshot::empty(), snapshot, &mut self.diff),
-            }
-        }
-    }
-
-    /// Hashes `snapshot`; for a large one with a published predecessor, also
-    /// diffs it at the same time on a second thread (both are linear scans
-    /// over the members; together they dominate a large publication). Returns
-    /// the hash and whether `self.diff` now holds the diff.
-    fn hash_and_diff(&mut self, snapshot: &ProviderSnapshot) -> (u64, bool) {
-        self.diff.clear();
-        let Some(last) = &self.last else {
-            return (snapshot.hash(), false);
-        };
-        if snapshot.is_hashed() || snapshot.len().max(last.members().len()) < PARALLEL_MEMBERS {
-            return (snapshot.hash(), false);
-        }
-        let diff = &mut self.diff;
-        std::thread::scope(|scope| {
-            let hasher = std::thread::Builder::new()
-                .name("watch-hub-hash".into())
-                .spawn_scoped(scope, || snapshot.hash());
-            diff_into(last.snapshot(), snapshot, diff);
-            // Without a second thread (or if it failed), hash here.
-            let hash = hasher
-                .ok()
-                .and_then(|hasher| hasher.join().ok())
-                .unwrap_or_else(|| snapshot.hash());
-            (hash, true)
-        })
-    }
-
     fn drop_held(&mut self) {
         if let Some(held) = self.guard.held.take() {
             self.fanout
@@ -553,23 +476,27 @@ impl ProviderWatchHub {
             members = held.snapshot.len(),
             "watch hub publishes the held shrink"
         );
-        self.fill_diff(&provider, &held.snapshot);
+        self.differ
+            .fill(self.last.as_deref(), &provider, &held.snapshot);
         self.publish_diffed(provider, held.snapshot, held.arrival)
     }
 
-    /// Publishes `snapshot` with the diff already in `self.diff`.
+    /// Publishes `snapshot` with the diff already in `self.differ`.
     fn publish_diffed(
         &mut self,
         provider: ProviderId,
         snapshot: ProviderSnapshot,
         arrival: Instant,
     ) -> PublishOutcome {
-        let (published, publication) =
-            self.publisher
-                .snapshot(provider, snapshot, &mut self.diff, arrival, &self.metrics);
+        let (published, publication) = self.publisher.snapshot(
+            provider,
+            snapshot,
+            self.differ.diff_mut(),
+            arrival,
+            &self.metrics,
+        );
         let seq_no = published.seq_no();
-        // Prepared diffs start from the snapshot this one replaces.
-        self.prepared.clear();
+        self.differ.published();
         let retired = self
             .last
             .replace(published)

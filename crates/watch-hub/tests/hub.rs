@@ -7,6 +7,7 @@ mod hub {
     mod delivery;
     mod lifecycle;
     mod metrics;
+    mod module_dependencies;
     mod numbering;
     mod ordering;
     mod public_surface;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::hub::METRIC_NAMES;
+use cluster_provisioning::hub::metrics::METRIC_NAMES;
 
 use super::admin_server::AdminServer;
 use super::support::Sandbox;

@@ -5,10 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use provisioning_provider_api::{ProviderId, TopologyView};
 
-use provisioning_watch_hub::{
-    ChangeEnvelope, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
-    SnapshotEnvelope, TopologyEnvelope,
-};
+use provisioning_watch_hub::wire::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
+use provisioning_watch_hub::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
 
 /// A bridge for all three roles that keeps only the latest state: the last
 /// snapshot's hash and provider, and the member set rebuilt from remoting

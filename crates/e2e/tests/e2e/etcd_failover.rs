@@ -16,7 +16,7 @@ use provisioning_provider_api::{
 };
 use provisioning_registry::SecretResolver;
 use provisioning_testkit::etcd_cluster::EtcdCluster;
-use provisioning_watch_hub::ProvisioningEvent;
+use provisioning_watch_hub::wire::ProvisioningEvent;
 
 const PREFIX: &str = "/cluster/app/";
 

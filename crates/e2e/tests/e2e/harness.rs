@@ -8,7 +8,8 @@ use futures::StreamExt;
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{ClusterNode, ProviderId, ProviderSnapshot};
-use provisioning_watch_hub::{EventSubscription, ProvisioningEvent};
+use provisioning_watch_hub::EventSubscription;
+use provisioning_watch_hub::wire::ProvisioningEvent;
 
 pub(crate) struct Harness {
     pub(crate) service: ProvisioningHandle,
@@ -137,7 +138,7 @@ impl Harness {
 
 pub(crate) fn changed(
     event: &ProvisioningEvent,
-) -> Option<&provisioning_watch_hub::ChangeEnvelope> {
+) -> Option<&provisioning_watch_hub::wire::ChangeEnvelope> {
     match event {
         ProvisioningEvent::ProviderChanged(c) => Some(c),
         _ => None,

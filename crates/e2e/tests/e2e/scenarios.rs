@@ -7,7 +7,7 @@ use provisioning_e2e::Recorder;
 use provisioning_provider_api::{
     FaultKind, ProviderDescriptor, ProviderFault, ProviderId, SwitchReason, TopologyEventKind,
 };
-use provisioning_watch_hub::ProvisioningEvent;
+use provisioning_watch_hub::wire::ProvisioningEvent;
 
 use super::harness::{Harness, changed, node};
 

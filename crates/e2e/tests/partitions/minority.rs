@@ -13,7 +13,7 @@ use provisioning_backend_memory::InMemoryProvider;
 use provisioning_e2e::Recorder;
 use provisioning_provider_api::{ClusterNode, ProviderId};
 use provisioning_testkit::net_hosts::Net;
-use provisioning_watch_hub::ProvisioningEvent;
+use provisioning_watch_hub::wire::ProvisioningEvent;
 
 use super::support::{
     EventLog, PREFIX, etcd_provider, margin, member_value, seeded_etcd_on_three_hosts, serial,

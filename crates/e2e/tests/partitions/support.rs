@@ -10,7 +10,7 @@ use provisioning_provider_api::{ClusterNode, MemberSpec, RemoteTopologyEvent};
 use provisioning_registry::SecretResolver;
 use provisioning_testkit::etcd_cluster::EtcdCluster;
 use provisioning_testkit::net_hosts::NetHosts;
-use provisioning_watch_hub::ProvisioningEvent;
+use provisioning_watch_hub::wire::ProvisioningEvent;
 use tokio::sync::{Mutex as AsyncMutex, MutexGuard};
 
 static SERIAL: AsyncMutex<()> = AsyncMutex::const_new(());

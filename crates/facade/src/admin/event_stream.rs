@@ -221,7 +221,7 @@ mod tests {
     use super::*;
     use crate::PublishedSnapshot;
     use crate::api::{ProviderId, ProviderSnapshot};
-    use crate::hub::{ResyncLine, RunId};
+    use crate::hub::wire::{ResyncLine, RunId};
 
     fn snapshot(seq_no: u64) -> Arc<PublishedSnapshot> {
         Arc::new(PublishedSnapshot::new(

@@ -251,7 +251,7 @@ mod tests {
     use super::*;
     use crate::PublishedSnapshot;
     use crate::api::{ClusterNode, ProviderId, ProviderSnapshot};
-    use crate::hub::RunId;
+    use crate::hub::wire::RunId;
     use std::sync::Arc;
 
     /// The text of snapshot #1 of provider `local` holding `member`.

@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn members_show_their_state_and_shortened_incarnation() {
         use crate::api::{ClusterNode, Incarnation, MemberState, ProviderId, ProviderSnapshot};
-        use crate::hub::RunId;
+        use crate::hub::wire::RunId;
         let view = ProviderSnapshot::new(
             vec![
                 ClusterNode::new("n1", "10.0.0.1", 4000)

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster_provisioning::api::{ClusterNode, NodeId, ProviderId, TopologyEventKind};
-use cluster_provisioning::hub::{HubConfig, SnapshotEnvelope, TopologyEnvelope};
+use cluster_provisioning::hub::HubConfig;
+use cluster_provisioning::hub::wire::{SnapshotEnvelope, TopologyEnvelope};
 use cluster_provisioning::memory::{InMemoryHandle, InMemoryProvider};
 use cluster_provisioning::{
     ClusterProvisioningService, FailoverPolicy, ProvisioningHandle, RemotingBridge, TopologyUpdate,

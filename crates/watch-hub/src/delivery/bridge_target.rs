@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::consumer_cursor::Delivery;
-use crate::{PartitionManagerBridge, PlacementSupervisorBridge, ProvisioningEvent, RemotingBridge};
+use crate::bridges::{PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge};
+use crate::provisioning_event::ProvisioningEvent;
 
 /// The bridge a worker feeds.
 pub(crate) enum BridgeTarget {

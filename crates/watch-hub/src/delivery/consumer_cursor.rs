@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use super::consumer_slot::ConsumerSlot;
 use super::fanout::{Fanout, ResyncBundle};
 use super::publication::Publication;
-use crate::ProvisioningEvent;
+use crate::provisioning_event::ProvisioningEvent;
 
 /// What a consumer gets next.
 pub(crate) enum Delivery {

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::publication::Publication;
-use crate::ProvisioningEvent;
+use crate::provisioning_event::ProvisioningEvent;
 
 /// The history no longer holds the line after `since`: send `resync` and the
 /// current snapshot instead.
@@ -125,7 +125,8 @@ impl EventHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{RunId, UnavailableLine};
+    use crate::line_payloads::UnavailableLine;
+    use crate::run_id::RunId;
 
     fn line(seq_no: u64) -> Arc<Publication> {
         Arc::new(Publication::new(vec![Arc::new(

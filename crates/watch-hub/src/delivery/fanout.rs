@@ -19,7 +19,10 @@ use super::notifier::Notifier;
 use super::publication::Publication;
 use super::reclaimer::{Reclaimer, Retired};
 use super::sync::thread::JoinHandle;
-use crate::{HubError, ProvisioningEvent, ProvisioningMetrics, PublishedSnapshot};
+use crate::error::HubError;
+use crate::provisioning_event::ProvisioningEvent;
+use crate::provisioning_metrics::ProvisioningMetrics;
+use crate::published_snapshot::PublishedSnapshot;
 
 /// Terminations retained for late subscribers, one per provider, at most
 /// this many providers (the oldest is forgotten first).
@@ -452,41 +455,16 @@ struct Workers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ProvisioningEventPublisher;
-    use provisioning_provider_api::{ProviderSnapshot, ProviderTermination};
-    use std::time::Instant;
-
-    fn pid(id: &str) -> ProviderId {
-        ProviderId::new(id).unwrap()
-    }
+    use crate::delivery::test_publications::{pid, snapshot, terminated, unavailable};
 
     #[test]
     fn resync_bundle_splits_retained_lines_around_the_snapshot() {
-        let mut publisher = ProvisioningEventPublisher::new(crate::RunId::from_u64(1), 16, 1000);
-        let metrics = ProvisioningMetrics::new();
-        let fanout = Fanout::new(publisher.history().clone(), metrics.clone(), 4).unwrap();
-        let ended = |publisher: &mut ProvisioningEventPublisher, id: &str| {
-            publisher.terminated(pid(id), ProviderTermination::Ended)
-        };
-        fanout.publish(
-            ended(&mut publisher, "a"),
-            Retain::Terminated(pid("a")),
-            Vec::new(),
-        ); // 1
-        let (_, snapshot) = publisher.snapshot(
-            pid("b"),
-            ProviderSnapshot::empty(),
-            &mut Vec::new(),
-            Instant::now(),
-            &metrics,
-        ); // 2
-        fanout.publish(snapshot, Retain::Snapshot, Vec::new());
-        fanout.publish(
-            ended(&mut publisher, "c"),
-            Retain::Terminated(pid("c")),
-            Vec::new(),
-        ); // 3
-        fanout.publish(publisher.unavailable(7), Retain::Unavailable, Vec::new()); // 4
+        let history = EventHistory::new(16, 1000);
+        let fanout = Fanout::new(history, ProvisioningMetrics::new(), 4).unwrap();
+        fanout.publish(terminated(1, "a"), Retain::Terminated(pid("a")), Vec::new());
+        fanout.publish(snapshot(2, "b"), Retain::Snapshot, Vec::new());
+        fanout.publish(terminated(3, "c"), Retain::Terminated(pid("c")), Vec::new());
+        fanout.publish(unavailable(4, 7), Retain::Unavailable, Vec::new());
 
         let seqs =
             |lines: &[Arc<ProvisioningEvent>]| lines.iter().map(|l| l.seq_no()).collect::<Vec<_>>();
@@ -500,14 +478,7 @@ mod tests {
         assert!(lagging.before.is_empty());
         assert_eq!(seqs(&lagging.after), [3, 4]);
         // The next snapshot ends the unavailability.
-        let (_, snapshot) = publisher.snapshot(
-            pid("b"),
-            ProviderSnapshot::empty(),
-            &mut Vec::new(),
-            Instant::now(),
-            &metrics,
-        ); // 5
-        fanout.publish(snapshot, Retain::Snapshot, Vec::new());
+        fanout.publish(snapshot(5, "b"), Retain::Snapshot, Vec::new());
         assert!(!fanout.is_unavailable());
         assert_eq!(seqs(&fanout.retained()), [1, 3]);
         fanout.shutdown(std::time::Duration::from_secs(5)).unwrap();

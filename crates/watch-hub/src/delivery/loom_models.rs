@@ -24,7 +24,7 @@ use super::notifier::{Notifier, Wake};
 use super::publication::Publication;
 use super::sync::thread;
 use super::sync::{AtomicBool, AtomicUsize, Mutex, OnceLock};
-use crate::{ProvisioningEventPublisher, RunId};
+use super::test_publications;
 
 /// Runs `model` under loom with `preemptions` and prints how many
 /// interleavings it explored.
@@ -257,8 +257,10 @@ fn push_and_wake(slot: &ConsumerSlot, publication: Publication) {
 fn loom_slot_hands_off_to_the_crew_while_it_attaches_and_closes() {
     check("slot hand-off", 3, || {
         let slot = Arc::new(ConsumerSlot::new("b".into(), ConsumerKind::Placement, 4));
-        let mut publisher = ProvisioningEventPublisher::new(RunId::from_u64(1), 4, 100);
-        let (first, second) = (publisher.unavailable(1), publisher.unavailable(2));
+        let (first, second) = (
+            test_publications::unavailable(1, 1),
+            test_publications::unavailable(2, 2),
+        );
         let pushing = slot.clone();
         let pusher = loom::thread::spawn(move || {
             push_and_wake(&pushing, first);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::ProvisioningEvent;
+use crate::provisioning_event::ProvisioningEvent;
 use crate::provisioning_metrics::LatencyRecorder;
 
 /// One publication: a snapshot line with its diff events, or one other line.

@@ -7,7 +7,8 @@ use super::publication::Publication;
 use super::sync::thread::{self, JoinHandle};
 use provisioning_provider_api::ProviderSnapshot;
 
-use crate::{ProvisioningEvent, PublishedSnapshot};
+use crate::provisioning_event::ProvisioningEvent;
+use crate::published_snapshot::PublishedSnapshot;
 
 /// Something the hub no longer needs. Freeing a 100k-member snapshot costs
 /// milliseconds, so the last reference the hub drops is dropped on the
@@ -145,7 +146,7 @@ impl Reclaimer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RunId;
+    use crate::run_id::RunId;
     use provisioning_provider_api::ProviderId;
     use std::time::{Duration, Instant};
 

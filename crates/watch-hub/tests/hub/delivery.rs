@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use provisioning_watch_hub::wire::{ChangeEnvelope, SnapshotEnvelope};
 use provisioning_watch_hub::{
-    ChangeEnvelope, DedupBridge, HubConfig, HubHandle, PlacementSupervisorBridge, ProviderWatchHub,
-    PublishOutcome, SnapshotEnvelope,
+    DedupBridge, HubConfig, HubHandle, PlacementSupervisorBridge, ProviderWatchHub, PublishOutcome,
 };
 
 use super::support::{Call, RecordingBridge, numbered, pid, wait_until};
@@ -260,7 +260,7 @@ fn an_event_subscriber_that_falls_behind_gets_resync_and_the_current_snapshot() 
         .iter()
         .position(|l| l.type_name() == "resync")
         .expect("a resync after the overflow");
-    let provisioning_watch_hub::ProvisioningEvent::Resync(resync) = &*lines[at] else {
+    let provisioning_watch_hub::wire::ProvisioningEvent::Resync(resync) = &*lines[at] else {
         unreachable!()
     };
     let resent = lines[at + 1].as_snapshot().expect("the snapshot follows");
@@ -401,7 +401,7 @@ fn a_burst_of_publications_reaches_every_consumer_in_order() {
         let mut lines = Vec::new();
         while lines
             .last()
-            .is_none_or(|l: &Arc<provisioning_watch_hub::ProvisioningEvent>| {
+            .is_none_or(|l: &Arc<provisioning_watch_hub::wire::ProvisioningEvent>| {
                 l.seq_no() < last.seq_no()
             })
         {

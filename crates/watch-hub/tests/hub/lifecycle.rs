@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::{ProviderHealth, ProviderTermination};
-use provisioning_watch_hub::{HubConfig, ProviderWatchHub, ProvisioningEvent};
+use provisioning_watch_hub::wire::ProvisioningEvent;
+use provisioning_watch_hub::{HubConfig, ProviderWatchHub};
 
 use super::support::{RecordingBridge, drain, numbered, pid, types};
 
@@ -209,8 +210,8 @@ fn a_from_snapshot_subscription_starts_exactly_with_resync_and_the_snapshot() {
 struct PanicsWhenDropped;
 
 impl provisioning_watch_hub::PlacementSupervisorBridge for PanicsWhenDropped {
-    fn apply_snapshot(&self, _: &provisioning_watch_hub::SnapshotEnvelope) {}
-    fn provider_changed(&self, _: &provisioning_watch_hub::ChangeEnvelope) {}
+    fn apply_snapshot(&self, _: &provisioning_watch_hub::wire::SnapshotEnvelope) {}
+    fn provider_changed(&self, _: &provisioning_watch_hub::wire::ChangeEnvelope) {}
 }
 
 impl Drop for PanicsWhenDropped {

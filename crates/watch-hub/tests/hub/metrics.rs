@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
 use provisioning_provider_api::{ProviderHealth, ProviderTermination, SwitchReason};
-use provisioning_watch_hub::{HubConfig, METRIC_NAMES, ProviderWatchHub, ProvisioningMetrics};
+use provisioning_watch_hub::metrics::{METRIC_NAMES, ProvisioningMetrics};
+use provisioning_watch_hub::{HubConfig, ProviderWatchHub};
 
 use super::support::{RecordingBridge, numbered, pid, wait_until};
 

@@ -3,9 +3,8 @@
 use std::time::Instant;
 
 use provisioning_provider_api::{ProviderHealth, ProviderTermination, SwitchReason, format_hash};
-use provisioning_watch_hub::{
-    HubConfig, HubError, ProviderWatchHub, ProvisioningEvent, PublishOutcome, RunId,
-};
+use provisioning_watch_hub::wire::{ProvisioningEvent, RunId};
+use provisioning_watch_hub::{HubConfig, HubError, ProviderWatchHub, PublishOutcome};
 
 use super::support::{drain, pid, types, view};
 

@@ -9,10 +9,8 @@ use provisioning_provider_api::{
     ClusterNode, Incarnation, MemberState, NodeId, ProviderHealth, ProviderSnapshot, SwitchReason,
     TopologyEventKind, TopologyView,
 };
-use provisioning_watch_hub::{
-    EventLine, EventSubscription, HubConfig, ProviderWatchHub, ProvisioningEvent, PublishOutcome,
-    PublishedSnapshot,
-};
+use provisioning_watch_hub::wire::{EventLine, ProvisioningEvent, PublishedSnapshot};
+use provisioning_watch_hub::{EventSubscription, HubConfig, ProviderWatchHub, PublishOutcome};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

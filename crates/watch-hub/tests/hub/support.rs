@@ -4,9 +4,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::{ClusterNode, NodeId, ProviderId, ProviderSnapshot};
+use provisioning_watch_hub::wire::{
+    ChangeEnvelope, ProvisioningEvent, SnapshotEnvelope, TopologyEnvelope,
+};
 use provisioning_watch_hub::{
-    ChangeEnvelope, EventSubscription, PartitionManagerBridge, PlacementSupervisorBridge,
-    ProvisioningEvent, RemotingBridge, SnapshotEnvelope, TopologyEnvelope,
+    EventSubscription, PartitionManagerBridge, PlacementSupervisorBridge, RemotingBridge,
 };
 
 pub(crate) fn pid(id: &str) -> ProviderId {

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use mockall::{Sequence, mock};
 use provisioning_provider_api::{ProviderSnapshot, SwitchReason, TopologyEventKind};
+use provisioning_watch_hub::wire::{ChangeEnvelope, SnapshotEnvelope, TopologyEnvelope};
 use provisioning_watch_hub::{
-    ChangeEnvelope, HubConfig, HubHandle, PartitionManagerBridge, PlacementSupervisorBridge,
-    ProviderWatchHub, RemotingBridge, SnapshotEnvelope, TopologyEnvelope,
+    HubConfig, HubHandle, PartitionManagerBridge, PlacementSupervisorBridge, ProviderWatchHub,
+    RemotingBridge,
 };
 
 use super::support::{pid, view};
