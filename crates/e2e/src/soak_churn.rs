@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_provider_api::{
-    ClusterNode, FaultKind, ProviderFault, ProviderId, ProviderSnapshot,
+    ClusterNode, FaultKind, Incarnation, ProviderFault, ProviderId, ProviderSnapshot,
 };
 use provisioning_testkit::fake_consul::{FakeConsul, FakeFailure, FakeInstance};
 
@@ -395,8 +395,14 @@ impl Run {
             .fake
             .instances(SERVICE)
             .into_iter()
-            .map(|i| ClusterNode::new(i.id, i.address, i.port))
-            .collect();
+            .map(|i| {
+                // What the Consul backend reads as the member's life: the
+                // decimal `CreateIndex` of its registration.
+                let life = Incarnation::new(i.create_index.to_string())
+                    .map_err(|e| err("truth incarnation", e))?;
+                Ok(ClusterNode::new(i.id, i.address, i.port).with_incarnation(life))
+            })
+            .collect::<Result<Vec<_>, ChurnError>>()?;
         ProviderSnapshot::new(nodes, vec![]).map_err(|e| err("truth", e))
     }
 
