@@ -12,7 +12,7 @@ use provisioning_provider_api::{
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{Instrument, Span, debug, info, info_span, trace_span, warn};
+use tracing::{Instrument, debug, info, info_span, trace_span, warn};
 
 use super::Driver;
 use crate::liveness_prober::LivenessProber;
@@ -148,6 +148,7 @@ impl Driver {
         let mut stream = span.in_scope(|| provider.stream(options));
         let mut prober = LivenessProber::new(provider, options, self.hub.metrics().clone());
         let tx = self.items_tx.clone();
+        let recorder = span.clone();
         let task = async move {
             let mut terminated = false;
             // A fault since the last snapshot or heartbeat: the next one is
@@ -171,7 +172,7 @@ impl Driver {
                 } else if faulted && event.is_liveness() {
                     faulted = false;
                     let count = reconnects.fetch_add(1, Ordering::Relaxed) + 1;
-                    Span::current().record("reconnects", count);
+                    recorder.record("reconnects", count);
                     debug!(reconnects = count, "stream recovered after a fault");
                 }
                 terminated = matches!(event, ProviderEvent::Terminated(_));

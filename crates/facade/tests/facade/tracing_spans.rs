@@ -220,6 +220,17 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> Duration {
     started.elapsed()
 }
 
+/// The highest reconnect count on `a`'s stream spans so far.
+fn a_reconnects(capture: &Capture) -> u64 {
+    capture
+        .spans("provider_stream")
+        .iter()
+        .filter(|s| s.field("provider") == Some("a"))
+        .filter_map(|s| s.field("reconnects")?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
 async fn wait_active(service: &ProvisioningHandle, provider: &str) -> Duration {
     wait_for(&format!("{provider} active"), || {
         service
@@ -282,6 +293,26 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
                     })
                 })
                 .await;
+
+                // Healed: the stream recovers, and the service fails back
+                // after the cooldown.
+                backend_a.heal();
+                let took = wait_active(&service, "a").await;
+                println!("healed -> fail-back to a: {took:?}");
+
+                // Silent past the no-response timeout: the stream is closed,
+                // and opened again after the backoff, a reconnect too.
+                let recovered = a_reconnects(&capture);
+                backend_a.hang();
+                let took = wait_for("a's stream opened again", || {
+                    capture.spans("provider_stream").iter().any(|s| {
+                        s.field("provider") == Some("a")
+                            && s.field("reconnects").and_then(|n| n.parse::<u64>().ok())
+                                > Some(recovered)
+                    })
+                })
+                .await;
+                println!("hung -> a's stream opened again: {took:?}");
                 service.shutdown().await.expect("shutdown");
 
                 let streams = capture.spans("provider_stream");
@@ -343,6 +374,23 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
                 assert!(
                     publications.iter().any(|s| s.field("epoch") == Some("1")),
                     "no span of the first activation: {publications:?}"
+                );
+
+                let fail_back = decisions
+                    .iter()
+                    .find(|s| s.field("outcome") == Some("switched") && s.field("to") == Some("a"))
+                    .unwrap_or_else(|| panic!("no fail-back decision: {decisions:?}"));
+                assert_eq!(fail_back.level, Level::INFO, "{fail_back:?}");
+                assert_eq!(fail_back.field("reason"), Some("priority_restored"), "{fail_back:?}");
+                assert_eq!(fail_back.field("epoch"), Some("3"), "{fail_back:?}");
+                let a_streams: Vec<_> = streams
+                    .iter()
+                    .filter(|s| s.field("provider") == Some("a"))
+                    .collect();
+                assert!(a_streams.len() >= 2, "a's stream not opened again: {a_streams:?}");
+                assert!(
+                    a_streams[0].field("generation") < a_streams[1].field("generation"),
+                    "{a_streams:?}"
                 );
 
                 let bridge_calls = capture.spans("bridge_call");
