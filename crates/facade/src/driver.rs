@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use provisioning_failover::{ControllerError, FailoverController, FailoverPolicy};
@@ -57,6 +58,10 @@ pub(crate) struct Driver {
     pub(crate) providers: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
     pub(crate) policy: FailoverPolicy,
     streams: BTreeMap<ProviderId, RunningStream>,
+    /// Each provider's reconnect count (streams opened again, recoveries
+    /// after a fault) since it entered the running set, shown on its
+    /// `provider_stream` span.
+    reconnects: BTreeMap<ProviderId, Arc<AtomicU64>>,
     /// The last snapshot each running stream delivered.
     latest: BTreeMap<ProviderId, ProviderSnapshot>,
     /// A provider activated before its snapshot was at hand (it is published
@@ -105,6 +110,7 @@ impl Driver {
             providers,
             policy,
             streams: BTreeMap::new(),
+            reconnects: BTreeMap::new(),
             latest: BTreeMap::new(),
             awaiting_snapshot: None,
             suspicion_basis: None,

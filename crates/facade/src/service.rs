@@ -351,11 +351,16 @@ fn spawn_sinks(
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, ProvisioningError> {
     let mut tasks = Vec::new();
     for (i, sink) in sinks.into_iter().enumerate() {
-        let mut events = hub
-            .subscribe_events(format!("event-sink-{i}"))
-            .map_err(hub_error)?;
+        let name = format!("event-sink-{i}");
+        let mut events = hub.subscribe_events(name.clone()).map_err(hub_error)?;
         tasks.push(tokio::spawn(async move {
             while let Some(event) = events.next().await {
+                let _span = tracing::debug_span!(
+                    "consumer_call",
+                    consumer = name.as_str(),
+                    seq_no = event.seq_no()
+                )
+                .entered();
                 sink.publish(event);
             }
         }));

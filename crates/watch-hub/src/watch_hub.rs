@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use provisioning_provider_api::{
-    ProviderHealth, ProviderId, ProviderSnapshot, ProviderTermination, SwitchReason,
+    ProviderHealth, ProviderId, ProviderSnapshot, ProviderTermination, SwitchReason, format_hash,
 };
 
 use crate::delivery::Retired;
@@ -488,6 +488,18 @@ impl ProviderWatchHub {
         snapshot: ProviderSnapshot,
         arrival: Instant,
     ) -> PublishOutcome {
+        // The numbers are known once the snapshot is numbered; a disabled
+        // span records nothing and formats nothing.
+        let span = tracing::debug_span!(
+            "publication",
+            run_id = %self.publisher.run_id(),
+            provider = %provider,
+            seq_no = tracing::field::Empty,
+            epoch = tracing::field::Empty,
+            members = tracing::field::Empty,
+            hash = tracing::field::Empty,
+        );
+        let _entered = span.enter();
         let (published, publication) = self.publisher.snapshot(
             provider,
             snapshot,
@@ -496,6 +508,15 @@ impl ProviderWatchHub {
             &self.metrics,
         );
         let seq_no = published.seq_no();
+        if !span.is_disabled() {
+            span.record("seq_no", seq_no);
+            span.record("epoch", published.epoch());
+            span.record("members", published.members().len());
+            span.record(
+                "hash",
+                tracing::field::display(format_hash(published.hash())),
+            );
+        }
         self.differ.published();
         let retired = self
             .last

@@ -135,6 +135,7 @@ impl Driver {
                     stream.task.abort();
                 }
                 self.latest.remove(id);
+                self.reconnects.remove(id);
                 if let Some(provider) = self.providers.remove(id) {
                     // A user-supplied instance is reused, not released.
                     let reused = built.get(id).is_some_and(|b| Arc::ptr_eq(b, &provider));

@@ -3,13 +3,15 @@
 //! snapshots published or observed, suspicion assessed again after each
 //! publication, and the gauges refreshed.
 
+use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provisioning_failover::Decision;
 use provisioning_provider_api::{ProviderId, ProviderSnapshot, SwitchReason};
 use provisioning_watch_hub::PublishOutcome;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::field::Empty;
+use tracing::{Level, Span, debug, info, span, warn};
 
 use super::Driver;
 
@@ -44,7 +46,10 @@ impl Driver {
         arrived: Option<(ProviderId, ProviderSnapshot)>,
     ) {
         let mut consumed = false;
-        for decision in self.controller.drain() {
+        let decisions = self.controller.drain();
+        let span = self.decision_span(&decisions);
+        let _entered = span.enter();
+        for decision in decisions {
             match decision {
                 Decision::OpenStream { handle } => self.open_stream(handle),
                 Decision::CloseStream { handle } => self.close_stream(&handle),
@@ -78,6 +83,13 @@ impl Driver {
                 Decision::AllDownEnded { .. } => info!("a provider is usable again"),
                 _ => {}
             }
+        }
+        if !span.is_disabled() {
+            span.record(
+                "active",
+                self.hub.active_provider().map_or("-", ProviderId::as_str),
+            );
+            span.record("epoch", self.hub.epoch());
         }
         if consumed {
             return;
@@ -147,6 +159,92 @@ impl Driver {
                 .switch(None, to, SwitchReason::Recovered, snapshot, now.into_std()),
         };
         debug!(?outcome, "published");
+    }
+
+    /// The span of one batch of the controller's decisions (none for an
+    /// empty batch): its inputs, the providers' health and the decisions
+    /// made, and its outcome (`activated`, `switched`, `all_down` or
+    /// `kept`, the active provider and epoch after it). A switch, fail-back
+    /// included, and all-down are rare and at `info`; routine batches
+    /// (streams opened and closed, health, backoff) at `debug`. Nothing is
+    /// formatted unless the span is enabled.
+    fn decision_span(&self, decisions: &[Decision]) -> Span {
+        if decisions.is_empty() {
+            return Span::none();
+        }
+        let rare = decisions
+            .iter()
+            .any(|d| matches!(d, Decision::Switch { .. } | Decision::AllDown { .. }));
+        macro_rules! decision_span {
+            ($level:expr) => {
+                span!(
+                    $level,
+                    "failover_decision",
+                    providers = Empty,
+                    decisions = Empty,
+                    outcome = Empty,
+                    from = Empty,
+                    to = Empty,
+                    reason = Empty,
+                    active = Empty,
+                    epoch = Empty,
+                )
+            };
+        }
+        let span = if rare {
+            decision_span!(Level::INFO)
+        } else {
+            decision_span!(Level::DEBUG)
+        };
+        if span.is_disabled() {
+            return span;
+        }
+        let mut providers = String::new();
+        for status in self.controller.statuses() {
+            let health = status.health.map_or("unknown", |h| h.as_str());
+            let marks = match (status.pinned, status.suspicious) {
+                (true, true) => " pinned suspicious",
+                (true, false) => " pinned",
+                (false, true) => " suspicious",
+                (false, false) => "",
+            };
+            let sep = if providers.is_empty() { "" } else { ", " };
+            let _ = write!(providers, "{sep}{}={health}{marks}", status.id);
+        }
+        span.record("providers", providers.as_str());
+        let mut kinds = String::new();
+        let mut outcome = "kept";
+        for decision in decisions {
+            let kind = match decision {
+                Decision::OpenStream { .. } => "open_stream",
+                Decision::CloseStream { .. } => "close_stream",
+                Decision::Activate { to } => {
+                    outcome = "activated";
+                    span.record("to", to.as_str());
+                    "activate"
+                }
+                Decision::Switch { from, to, reason } => {
+                    outcome = "switched";
+                    span.record("from", from.as_str());
+                    span.record("to", to.as_str());
+                    span.record("reason", reason.as_str());
+                    "switch"
+                }
+                Decision::HealthChanged { .. } => "health_changed",
+                Decision::BackoffUntil { .. } => "backoff",
+                Decision::AllDown { .. } => {
+                    outcome = "all_down";
+                    "all_down"
+                }
+                Decision::AllDownEnded { .. } => "all_down_ended",
+                _ => "other",
+            };
+            let sep = if kinds.is_empty() { "" } else { " " };
+            let _ = write!(kinds, "{sep}{kind}");
+        }
+        span.record("decisions", kinds.as_str());
+        span.record("outcome", outcome);
+        span
     }
 
     pub(super) fn refresh_gauges(&self, now: Instant) {

@@ -3,6 +3,7 @@
 //! and what the driver does with each item they send.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use provisioning_failover::ProviderHandle;
@@ -11,7 +12,7 @@ use provisioning_provider_api::{
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, trace_span, warn};
 
 use super::Driver;
 use crate::liveness_prober::LivenessProber;
@@ -42,7 +43,9 @@ impl Driver {
             // A stream closed since this item was sent.
             return;
         }
-        let _span = info_span!("provider_event", provider = %id).entered();
+        // Every heartbeat passes here: below `debug`, so that `info` (and an
+        // exporter at `info`) stays quiet on a healthy cluster.
+        let _span = trace_span!("provider_event", provider = %id).entered();
         let now = item.at;
         match &item.event {
             ProviderEvent::Snapshot(snapshot) => {
@@ -90,7 +93,8 @@ impl Driver {
         self.latest.remove(&id);
         debug!(provider = %id, "stream opened");
         let options = self.policy.stream_options();
-        let task = self.spawn_stream(provider, handle.clone(), options);
+        let reconnects = self.count_open(&id);
+        let task = self.spawn_stream(provider, handle.clone(), options, reconnects);
         self.streams.insert(
             id,
             RunningStream {
@@ -101,20 +105,55 @@ impl Driver {
         );
     }
 
+    /// The reconnect count of `id`'s next stream: a stream opened again
+    /// (after a close, or with a new policy) is a reconnect.
+    fn count_open(&mut self, id: &ProviderId) -> Arc<AtomicU64> {
+        match self.reconnects.get(id) {
+            Some(count) => {
+                count.fetch_add(1, Ordering::Relaxed);
+                count.clone()
+            }
+            None => {
+                let count = Arc::new(AtomicU64::new(0));
+                self.reconnects.insert(id.clone(), count.clone());
+                count
+            }
+        }
+    }
+
     /// Runs one stream of `provider`, tagging its items with `tag`, with
     /// the provider's liveness probes beside it: their faults travel as
     /// the stream's own.
+    ///
+    /// The task runs inside a `provider_stream` span (what the backend
+    /// logs while it retries appears under it). Its `reconnects` field
+    /// starts from `reconnects`, the count kept for the provider across
+    /// its streams, and follows each recovery after a fault.
     pub(super) fn spawn_stream(
         &self,
         provider: Arc<dyn ClusterProvider>,
         tag: ProviderHandle,
         options: StreamOptions,
+        reconnects: Arc<AtomicU64>,
     ) -> JoinHandle<()> {
-        let mut stream = provider.stream(options);
+        let span = info_span!(
+            "provider_stream",
+            provider = %tag.id(),
+            kind = %provider.descriptor().kind,
+            generation = tag.generation(),
+            reconnects = reconnects.load(Ordering::Relaxed),
+        );
+        // Opened inside the span, so that what the backend starts there
+        // can carry it too.
+        let mut stream = span.in_scope(|| provider.stream(options));
         let mut prober = LivenessProber::new(provider, options, self.hub.metrics().clone());
         let tx = self.items_tx.clone();
-        tokio::spawn(async move {
+        let recorder = span.clone();
+        let task = async move {
             let mut terminated = false;
+            // A fault since the last snapshot or heartbeat: the next one is
+            // a recovery.
+            let mut faulted = false;
             loop {
                 let event = tokio::select! {
                     event = stream.next() => match event {
@@ -128,6 +167,14 @@ impl Driver {
                     },
                     fault = prober.next_fault() => ProviderEvent::Fault(fault),
                 };
+                if matches!(event, ProviderEvent::Fault(_)) {
+                    faulted = true;
+                } else if faulted && event.is_liveness() {
+                    faulted = false;
+                    let count = reconnects.fetch_add(1, Ordering::Relaxed) + 1;
+                    recorder.record("reconnects", count);
+                    debug!(reconnects = count, "stream recovered after a fault");
+                }
                 terminated = matches!(event, ProviderEvent::Terminated(_));
                 let item = StreamItem {
                     handle: tag.clone(),
@@ -147,7 +194,8 @@ impl Driver {
                 };
                 let _ = tx.send(item).await;
             }
-        })
+        };
+        tokio::spawn(task.instrument(span))
     }
 
     /// Reopens every running stream opened with other options than the
@@ -172,7 +220,8 @@ impl Driver {
                 continue;
             };
             let handle = stream.handle.clone();
-            let task = self.spawn_stream(provider, handle, options);
+            let reconnects = self.count_open(&id);
+            let task = self.spawn_stream(provider, handle, options, reconnects);
             if let Some(stream) = self.streams.get_mut(&id) {
                 stream.task.abort();
                 stream.task = task;

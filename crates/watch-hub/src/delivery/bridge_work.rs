@@ -31,6 +31,16 @@ impl LaneWork for BridgeWork {
 /// resync.
 fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delivery) {
     let is_resync = matches!(delivery, Delivery::Resync(_));
+    let seq_no = match delivery {
+        Delivery::Line(line) | Delivery::Resync(line) => line.seq_no(),
+    };
+    let _span = tracing::debug_span!(
+        "bridge_call",
+        consumer = cursor.slot.name(),
+        seq_no,
+        resync = is_resync
+    )
+    .entered();
     match catch_unwind(AssertUnwindSafe(|| target.deliver(delivery))) {
         Ok(true) => {
             cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
@@ -38,9 +48,6 @@ fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delive
         Ok(false) => {}
         Err(panic) => {
             cursor.slot.panics.fetch_add(1, Ordering::Relaxed);
-            let seq_no = match delivery {
-                Delivery::Line(line) | Delivery::Resync(line) => line.seq_no(),
-            };
             tracing::error!(
                 consumer = cursor.slot.name(),
                 seq_no,
