@@ -101,7 +101,7 @@ async fn the_watch_the_lease_and_the_probes_use_the_injected_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_for_one_provider_leaves_the_others_on_their_descriptor() {
     let _serial = serial().await;
-    let cluster = EtcdCluster::start(1).await.expect("etcd");
+    let mut cluster = EtcdCluster::start(1).await.expect("etcd");
     let endpoints = cluster.endpoints();
     let mine = descriptor_on_closed_port("etcd-a").await;
     let other = descriptor_on_closed_port("etcd-b").await;
@@ -121,4 +121,14 @@ async fn a_client_for_one_provider_leaves_the_others_on_their_descriptor() {
         .expect_err("etcd-b dials its closed endpoint");
     assert_eq!(e.code(), "backend_unavailable", "{e}");
     assert!(format!("{kind:?}").contains("etcd-a"));
+    // With etcd gone, etcd-a's error names its client, not the descriptor's
+    // endpoint it never dialled.
+    cluster.kill(0).expect("kill");
+    let e = kind
+        .probe(&mine, &secrets)
+        .expect("a probe")
+        .await
+        .expect_err("etcd is down");
+    let text = e.to_string();
+    assert!(text.contains("via the injected client"), "{text}");
 }
