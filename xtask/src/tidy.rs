@@ -28,7 +28,6 @@ const MAX_FN_LINES: usize = 80;
 /// instead.
 const LONG_FN_ALLOWLIST: &[&str] = &[
     "crates/backend-consul/src/client.rs::send",
-    "crates/backend-consul/src/config.rs::resolve",
     "crates/backend-etcd/src/config.rs::from_descriptor_in",
     "crates/backend-etcd/src/registration.rs::hold_lease",
     "crates/backend-k8s/src/client.rs::new",

@@ -138,6 +138,48 @@ fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The descriptor's HTTP client, unbuilt: its TLS material parsed (an
+/// error names the field), its timeouts and redirect policy set.
+fn http_builder(config: &ConsulConfig) -> Result<reqwest::ClientBuilder, (&'static str, String)> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!(
+            "provisioning-backend-consul/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        // A token goes to the configured endpoint only: reqwest keeps
+        // custom headers such as X-Consul-Token across a redirect to
+        // another host, and Consul's API never redirects.
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(!config.tls.verify);
+    if let Some(pem) = &config.tls.ca_pem {
+        // The parser's message can quote the file's bytes; the file
+        // may be anything the descriptor named.
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|_| ("tls.ca", "not a PEM certificate bundle".into()))?;
+        // A bundle without certificates would silently trust nothing
+        // extra; the operator meant something else.
+        if certs.is_empty() {
+            return Err(("tls.ca", "holds no PEM certificate".into()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some(pem) = &config.tls.identity_pem {
+        // The message of a bad key is about its format, never its bytes.
+        let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
+            (
+                "tls.cert",
+                "`cert` and `key` are not a PEM certificate chain and private key".into(),
+            )
+        })?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
+}
+
 /// A thin Consul HTTP client bound to one provider's configuration.
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -149,53 +191,26 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// Builds the HTTP client; an error names the descriptor field at fault.
+    /// Builds the HTTP client, or takes `injected` (a client the program
+    /// built: its TLS, proxy, timeouts, headers and redirect policy are
+    /// its own). The descriptor's TLS material is checked either way, so a
+    /// descriptor valid with one client is valid with the other. An error
+    /// names the descriptor field at fault.
     pub(crate) fn new(
         config: ConsulConfig,
         secrets: SecretResolver,
+        injected: Option<reqwest::Client>,
     ) -> Result<Self, (&'static str, String)> {
         if config.endpoints.is_empty() {
             return Err(("endpoints", "no endpoint to connect to".into()));
         }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!(
-                "provisioning-backend-consul/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            // A token goes to the configured endpoint only: reqwest keeps
-            // custom headers such as X-Consul-Token across a redirect to
-            // another host, and Consul's API never redirects.
-            .redirect(reqwest::redirect::Policy::none())
-            .danger_accept_invalid_certs(!config.tls.verify);
-        if let Some(pem) = &config.tls.ca_pem {
-            // The parser's message can quote the file's bytes; the file
-            // may be anything the descriptor named.
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|_| ("tls.ca", "not a PEM certificate bundle".into()))?;
-            // A bundle without certificates would silently trust nothing
-            // extra; the operator meant something else.
-            if certs.is_empty() {
-                return Err(("tls.ca", "holds no PEM certificate".into()));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some(pem) = &config.tls.identity_pem {
-            // The message of a bad key is about its format, never its bytes.
-            let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
-                (
-                    "tls.cert",
-                    "`cert` and `key` are not a PEM certificate chain and private key".into(),
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| ("tls", format!("HTTP client: {}", error_chain(&e))))?;
+        let builder = http_builder(&config)?;
+        let http = match injected {
+            Some(http) => http,
+            None => builder
+                .build()
+                .map_err(|e| ("tls", format!("HTTP client: {}", error_chain(&e))))?,
+        };
         Ok(Self {
             http,
             config,

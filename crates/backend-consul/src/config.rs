@@ -89,183 +89,26 @@ impl ConsulConfig {
         env: &EnvLookup,
     ) -> Result<Self, ProvisioningError> {
         let id = &descriptor.id;
-        let invalid = |field: &str, message: String| {
-            ProvisioningError::invalid(Some(id), Some(field.to_owned()), message)
-        };
         if descriptor.kind != ProviderKind::Consul {
             return Err(invalid(
+                id,
                 "kind",
                 format!("is {:?}, expected \"consul\"", descriptor.kind.as_str()),
             ));
         }
         let watch = ConsulWatch::from_descriptor(descriptor)?;
-
         let ssl = env("CONSUL_HTTP_SSL").is_some_and(|v| parse_bool(&v) == Some(true));
         let ambient_addr = env("CONSUL_HTTP_ADDR").map(|addr| with_scheme(&addr, ssl));
-        let raw: Vec<(String, String)> = if descriptor.endpoints.is_empty() {
-            match &ambient_addr {
-                Some(addr) => vec![("CONSUL_HTTP_ADDR".to_owned(), addr.clone())],
-                None => {
-                    return Err(invalid(
-                        "endpoints",
-                        "required (or set CONSUL_HTTP_ADDR)".to_owned(),
-                    ));
-                }
-            }
-        } else {
-            descriptor
-                .endpoints
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (format!("endpoints[{i}]"), e.clone()))
-                .collect()
-        };
-        let mut endpoints = Vec::with_capacity(raw.len());
-        for (field, text) in raw {
-            let url = Url::parse(&text).map_err(|e| invalid(&field, format!("not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-                return Err(invalid(&field, "must be an http or https URL".to_owned()));
-            }
-            if !url.username().is_empty() || url.password().is_some() {
-                // Credentials in a URL would end up in logs and errors.
-                return Err(ProvisioningError::InlineSecret {
-                    provider: Some(id.clone()),
-                    field,
-                });
-            }
-            endpoints.push(url);
-        }
-        // The environment's credentials belong to the Consul at
-        // CONSUL_HTTP_ADDR: they go nowhere else, whoever wrote the
-        // descriptor (CONTRACTS §4a rule 3).
-        let ambient_origin = ambient_addr.and_then(|addr| Url::parse(&addr).ok());
-        let ambient = ambient_origin
-            .as_ref()
-            .is_some_and(|origin| endpoints.iter().all(|url| same_origin(url, origin)));
-        // Nor do they go to a server whose certificate the descriptor does
-        // not verify, or verifies against a CA of its own choosing: that
-        // server may not be the operator's Consul at all.
-        let own_trust = descriptor
-            .tls
-            .as_ref()
-            .is_some_and(|t| !t.verify || t.ca.is_some());
-        let ambient_env = |name: &str| {
-            let value = env(name);
-            if value.is_some() && !ambient {
-                tracing::warn!(
-                    provider = %id,
-                    variable = name,
-                    "not used: the descriptor's endpoints are not CONSUL_HTTP_ADDR (same scheme, host and port), and the environment's credentials are sent only there"
-                );
-                return None;
-            }
-            if value.is_some() && own_trust {
-                tracing::warn!(
-                    provider = %id,
-                    variable = name,
-                    "not used: the descriptor's `tls` turns verification off or names its own `ca`, and the environment's credentials are sent only to a server verified as usual"
-                );
-                return None;
-            }
-            value
-        };
-
-        let credentials = match &descriptor.auth {
-            Some(auth) => {
-                auth.check_shape()
-                    .map_err(|(field, message)| invalid(field, message.to_owned()))?;
-                match (&auth.token, &auth.username, &auth.password) {
-                    (Some(token), _, _) => Credentials::Token(token.clone()),
-                    (None, Some(u), Some(p)) => Credentials::Basic(u.clone(), p.clone()),
-                    _ => Credentials::None,
-                }
-            }
-            // The Consul CLI's order: a token file, else the token variable.
-            None => match ambient_env("CONSUL_HTTP_TOKEN_FILE") {
-                Some(path) => {
-                    Credentials::Token(SecretRef::parse(&format!("file:{path}")).map_err(|e| {
-                        invalid("auth.token", format!("CONSUL_HTTP_TOKEN_FILE: {e}"))
-                    })?)
-                }
-                None if ambient_env("CONSUL_HTTP_TOKEN").is_some() => {
-                    Credentials::Token(SecretRef::Env("CONSUL_HTTP_TOKEN".into()))
-                }
-                None => Credentials::None,
-            },
-        };
-
-        let tls = descriptor.tls.clone();
-        let ca = tls
-            .as_ref()
-            .and_then(|t| t.ca.clone())
-            .or_else(|| env("CONSUL_CACERT"));
-        let cert = tls
-            .as_ref()
-            .and_then(|t| t.cert.clone())
-            .or_else(|| ambient_env("CONSUL_CLIENT_CERT"));
-        let key = match tls.as_ref().and_then(|t| t.key.clone()) {
-            Some(key) => Some(key),
-            None => match ambient_env("CONSUL_CLIENT_KEY") {
-                Some(path) => Some(
-                    SecretRef::parse(&format!("file:{path}"))
-                        .map_err(|e| invalid("tls.key", format!("CONSUL_CLIENT_KEY: {e}")))?,
-                ),
-                None => None,
-            },
-        };
-        let verify = match &tls {
-            Some(t) => t.verify,
-            None => match env("CONSUL_HTTP_SSL_VERIFY") {
-                Some(v) => {
-                    let verify = parse_bool(&v).ok_or_else(|| {
-                        invalid(
-                            "tls.verify",
-                            format!("CONSUL_HTTP_SSL_VERIFY={v:?} is not a bool"),
-                        )
-                    })?;
-                    if !verify {
-                        tracing::warn!(
-                            provider = %id,
-                            "CONSUL_HTTP_SSL_VERIFY={v}: the Consul server's TLS certificate is not verified"
-                        );
-                    }
-                    verify
-                }
-                None => true,
-            },
-        };
-        // Bounded: a FIFO or a device named here would block the reader.
-        let read = |field: &str, path: &str| {
-            let path = secrets.path_of(path);
-            read_bounded_file(&path)
-                .map_err(|e| e.into_error(&path).within(field).with_provider(id))
-        };
-        let ca_pem = ca.as_deref().map(|p| read("tls.ca", p)).transpose()?;
-        let identity_pem = match (cert, key) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => {
-                // Only the certificates of `tls.cert`: the key must come
-                // from `tls.key`, the field the secret-reference policy
-                // checks, never from a plain path that happens to hold one.
-                let mut pem = certificates_only(&read("tls.cert", &cert)?)
-                    .map_err(|message| invalid("tls.cert", message.to_owned()))?;
-                pem.extend_from_slice(secrets.resolve(&key)?.expose().as_bytes());
-                Some(pem)
-            }
-            (Some(_), None) => return Err(invalid("tls.key", "`cert` needs `key`".to_owned())),
-            (None, Some(_)) => return Err(invalid("tls.cert", "`key` needs `cert`".to_owned())),
-        };
-
+        let endpoints = endpoints(descriptor, ambient_addr.as_deref())?;
+        let ambient = Ambient::new(descriptor, env, &endpoints, ambient_addr.as_deref());
+        let credentials = credentials(descriptor, &ambient)?;
+        let tls = tls_material(descriptor, &ambient, secrets)?;
         Ok(Self {
             provider: id.clone(),
             endpoints,
             watch,
             credentials,
-            tls: TlsMaterial {
-                ca_pem,
-                identity_pem,
-                verify,
-            },
+            tls,
         })
     }
 
@@ -275,7 +118,259 @@ impl ConsulConfig {
     }
 }
 
-/// Go's `strconv.ParseBool`, which the Consul CLI uses for its variables.
+/// An `invalid_descriptor` error of provider `id` naming `field`.
+fn invalid(id: &ProviderId, field: &str, message: String) -> ProvisioningError {
+    ProvisioningError::invalid(Some(id), Some(field.to_owned()), message)
+}
+
+/// The descriptor's endpoints, else `CONSUL_HTTP_ADDR` (`ambient_addr`,
+/// with its scheme): http or https URLs, without credentials in them.
+fn endpoints(
+    descriptor: &ProviderDescriptor,
+    ambient_addr: Option<&str>,
+) -> Result<Vec<Url>, ProvisioningError> {
+    let id = &descriptor.id;
+    let raw: Vec<(String, String)> = if descriptor.endpoints.is_empty() {
+        match ambient_addr {
+            Some(addr) => vec![("CONSUL_HTTP_ADDR".to_owned(), addr.to_owned())],
+            None => {
+                return Err(invalid(
+                    id,
+                    "endpoints",
+                    "required (or set CONSUL_HTTP_ADDR)".to_owned(),
+                ));
+            }
+        }
+    } else {
+        descriptor
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("endpoints[{i}]"), e.clone()))
+            .collect()
+    };
+    let mut endpoints = Vec::with_capacity(raw.len());
+    for (field, text) in raw {
+        let url = Url::parse(&text).map_err(|e| invalid(id, &field, format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+            return Err(invalid(
+                id,
+                &field,
+                "must be an http or https URL".to_owned(),
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            // Credentials in a URL would end up in logs and errors.
+            return Err(ProvisioningError::InlineSecret {
+                provider: Some(id.clone()),
+                field,
+            });
+        }
+        endpoints.push(url);
+    }
+    Ok(endpoints)
+}
+
+/// The `CONSUL_HTTP_*` variables as one descriptor may use them: trust
+/// settings (`CONSUL_CACERT`, `CONSUL_HTTP_SSL_VERIFY`) apply to every
+/// endpoint, credentials only under CONTRACTS §4a rule 3.
+struct Ambient<'a> {
+    env: &'a EnvLookup,
+    id: &'a ProviderId,
+    /// Every endpoint is `CONSUL_HTTP_ADDR` (same scheme, host and port).
+    at_addr: bool,
+    /// The descriptor's `tls` turns verification off or names its own CA.
+    own_trust: bool,
+}
+
+impl<'a> Ambient<'a> {
+    fn new(
+        descriptor: &'a ProviderDescriptor,
+        env: &'a EnvLookup,
+        endpoints: &[Url],
+        ambient_addr: Option<&str>,
+    ) -> Self {
+        let origin = ambient_addr.and_then(|addr| Url::parse(addr).ok());
+        let at_addr = origin
+            .as_ref()
+            .is_some_and(|origin| endpoints.iter().all(|url| same_origin(url, origin)));
+        let own_trust = descriptor
+            .tls
+            .as_ref()
+            .is_some_and(|t| !t.verify || t.ca.is_some());
+        Self {
+            env,
+            id: &descriptor.id,
+            at_addr,
+            own_trust,
+        }
+    }
+
+    /// A trust setting: used whatever the endpoints.
+    fn setting(&self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+
+    /// A credential variable, or `None` with a warning when it may not be
+    /// used. The environment's credentials belong to the Consul at
+    /// CONSUL_HTTP_ADDR: they go nowhere else, whoever wrote the
+    /// descriptor. Nor do they go to a server whose certificate the
+    /// descriptor does not verify, or verifies against a CA of its own
+    /// choosing: that server may not be the operator's Consul at all.
+    fn credential(&self, name: &str) -> Option<String> {
+        let value = (self.env)(name);
+        if value.is_some() && !self.at_addr {
+            tracing::warn!(
+                provider = %self.id,
+                variable = name,
+                "not used: the descriptor's endpoints are not CONSUL_HTTP_ADDR (same scheme, host and port), and the environment's credentials are sent only there"
+            );
+            return None;
+        }
+        if value.is_some() && self.own_trust {
+            tracing::warn!(
+                provider = %self.id,
+                variable = name,
+                "not used: the descriptor's `tls` turns verification off or names its own `ca`, and the environment's credentials are sent only to a server verified as usual"
+            );
+            return None;
+        }
+        value
+    }
+}
+
+/// The descriptor's `auth`, else the Consul CLI's order: a token file,
+/// else the token variable.
+fn credentials(
+    descriptor: &ProviderDescriptor,
+    ambient: &Ambient<'_>,
+) -> Result<Credentials, ProvisioningError> {
+    let id = &descriptor.id;
+    if let Some(auth) = &descriptor.auth {
+        auth.check_shape()
+            .map_err(|(field, message)| invalid(id, field, message.to_owned()))?;
+        return Ok(match (&auth.token, &auth.username, &auth.password) {
+            (Some(token), _, _) => Credentials::Token(token.clone()),
+            (None, Some(u), Some(p)) => Credentials::Basic(u.clone(), p.clone()),
+            _ => Credentials::None,
+        });
+    }
+    Ok(match ambient.credential("CONSUL_HTTP_TOKEN_FILE") {
+        Some(path) => Credentials::Token(
+            SecretRef::parse(&format!("file:{path}"))
+                .map_err(|e| invalid(id, "auth.token", format!("CONSUL_HTTP_TOKEN_FILE: {e}")))?,
+        ),
+        None if ambient.credential("CONSUL_HTTP_TOKEN").is_some() => {
+            Credentials::Token(SecretRef::Env("CONSUL_HTTP_TOKEN".into()))
+        }
+        None => Credentials::None,
+    })
+}
+
+/// The TLS material: the descriptor's `tls`, the rest from the variables
+/// (`CONSUL_CACERT`, `CONSUL_CLIENT_CERT/KEY`, `CONSUL_HTTP_SSL_VERIFY`),
+/// the named files read now.
+fn tls_material(
+    descriptor: &ProviderDescriptor,
+    ambient: &Ambient<'_>,
+    secrets: &SecretResolver,
+) -> Result<TlsMaterial, ProvisioningError> {
+    let id = &descriptor.id;
+    let tls = descriptor.tls.as_ref();
+    let ca = tls
+        .and_then(|t| t.ca.clone())
+        .or_else(|| ambient.setting("CONSUL_CACERT"));
+    let cert = tls
+        .and_then(|t| t.cert.clone())
+        .or_else(|| ambient.credential("CONSUL_CLIENT_CERT"));
+    let key = match tls.and_then(|t| t.key.clone()) {
+        Some(key) => Some(key),
+        None => match ambient.credential("CONSUL_CLIENT_KEY") {
+            Some(path) => Some(
+                SecretRef::parse(&format!("file:{path}"))
+                    .map_err(|e| invalid(id, "tls.key", format!("CONSUL_CLIENT_KEY: {e}")))?,
+            ),
+            None => None,
+        },
+    };
+    let verify = verify(descriptor, ambient)?;
+    let ca_pem = ca
+        .as_deref()
+        .map(|p| read_named(secrets, id, "tls.ca", p))
+        .transpose()?;
+    let identity_pem = identity(id, cert, key, secrets)?;
+    Ok(TlsMaterial {
+        ca_pem,
+        identity_pem,
+        verify,
+    })
+}
+
+/// `tls.verify`, else `CONSUL_HTTP_SSL_VERIFY` (turning verification off
+/// is logged at warn), else verify.
+fn verify(
+    descriptor: &ProviderDescriptor,
+    ambient: &Ambient<'_>,
+) -> Result<bool, ProvisioningError> {
+    let id = &descriptor.id;
+    if let Some(t) = &descriptor.tls {
+        return Ok(t.verify);
+    }
+    let Some(v) = ambient.setting("CONSUL_HTTP_SSL_VERIFY") else {
+        return Ok(true);
+    };
+    let verify = parse_bool(&v).ok_or_else(|| {
+        invalid(
+            id,
+            "tls.verify",
+            format!("CONSUL_HTTP_SSL_VERIFY={v:?} is not a bool"),
+        )
+    })?;
+    if !verify {
+        tracing::warn!(
+            provider = %id,
+            "CONSUL_HTTP_SSL_VERIFY={v}: the Consul server's TLS certificate is not verified"
+        );
+    }
+    Ok(verify)
+}
+
+/// The client certificate chain and key as one PEM, both or neither.
+fn identity(
+    id: &ProviderId,
+    cert: Option<String>,
+    key: Option<SecretRef>,
+    secrets: &SecretResolver,
+) -> Result<Option<Vec<u8>>, ProvisioningError> {
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            // Only the certificates of `tls.cert`: the key must come
+            // from `tls.key`, the field the secret-reference policy
+            // checks, never from a plain path that happens to hold one.
+            let mut pem = certificates_only(&read_named(secrets, id, "tls.cert", &cert)?)
+                .map_err(|message| invalid(id, "tls.cert", message.to_owned()))?;
+            pem.extend_from_slice(secrets.resolve(&key)?.expose().as_bytes());
+            Ok(Some(pem))
+        }
+        (Some(_), None) => Err(invalid(id, "tls.key", "`cert` needs `key`".to_owned())),
+        (None, Some(_)) => Err(invalid(id, "tls.cert", "`key` needs `cert`".to_owned())),
+    }
+}
+
+/// Reads a file the descriptor or the environment names, relative to the
+/// resolver's base directory. Bounded: a FIFO or a device named here would
+/// block the reader.
+fn read_named(
+    secrets: &SecretResolver,
+    id: &ProviderId,
+    field: &str,
+    path: &str,
+) -> Result<Vec<u8>, ProvisioningError> {
+    let path = secrets.path_of(path);
+    read_bounded_file(&path).map_err(|e| e.into_error(&path).within(field).with_provider(id))
+}
+
 /// The `CERTIFICATE` sections of a PEM file, each ending in a newline.
 /// Refuses a file holding a private key, or no certificate; the message
 /// never quotes the file.
@@ -308,6 +403,7 @@ fn certificates_only(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
     Ok(out)
 }
 
+/// Go's `strconv.ParseBool`, which the Consul CLI uses for its variables.
 fn parse_bool(value: &str) -> Option<bool> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "client")]
+use provisioning_provider_api::ProviderId;
 use provisioning_provider_api::{ClusterProvider, ProviderDescriptor};
 use provisioning_registry::{
     BackendKind, BuildContext, EndpointRule, ProbeFuture, ProvisioningError, SecretResolver,
@@ -33,6 +35,10 @@ use crate::ConsulWatch;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConsulKind {
+    /// Clients the program built, used instead of the descriptor's.
+    #[cfg(feature = "client")]
+    clients: provisioning_registry::InjectedClients<reqwest::Client>,
+    #[cfg(not(feature = "client"))]
     _private: (),
 }
 
@@ -40,6 +46,45 @@ impl ConsulKind {
     /// The kind with the descriptor-built client.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every `consul` provider (without a client of its own, see
+    /// [`with_client_for`](Self::with_client_for)) sends its requests
+    /// through `client`: the watch, the probe of `validate --connect`, the
+    /// liveness probe and self-registration. What the descriptor still
+    /// decides and what the client does instead:
+    /// [`ConsulProviderBuilder::with_client`](crate::ConsulProviderBuilder::with_client).
+    /// Register the kind over the built-in one with
+    /// [`ProviderValidator::with_kind`](provisioning_registry::ProviderValidator::with_kind).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.clients = self.clients.with_every(client);
+        self
+    }
+
+    /// The provider `id` sends its requests through `client` (before a
+    /// client given to [`with_client`](Self::with_client)).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn with_client_for(mut self, id: ProviderId, client: reqwest::Client) -> Self {
+        self.clients = self.clients.with_provider(id, client);
+        self
+    }
+
+    /// The provider of `descriptor`, on its injected client if it has one.
+    #[cfg(feature = "client")]
+    fn provider(
+        &self,
+        descriptor: &ProviderDescriptor,
+        secrets: &SecretResolver,
+    ) -> Result<crate::ConsulProvider, crate::ConsulError> {
+        let builder =
+            crate::ConsulProvider::builder(descriptor.clone()).with_secrets(secrets.clone());
+        match self.clients.for_provider(&descriptor.id) {
+            Some(client) => builder.with_client(client.clone()).build(),
+            None => builder.build(),
+        }
     }
 }
 
@@ -74,7 +119,7 @@ impl BackendKind for ConsulKind {
         descriptor: &ProviderDescriptor,
         context: &BuildContext,
     ) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
-        crate::ConsulProvider::from_descriptor(descriptor.clone(), &context.secrets)
+        self.provider(descriptor, &context.secrets)
             .map(|p| Arc::new(p) as Arc<dyn ClusterProvider>)
             .map_err(ProvisioningError::from)
     }
@@ -94,9 +139,11 @@ impl BackendKind for ConsulKind {
         descriptor: &'a ProviderDescriptor,
         secrets: &'a SecretResolver,
     ) -> Option<ProbeFuture<'a>> {
-        use provisioning_registry::ProviderProbe;
-        static PROBE: crate::ConsulProbe = crate::ConsulProbe;
-        Some(PROBE.probe(descriptor, secrets))
+        // `ConsulProbe`'s checks, on the client the provider would use.
+        Some(Box::pin(async move {
+            let provider = self.provider(descriptor, secrets)?;
+            provider.probe().await.map_err(ProvisioningError::from)
+        }))
     }
 
     #[cfg(not(feature = "client"))]

@@ -48,3 +48,9 @@ pub use probe::ConsulProbe;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use provider::{ConsulProvider, ConsulProviderBuilder};
+/// The HTTP client crate this backend uses, for building a client to hand to
+/// [`ConsulKind::with_client`] or [`ConsulProviderBuilder::with_client`] at
+/// the same version.
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use reqwest;

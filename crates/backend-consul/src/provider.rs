@@ -75,6 +75,7 @@ pub struct ConsulProviderBuilder {
     descriptor: ProviderDescriptor,
     secrets: Option<SecretResolver>,
     env: EnvLookup,
+    client: Option<reqwest::Client>,
 }
 
 impl std::fmt::Debug for ConsulProviderBuilder {
@@ -103,6 +104,22 @@ impl ConsulProviderBuilder {
         self
     }
 
+    /// Sends every request (watch, probe, liveness, self-registration)
+    /// through `client` instead of a client built from the descriptor: its
+    /// TLS (the descriptor's `tls` and the `CONSUL_CACERT` /
+    /// `CONSUL_CLIENT_*` / `CONSUL_HTTP_SSL_VERIFY` variables are checked,
+    /// then unused), connect timeout, proxy, default headers, user agent and
+    /// redirect policy are its own. Still the descriptor's: the endpoints
+    /// (the URLs requested, in the same order of failover), the `auth`
+    /// token or basic credentials (added to every request, read again each
+    /// time), the `watch` and each request's deadline. A token is a header
+    /// the client keeps across redirects: give the client
+    /// `reqwest::redirect::Policy::none()`, as the built one has.
+    pub fn with_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
     /// Validates the descriptor and builds the provider. Nothing connects
     /// yet.
     pub fn build(self) -> Result<ConsulProvider, ConsulError> {
@@ -112,7 +129,7 @@ impl ConsulProviderBuilder {
         let config = ConsulConfig::resolve(&self.descriptor, &secrets, &self.env)?;
         let mapping = MemberMapping::from_watch(&config.watch);
         let registration = config.watch.register.clone().map(Registration::new);
-        let client = Client::new(config, secrets).map_err(|(field, message)| {
+        let client = Client::new(config, secrets, self.client).map_err(|(field, message)| {
             ConsulError::Config(ProvisioningError::invalid(
                 Some(&self.descriptor.id),
                 Some(field.to_owned()),
@@ -140,6 +157,7 @@ impl ConsulProvider {
             descriptor,
             secrets: None,
             env: process_env(),
+            client: None,
         }
     }
 

@@ -12,6 +12,8 @@ mod conformance;
 mod faults;
 #[path = "consul/idle.rs"]
 mod idle;
+#[path = "consul/injected_client.rs"]
+mod injected_client;
 #[path = "consul/lifecycle.rs"]
 mod lifecycle;
 #[path = "consul/probe.rs"]

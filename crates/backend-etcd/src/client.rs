@@ -4,6 +4,7 @@
 //! network-free [`decode_member`].
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{
@@ -66,6 +67,32 @@ pub(crate) enum WatchMessage {
     Changes { changes: Vec<Change>, revision: i64 },
 }
 
+/// A client the program built ([`EtcdProviderBuilder::with_client`]),
+/// shared by every session of the provider. Two configurations are equal
+/// only with the same injected client.
+///
+/// [`EtcdProviderBuilder::with_client`]: crate::EtcdProviderBuilder::with_client
+#[derive(Clone)]
+pub(crate) struct InjectedClient(Arc<Client>);
+
+impl InjectedClient {
+    pub(crate) fn new(client: Client) -> Self {
+        Self(Arc::new(client))
+    }
+}
+
+impl PartialEq for InjectedClient {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for InjectedClient {}
+
+/// What a session of an injected client names as its endpoint in errors:
+/// the client chooses among its own endpoints.
+const INJECTED_ENDPOINT: &str = "the injected client";
+
 /// A connected client on one endpoint.
 pub(crate) struct Session {
     client: Client,
@@ -78,13 +105,22 @@ pub(crate) struct Session {
 impl Session {
     /// Connects to `endpoint`, resolving secrets now (they are re-read on
     /// every reconnect). With credentials this authenticates, so a rejected
-    /// password shows here.
+    /// password shows here. With an injected client this is a clone of it
+    /// whatever `endpoint` is: its channel reconnects on its own.
     pub(crate) async fn connect(
         config: &EtcdConfig,
         secrets: &SecretResolver,
         endpoint: &str,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
+        if let Some(InjectedClient(client)) = &config.client {
+            return Ok(Self::on(
+                Client::clone(client),
+                INJECTED_ENDPOINT,
+                config,
+                timeout,
+            ));
+        }
         let mut options = ConnectOptions::new()
             .with_require_leader(true)
             .with_connect_timeout(timeout)
@@ -127,14 +163,18 @@ impl Session {
             Client::connect([endpoint], Some(options)),
         )
         .await?;
+        Ok(Self::on(client, endpoint, config, timeout))
+    }
+
+    fn on(client: Client, endpoint: &str, config: &EtcdConfig, timeout: Duration) -> Self {
         let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
-        Ok(Self {
+        Self {
             client,
             kv,
             endpoint: endpoint.to_owned(),
             timeout,
             prefix: config.prefix().as_bytes().to_vec(),
-        })
+        }
     }
 
     /// A maintenance client on this session's channel (for `Status`).

@@ -8,6 +8,7 @@ use crate::{EtcdRegistration, EtcdWatch};
 use provisioning_provider_api::{ProviderDescriptor, ProviderId, ProviderKind, SecretRef};
 
 use crate::EtcdError;
+use crate::client::InjectedClient;
 
 /// Credentials by reference.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,6 +55,10 @@ pub struct EtcdConfig {
     pub(crate) credentials: Option<Credentials>,
     pub(crate) tls: Option<Tls>,
     pub(crate) https: bool,
+    /// A client the program built, used instead of connecting to
+    /// `endpoints` with `credentials` and `tls` (set by the provider's
+    /// builder, never by a descriptor).
+    pub(crate) client: Option<InjectedClient>,
 }
 
 impl EtcdConfig {
@@ -165,6 +170,7 @@ impl EtcdConfig {
             credentials,
             tls,
             https,
+            client: None,
         })
     }
 
@@ -204,6 +210,7 @@ impl fmt::Debug for EtcdConfig {
             .field("watch", &self.watch)
             .field("auth", &self.credentials.as_ref().map(|c| &c.username))
             .field("tls", &self.tls)
+            .field("injected_client", &self.client.is_some())
             .finish()
     }
 }

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "client")]
+use provisioning_provider_api::ProviderId;
 use provisioning_provider_api::{ClusterProvider, ProviderDescriptor};
 use provisioning_registry::{
     BackendKind, BuildContext, EndpointRule, ProbeFuture, ProvisioningError, SecretResolver,
@@ -32,15 +34,67 @@ use crate::EtcdWatch;
 /// assert_eq!(validator.check_against(&[d], &other).unwrap_err().code(), "conflict");
 /// # Ok::<(), provisioning_registry::ProvisioningError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EtcdKind {
+    /// Clients the program built, used instead of the descriptor's.
+    #[cfg(feature = "client")]
+    clients: provisioning_registry::InjectedClients<etcd_client::Client>,
+    #[cfg(not(feature = "client"))]
     _private: (),
+}
+
+impl std::fmt::Debug for EtcdKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut f = f.debug_struct("EtcdKind");
+        #[cfg(feature = "client")]
+        f.field("clients", &self.clients);
+        f.finish()
+    }
 }
 
 impl EtcdKind {
     /// The kind with the descriptor-built client.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every `etcd` provider (without a client of its own, see
+    /// [`with_client_for`](Self::with_client_for)) talks to etcd through
+    /// `client`: the watch, the registration lease, the liveness probe and
+    /// the probe of `validate --connect`. What the descriptor still decides
+    /// and what the client does instead:
+    /// [`EtcdProviderBuilder::with_client`](crate::EtcdProviderBuilder::with_client).
+    /// Register the kind over the built-in one with
+    /// [`ProviderValidator::with_kind`](provisioning_registry::ProviderValidator::with_kind).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn with_client(mut self, client: etcd_client::Client) -> Self {
+        self.clients = self.clients.with_every(client);
+        self
+    }
+
+    /// The provider `id` talks to etcd through `client` (before a client
+    /// given to [`with_client`](Self::with_client)).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn with_client_for(mut self, id: ProviderId, client: etcd_client::Client) -> Self {
+        self.clients = self.clients.with_provider(id, client);
+        self
+    }
+
+    /// The provider of `descriptor`, on its injected client if it has one.
+    #[cfg(feature = "client")]
+    fn provider(
+        &self,
+        descriptor: &ProviderDescriptor,
+        secrets: &SecretResolver,
+    ) -> Result<crate::EtcdProvider, crate::EtcdError> {
+        let builder =
+            crate::EtcdProvider::builder(descriptor.clone()).with_secrets(secrets.clone());
+        match self.clients.for_provider(&descriptor.id) {
+            Some(client) => builder.with_client(client.clone()).build(),
+            None => builder.build(),
+        }
     }
 }
 
@@ -69,7 +123,7 @@ impl BackendKind for EtcdKind {
         descriptor: &ProviderDescriptor,
         context: &BuildContext,
     ) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
-        crate::EtcdProvider::from_descriptor(descriptor.clone(), &context.secrets)
+        self.provider(descriptor, &context.secrets)
             .map(|p| Arc::new(p) as Arc<dyn ClusterProvider>)
             .map_err(ProvisioningError::from)
     }
@@ -89,9 +143,11 @@ impl BackendKind for EtcdKind {
         descriptor: &'a ProviderDescriptor,
         secrets: &'a SecretResolver,
     ) -> Option<ProbeFuture<'a>> {
-        use provisioning_registry::ProviderProbe;
-        static PROBE: crate::EtcdProbe = crate::EtcdProbe;
-        Some(PROBE.probe(descriptor, secrets))
+        // `EtcdProbe`'s checks, on the client the provider would use.
+        Some(Box::pin(async move {
+            let provider = self.provider(descriptor, secrets)?;
+            provider.probe().await.map_err(ProvisioningError::from)
+        }))
     }
 
     #[cfg(not(feature = "client"))]

@@ -41,6 +41,12 @@ pub use decode::{decode_member, decode_member_created_at};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::EtcdError;
+/// The etcd client crate this backend uses, for building a client to hand
+/// to [`EtcdKind::with_client`] or [`EtcdProviderBuilder::with_client`] at
+/// the same version.
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use etcd_client;
 pub use etcd_registration::EtcdRegistration;
 pub use etcd_watch::EtcdWatch;
 pub use kind::EtcdKind;

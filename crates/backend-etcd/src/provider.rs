@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::EtcdError;
-use crate::client::Session;
+use crate::client::{InjectedClient, Session};
 use crate::config::EtcdConfig;
 use crate::liveness::LivenessChannel;
 use crate::registration::{self, RegistrationStatus};
@@ -89,6 +89,7 @@ impl std::fmt::Debug for EtcdProvider {
 pub struct EtcdProviderBuilder {
     descriptor: ProviderDescriptor,
     secrets: Option<SecretResolver>,
+    client: Option<etcd_client::Client>,
 }
 
 impl std::fmt::Debug for EtcdProviderBuilder {
@@ -107,6 +108,22 @@ impl EtcdProviderBuilder {
         self
     }
 
+    /// Talks to etcd through `client` instead of a client built from the
+    /// descriptor: the watch session, the registration lease and its
+    /// keep-alive, the liveness `Status` call and the probe all use clones
+    /// of it (one channel). Its endpoints, TLS, credentials and connect
+    /// options are its own: the descriptor's `endpoints`, `auth` and `tls`
+    /// (and the `ETCDCTL_*` variables) are checked, then unused. Still the
+    /// descriptor's: `watch` (the prefix, `register`) and each request's
+    /// deadline. The built client requires a leader
+    /// (`ConnectOptions::with_require_leader(true)`), so a member cut off
+    /// from its cluster fails the watch over to another endpoint; give the
+    /// injected client the same option to keep that.
+    pub fn with_client(mut self, client: etcd_client::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
     /// Validates the descriptor and builds the provider. Nothing connects
     /// yet; the secret resolver resolves the `auth` and `tls.key` references
     /// (and relative `tls` paths) at every connect, so rotated credentials
@@ -115,8 +132,9 @@ impl EtcdProviderBuilder {
         let secrets = self
             .secrets
             .unwrap_or_else(|| SecretResolver::new(std::path::PathBuf::from(".")));
-        let config =
+        let mut config =
             EtcdConfig::from_descriptor_in(&self.descriptor, &|name| secrets.env_var(name))?;
+        config.client = self.client.map(InjectedClient::new);
         // Spread providers over the endpoints; each then sticks to its
         // endpoint until a connection-level failure moves it on.
         let start = rand::random_range(0..config.endpoints.len().max(1));
@@ -143,6 +161,7 @@ impl EtcdProvider {
         EtcdProviderBuilder {
             descriptor,
             secrets: None,
+            client: None,
         }
     }
 

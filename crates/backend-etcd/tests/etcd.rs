@@ -13,6 +13,8 @@ mod driver;
 mod faults;
 #[path = "etcd/harness.rs"]
 mod harness;
+#[path = "etcd/injected_client.rs"]
+mod injected_client;
 #[path = "etcd/lifecycle.rs"]
 mod lifecycle;
 #[path = "etcd/registration.rs"]

@@ -2,17 +2,21 @@
 //! descriptor's `endpoints` with a bearer token that is re-read on every
 //! (re)connect.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::HeaderValue;
 use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response};
 use kube::Client;
 use kube::client::ClientBuilder;
 use provisioning_provider_api::{ProviderDescriptor, SecretRef};
 use provisioning_registry::{ProvisioningError, SecretResolver, read_bounded_file};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use tower::{Layer, Service};
 
 use crate::response_limit_layer::ResponseLimitLayer;
 use crate::watch_guard::WatchGuard;
@@ -47,6 +51,9 @@ pub(crate) struct Connector {
     namespace: Option<String>,
     read_timeout: Duration,
     secrets: SecretResolver,
+    /// A client the program built, used instead of `endpoint` (or the
+    /// kubeconfig) whenever set.
+    injected: Option<Client>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -57,6 +64,7 @@ impl std::fmt::Debug for Connector {
                 &self.endpoint.as_ref().map(|e| e.url.to_string()),
             )
             .field("namespace", &self.namespace)
+            .field("injected", &self.injected.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -173,12 +181,23 @@ impl Connector {
             namespace: watch.namespace.clone(),
             read_timeout: watch_timeout + READ_SLACK,
             secrets,
+            injected: None,
         })
+    }
+
+    /// Connects through `client` from now on (the descriptor's endpoint,
+    /// token and TLS stay checked, and unused).
+    pub(crate) fn with_injected(mut self, client: Client) -> Self {
+        self.injected = Some(client);
+        self
     }
 
     /// Reads the configuration and secrets now and builds a client, with the
     /// watch guard under it when given.
     pub(crate) async fn connect(&self, guard: Option<WatchGuard>) -> Result<Connection, KubeError> {
+        if let Some(client) = &self.injected {
+            return Ok(self.over_injected(client, guard));
+        }
         let mut config = match &self.endpoint {
             None => kube::Config::infer().await.map_err(|e| KubeError::Config {
                 message: format!("no kubeconfig and no in-cluster configuration: {e}"),
@@ -231,6 +250,46 @@ impl Connector {
             None => builder.with_layer(&limit).build(),
         };
         Ok(Connection { client, namespace })
+    }
+
+    /// A client whose requests go through `injected` (its base URL, TLS,
+    /// credentials, timeouts and tower layers), under the provider's own
+    /// layers: the watch guard and the response limit still see every
+    /// answer. The namespace is the watch's, else the injected client's
+    /// default.
+    fn over_injected(&self, injected: &Client, guard: Option<WatchGuard>) -> Connection {
+        let namespace = self
+            .namespace
+            .clone()
+            .unwrap_or_else(|| injected.default_namespace().to_owned());
+        let forward = InjectedService(injected.clone());
+        let limit = ResponseLimitLayer::new(MAX_RESPONSE_BYTES);
+        let client = match guard {
+            Some(guard) => Client::new(limit.layer(guard.layer(forward)), namespace.clone()),
+            None => Client::new(limit.layer(forward), namespace.clone()),
+        };
+        Connection { client, namespace }
+    }
+}
+
+/// Sends each request through a client the program built. kube's
+/// `Client` is not itself a tower service; its `send` is the way in.
+#[derive(Clone)]
+struct InjectedService(Client);
+
+impl Service<Request<kube::client::Body>> for InjectedService {
+    type Response = Response<kube::client::Body>;
+    type Error = kube::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, kube::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The injected client buffers and waits for readiness in `send`.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<kube::client::Body>) -> Self::Future {
+        let client = self.0.clone();
+        Box::pin(async move { client.send(request).await })
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "client")]
+use provisioning_provider_api::ProviderId;
 use provisioning_provider_api::{ClusterProvider, ProviderDescriptor};
 use provisioning_registry::{
     BackendKind, BuildContext, EndpointRule, ProbeFuture, ProvisioningError, SecretResolver,
@@ -31,15 +33,68 @@ use crate::K8sWatch;
 /// assert_eq!(e.field(), Some("watch.service"));
 /// # Ok::<(), provisioning_registry::ProvisioningError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct KubeKind {
+    /// Clients the program built, used instead of the descriptor's.
+    #[cfg(feature = "client")]
+    clients: provisioning_registry::InjectedClients<kube::Client>,
+    #[cfg(not(feature = "client"))]
     _private: (),
+}
+
+impl std::fmt::Debug for KubeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut f = f.debug_struct("KubeKind");
+        #[cfg(feature = "client")]
+        f.field("clients", &self.clients);
+        f.finish()
+    }
 }
 
 impl KubeKind {
     /// The kind with the descriptor-built client.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Every `k8s` provider (without a client of its own, see
+    /// [`with_client_for`](Self::with_client_for)) sends its requests
+    /// through `client` — a `kube::Client` with its own tower layers, say:
+    /// the watch, the liveness probe and the probe of `validate --connect`.
+    /// What the descriptor still decides and what the client does instead:
+    /// [`KubeProviderBuilder::with_client`](crate::KubeProviderBuilder::with_client).
+    /// Register the kind over the built-in one with
+    /// [`ProviderValidator::with_kind`](provisioning_registry::ProviderValidator::with_kind).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn with_client(mut self, client: kube::Client) -> Self {
+        self.clients = self.clients.with_every(client);
+        self
+    }
+
+    /// The provider `id` sends its requests through `client` (before a
+    /// client given to [`with_client`](Self::with_client)).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub fn with_client_for(mut self, id: ProviderId, client: kube::Client) -> Self {
+        self.clients = self.clients.with_provider(id, client);
+        self
+    }
+
+    /// The provider of `descriptor`, on its injected client if it has one.
+    #[cfg(feature = "client")]
+    fn provider(
+        &self,
+        descriptor: &ProviderDescriptor,
+        secrets: &SecretResolver,
+    ) -> Result<crate::KubeProvider, ProvisioningError> {
+        let builder =
+            crate::KubeProvider::builder(descriptor.clone()).with_secrets(secrets.clone());
+        match self.clients.for_provider(&descriptor.id) {
+            Some(client) => builder.with_client(client.clone()).build(),
+            None => builder.build(),
+        }
+        .map_err(|e| e.into_provisioning_error(&descriptor.id))
     }
 }
 
@@ -69,9 +124,8 @@ impl BackendKind for KubeKind {
         descriptor: &ProviderDescriptor,
         context: &BuildContext,
     ) -> Result<Arc<dyn ClusterProvider>, ProvisioningError> {
-        crate::KubeProvider::from_descriptor(descriptor.clone(), &context.secrets)
+        self.provider(descriptor, &context.secrets)
             .map(|p| Arc::new(p) as Arc<dyn ClusterProvider>)
-            .map_err(|e| e.into_provisioning_error(&descriptor.id))
     }
 
     #[cfg(not(feature = "client"))]
@@ -89,9 +143,13 @@ impl BackendKind for KubeKind {
         descriptor: &'a ProviderDescriptor,
         secrets: &'a SecretResolver,
     ) -> Option<ProbeFuture<'a>> {
-        use provisioning_registry::ProviderProbe;
-        static PROBE: crate::KubeProbe = crate::KubeProbe;
-        Some(PROBE.probe(descriptor, secrets))
+        // `KubeProbe`'s checks, on the client the provider would use.
+        Some(Box::pin(async move {
+            self.provider(descriptor, secrets)?
+                .probe()
+                .await
+                .map_err(|e| e.into_provisioning_error(&descriptor.id))
+        }))
     }
 
     #[cfg(not(feature = "client"))]

@@ -40,6 +40,12 @@ pub use decode::{MappedMember, ObjectMembers, pod_members, slice_members};
 pub use error::KubeError;
 pub use k8s_watch::{K8sResource, K8sWatch};
 pub use kind::KubeKind;
+/// The Kubernetes client crate this backend uses, for building a client to
+/// hand to [`KubeKind::with_client`] or [`KubeProviderBuilder::with_client`]
+/// at the same version.
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use kube;
 pub use mapping::MemberMapping;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -45,6 +45,7 @@ impl std::fmt::Debug for KubeProvider {
 pub struct KubeProviderBuilder {
     descriptor: ProviderDescriptor,
     secrets: Option<SecretResolver>,
+    client: Option<kube::Client>,
 }
 
 impl std::fmt::Debug for KubeProviderBuilder {
@@ -60,6 +61,23 @@ impl KubeProviderBuilder {
     /// `file:` paths against the current directory).
     pub fn with_secrets(mut self, secrets: SecretResolver) -> Self {
         self.secrets = Some(secrets);
+        self
+    }
+
+    /// Sends every request (the watch, its `/version` heartbeat, the
+    /// liveness and preflight probes) through `client` instead of a client
+    /// built from the descriptor or the kubeconfig. Its base URL, TLS,
+    /// credentials, timeouts, retry policy and tower layers are its own: the
+    /// descriptor's `endpoints`, `auth` and `tls` are checked, then unused,
+    /// and no kubeconfig is read. Still the descriptor's: `watch` (resource,
+    /// selectors, namespace — else the client's default namespace — and the
+    /// watch timeout sent to the server). The provider's own layers (the
+    /// response size limit, the spacing of watches the server ends at once)
+    /// sit on top of it. A client built with kube's defaults retries 429 and
+    /// 503 answers itself; the provider's built client does not, so its
+    /// backoff sees them.
+    pub fn with_client(mut self, client: kube::Client) -> Self {
+        self.client = Some(client);
         self
     }
 
@@ -82,7 +100,10 @@ impl KubeProviderBuilder {
             .secrets
             .unwrap_or_else(|| SecretResolver::new(std::path::PathBuf::from(".")));
         let watch = KubeWatchConfig::from_params(&descriptor.id, &descriptor.watch)?;
-        let connector = Connector::new(&descriptor, &watch, secrets)?;
+        let mut connector = Connector::new(&descriptor, &watch, secrets)?;
+        if let Some(client) = self.client {
+            connector = connector.with_injected(client);
+        }
         Ok(KubeProvider {
             inner: Arc::new(Inner {
                 descriptor_id: descriptor.id.to_string(),
@@ -103,6 +124,7 @@ impl KubeProvider {
         KubeProviderBuilder {
             descriptor,
             secrets: None,
+            client: None,
         }
     }
 

@@ -7,6 +7,8 @@ mod churn;
 mod conformance;
 #[path = "k8s/faults.rs"]
 mod faults;
+#[path = "k8s/injected_client.rs"]
+mod injected_client;
 #[path = "k8s/kubeconfig.rs"]
 mod kubeconfig;
 #[path = "k8s/lifecycle.rs"]

@@ -11,6 +11,8 @@ mod facade {
     mod async_consumers;
     mod custom_kind;
     mod event_sink_delivery;
+    #[cfg(feature = "consul")]
+    mod injected_client;
     mod policy_reload;
     mod public_signatures;
     mod reload_after_writes;
