@@ -1,7 +1,8 @@
 //! The service's spans exported through OpenTelemetry: `tracing` spans go
 //! through `tracing-opentelemetry` to the SDK's tracer, whose exporter
-//! prints each finished span to stdout (a collector's OTLP exporter plugs
-//! in at the same place).
+//! prints each finished span to stdout. A collector's OTLP exporter plugs
+//! in at the same place, with the batch processor (`with_batch_exporter`):
+//! the simple one used here exports on the thread that closes the span.
 //!
 //! Two in-memory providers; a member joins (a publication), then the primary
 //! refuses connections and the service fails over to the standby. Printed:
@@ -12,7 +13,8 @@
 //! Ends by itself after about three seconds.
 //!
 //! `cargo run -p cluster-provisioning --example opentelemetry_stdout`
-//! (`RUST_LOG=info` shows what an exporter at `info` gets: the switch only).
+//! (`RUST_LOG=info` shows what an exporter at `info` gets: the two stream
+//! spans and the switch).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::StreamExt;
 use provisioning_failover::ProviderHandle;
 use provisioning_provider_api::{
-    ClusterProvider, ProviderEvent, ProviderId, ProviderTermination, StreamOptions,
+    ClusterProvider, ProviderEvent, ProviderHealth, ProviderId, ProviderTermination, StreamOptions,
 };
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{Instrument, debug, info, info_span, trace_span, warn};
+use tracing::{Instrument, Span, debug, info, info_span, trace_span, warn};
 
 use super::Driver;
 use crate::liveness_prober::LivenessProber;
@@ -93,7 +93,14 @@ impl Driver {
         self.latest.remove(&id);
         debug!(provider = %id, "stream opened");
         let options = self.policy.stream_options();
-        let reconnects = self.count_open(&id);
+        // A stream opened again for a provider that was left unreachable
+        // (a fault, its end, silence) is a reconnect; a warm standby opened
+        // again, or a provider enabled again, is not.
+        let after_failure = self
+            .controller
+            .status(&id)
+            .is_some_and(|s| s.health == Some(ProviderHealth::Unreachable));
+        let reconnects = self.count_open(&id, after_failure);
         let task = self.spawn_stream(provider, handle.clone(), options, reconnects);
         self.streams.insert(
             id,
@@ -105,12 +112,14 @@ impl Driver {
         );
     }
 
-    /// The reconnect count of `id`'s next stream: a stream opened again
-    /// (after a close, or with a new policy) is a reconnect.
-    fn count_open(&mut self, id: &ProviderId) -> Arc<AtomicU64> {
+    /// The reconnect count of `id`'s next stream, one more when it is
+    /// opened again after a failure.
+    fn count_open(&mut self, id: &ProviderId, reconnect: bool) -> Arc<AtomicU64> {
         match self.reconnects.get(id) {
             Some(count) => {
-                count.fetch_add(1, Ordering::Relaxed);
+                if reconnect {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
                 count.clone()
             }
             None => {
@@ -136,13 +145,18 @@ impl Driver {
         options: StreamOptions,
         reconnects: Arc<AtomicU64>,
     ) -> JoinHandle<()> {
+        // A root span that follows from what opened it: a child of the
+        // failover decision would keep that decision open (and unexported)
+        // for as long as the stream runs.
         let span = info_span!(
+            parent: None,
             "provider_stream",
             provider = %tag.id(),
             kind = %provider.descriptor().kind,
             generation = tag.generation(),
             reconnects = reconnects.load(Ordering::Relaxed),
         );
+        span.follows_from(Span::current());
         // Opened inside the span, so that what the backend starts there
         // can carry it too.
         let mut stream = span.in_scope(|| provider.stream(options));
@@ -220,7 +234,7 @@ impl Driver {
                 continue;
             };
             let handle = stream.handle.clone();
-            let reconnects = self.count_open(&id);
+            let reconnects = self.count_open(&id, false);
             let task = self.spawn_stream(provider, handle, options, reconnects);
             if let Some(stream) = self.streams.get_mut(&id) {
                 stream.task.abort();

@@ -43,6 +43,10 @@ struct SpanSeen {
     name: &'static str,
     level: Level,
     fields: BTreeMap<String, String>,
+    /// The name of its parent span, if it has one.
+    parent: Option<&'static str>,
+    /// Whether it has closed (an exporter sends a span when it closes).
+    closed: bool,
 }
 
 impl SpanSeen {
@@ -105,12 +109,18 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         attrs.record(&mut FieldText(&mut fields));
+        let parent = ctx
+            .span(id)
+            .and_then(|span| span.parent())
+            .map(|parent| parent.name());
         let index = {
             let mut seen = self.seen();
             seen.spans.push(SpanSeen {
                 name: attrs.metadata().name(),
                 level: *attrs.metadata().level(),
                 fields,
+                parent,
+                closed: false,
             });
             seen.spans.len() - 1
         };
@@ -126,6 +136,14 @@ where
         };
         let mut seen = self.seen();
         values.record(&mut FieldText(&mut seen.spans[index].fields));
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(index) = span.extensions().get::<SpanIndex>().map(|i| i.0) else {
+            return;
+        };
+        self.seen().spans[index].closed = true;
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -189,6 +207,11 @@ impl PlacementSupervisorBridge for Placement {
 /// Two in-memory providers seeing the same two members: `a` (priority 20)
 /// and `b` (10), with a placement bridge and an event sink attached.
 fn start() -> (ProvisioningHandle, InMemoryHandle) {
+    start_with(FailoverPolicy::tight())
+}
+
+/// [`start`] with another policy.
+fn start_with(policy: FailoverPolicy) -> (ProvisioningHandle, InMemoryHandle) {
     let a = InMemoryProvider::new(ProviderId::new("a").expect("id"), 20);
     let b = InMemoryProvider::new(ProviderId::new("b").expect("id"), 10);
     for provider in [&a, &b] {
@@ -201,7 +224,7 @@ fn start() -> (ProvisioningHandle, InMemoryHandle) {
     }
     let backend_a = a.handle();
     let service = ClusterProvisioningService::build(cluster_provisioning::builtin_registry())
-        .with_failover(FailoverPolicy::tight())
+        .with_failover(policy)
         .with_placement("placement-probe", Arc::new(Placement))
         .with_event_sink(Arc::new(|_: Arc<ProvisioningEvent>| {}))
         .with_provider(Arc::new(a))
@@ -264,6 +287,30 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
             runtime().block_on(async {
                 let (service, backend_a) = start();
                 wait_active(&service, "a").await;
+                wait_all_healthy(&service).await;
+
+                // A standby closed and opened again on purpose has not
+                // reconnected.
+                service.disable("b").await.expect("disable b");
+                service.enable("b").await.expect("enable b");
+                wait_for("b's stream opened again", || {
+                    capture
+                        .spans("provider_stream")
+                        .iter()
+                        .filter(|s| s.field("provider") == Some("b"))
+                        .count()
+                        >= 2
+                })
+                .await;
+                let b_streams: Vec<_> = capture
+                    .spans("provider_stream")
+                    .into_iter()
+                    .filter(|s| s.field("provider") == Some("b"))
+                    .collect();
+                assert!(
+                    b_streams.iter().all(|s| s.field("reconnects") == Some("0")),
+                    "{b_streams:?}"
+                );
 
                 // A fault the stream recovers from at once: one reconnect.
                 backend_a.inject_fault(ProviderFault::retryable(
@@ -285,6 +332,15 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
                 ));
                 let took = wait_active(&service, "b").await;
                 println!("refused -> switch to b: {took:?}");
+                // Exported while the service runs: the decision closes
+                // although the streams it touched go on.
+                let took = wait_for("the switch decision closed", || {
+                    capture.spans("failover_decision").iter().any(|s| {
+                        s.field("outcome") == Some("switched") && s.field("to") == Some("b") && s.closed
+                    })
+                })
+                .await;
+                println!("switch decision closed {took:?} after the switch");
                 let topology = service.topology().expect("published");
                 // The event sink's task gets the last lines after the switch.
                 wait_for("the event sink saw the switch's snapshot", || {
@@ -325,6 +381,10 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
                     assert!(stream.field("generation").is_some(), "{stream:?}");
                     assert!(stream.field("reconnects").is_some(), "{stream:?}");
                 }
+                assert!(
+                    streams.iter().all(|s| s.parent.is_none()),
+                    "a stream span has a parent: {streams:?}"
+                );
 
                 let decisions = capture.spans("failover_decision");
                 let switch = decisions
@@ -364,6 +424,7 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
                     "{last:?}"
                 );
                 assert_eq!(last.field("provider"), Some("b"), "{last:?}");
+                assert_eq!(last.parent, Some("failover_decision"), "{last:?}");
                 assert_eq!(last.field("epoch"), Some("2"), "{last:?}");
                 assert_eq!(last.field("members"), Some("2"), "{last:?}");
                 assert_eq!(
@@ -388,8 +449,9 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
                     .filter(|s| s.field("provider") == Some("a"))
                     .collect();
                 assert!(a_streams.len() >= 2, "a's stream not opened again: {a_streams:?}");
+                let generation = |s: &SpanSeen| s.field("generation").and_then(|g| g.parse::<u64>().ok());
                 assert!(
-                    a_streams[0].field("generation") < a_streams[1].field("generation"),
+                    generation(a_streams[0]) < generation(a_streams[1]),
                     "{a_streams:?}"
                 );
 
@@ -398,8 +460,14 @@ fn a_failover_leaves_stream_decision_publication_and_call_spans() {
                     bridge_calls.iter().any(|s| {
                         s.field("consumer") == Some("placement-probe")
                             && s.field("seq_no") == Some(&topology.seq_no().to_string())
+                            && s.field("called") == Some("true")
                     }),
                     "no bridge call for the switch's snapshot: {bridge_calls:?}"
+                );
+                // A placement bridge is not called for remote topology lines.
+                assert!(
+                    bridge_calls.iter().any(|s| s.field("called") == Some("false")),
+                    "{bridge_calls:?}"
                 );
                 let consumer_calls = capture.spans("consumer_call");
                 assert!(
@@ -428,7 +496,12 @@ fn info_stays_quiet_on_a_healthy_steady_cluster() {
         LevelFilter::INFO,
         |capture| {
             runtime().block_on(async {
-                let (service, _backend_a) = start();
+                // Tight, with room for a loaded machine: a probe answered
+                // late would be a real "health changed" at info.
+                let mut policy = FailoverPolicy::tight();
+                policy.timeout = Duration::from_secs(3);
+                policy.liveness_timeout = Duration::from_secs(1);
+                let (service, _backend_a) = start_with(policy);
                 wait_active(&service, "a").await;
                 let took = wait_all_healthy(&service).await;
                 println!("start-up: every provider healthy after {took:?} more");
@@ -441,9 +514,18 @@ fn info_stays_quiet_on_a_healthy_steady_cluster() {
                     let seen = capture.seen();
                     (seen.spans.len(), seen.events.len())
                 };
-                // Heartbeats every third of the 1.5 s timeout, liveness
+                // Heartbeats every third of the 3 s timeout, liveness
                 // probes every 500 ms: several rounds of each.
                 tokio::time::sleep(STEADY).await;
+                // The cluster was live meanwhile, not silent.
+                for view in service.providers().await.expect("providers") {
+                    let age = view.last_event_age.unwrap_or(Duration::MAX);
+                    assert!(
+                        age < Duration::from_secs(2),
+                        "{}: no event for {age:?}",
+                        view.descriptor.id
+                    );
+                }
                 let (new_spans, new_events) = {
                     let seen = capture.seen();
                     (seen.spans[spans..].to_vec(), seen.events[events..].to_vec())

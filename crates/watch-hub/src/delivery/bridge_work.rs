@@ -34,18 +34,24 @@ fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delive
     let seq_no = match delivery {
         Delivery::Line(line) | Delivery::Resync(line) => line.seq_no(),
     };
-    let _span = tracing::debug_span!(
+    // Every line is offered to every bridge; `called` tells the lines a
+    // bridge takes from those it is not called for.
+    let span = tracing::debug_span!(
         "bridge_call",
         consumer = cursor.slot.name(),
         seq_no,
-        resync = is_resync
+        resync = is_resync,
+        called = tracing::field::Empty,
     )
     .entered();
     match catch_unwind(AssertUnwindSafe(|| target.deliver(delivery))) {
         Ok(true) => {
+            span.record("called", true);
             cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(false) => {}
+        Ok(false) => {
+            span.record("called", false);
+        }
         Err(panic) => {
             cursor.slot.panics.fetch_add(1, Ordering::Relaxed);
             tracing::error!(
