@@ -9,10 +9,11 @@ use bytes::Bytes;
 use provisioning_registry::SecretResolver;
 
 use crate::{ConsulConsistency, ConsulRegistration, ConsulWatch};
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
-use crate::config::{ConsulConfig, Credentials};
+use crate::ConsulOrigin;
+use crate::config::{ConsulConfig, Credentials, same_origin};
 use crate::decode::HealthAnswer;
 use crate::decode::{decode_health, status_error};
 use crate::error::Error;
@@ -23,6 +24,9 @@ pub(crate) const TIMEOUT_SLACK: Duration = Duration::from_secs(1);
 
 /// Timeout of non-blocking requests (probe, agent API).
 const SHORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Consul's own token header.
+const X_CONSUL_TOKEN: HeaderName = HeaderName::from_static("x-consul-token");
 
 /// Largest answer read (a 100,000-instance service is about 70 MB with
 /// its checks; anything larger is not a health answer).
@@ -92,6 +96,16 @@ fn endpoint_url(base: &Url, segments: &[&str]) -> Url {
 /// hold (`wait × 17/16`) plus slack.
 pub(crate) fn blocking_timeout(wait: Duration) -> Duration {
     wait * 17 / 16 + TIMEOUT_SLACK
+}
+
+/// `scheme://host:port` of `url`, for messages.
+fn origin_of(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    )
 }
 
 /// Joins an error and its sources: reqwest's top-level message alone
@@ -181,38 +195,72 @@ fn http_builder(config: &ConsulConfig) -> Result<reqwest::ClientBuilder, (&'stat
 }
 
 /// A thin Consul HTTP client bound to one provider's configuration.
-#[derive(Debug)]
 pub(crate) struct Client {
     http: reqwest::Client,
+    /// `http` is a client the program built: the provider's token goes as
+    /// `Authorization: Bearer`, which reqwest drops on a redirect to
+    /// another host (it keeps `X-Consul-Token`).
+    injected: bool,
     config: ConsulConfig,
     secrets: SecretResolver,
     /// The endpoint in use; advanced on connection errors.
     current: AtomicUsize,
 }
 
+impl std::fmt::Debug for Client {
+    /// Without the HTTP client: its Debug prints its default headers,
+    /// which may hold a token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("injected", &self.injected)
+            .field("config", &self.config)
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Client {
     /// Builds the HTTP client, or takes `injected` (a client the program
-    /// built: its TLS, proxy, timeouts, headers and redirect policy are
-    /// its own). The descriptor's TLS material is checked either way, so a
-    /// descriptor valid with one client is valid with the other. An error
-    /// names the descriptor field at fault.
+    /// built, bound to an origin: its TLS, proxy, timeouts, headers and
+    /// redirect policy are its own) when every endpoint has that origin.
+    /// Otherwise the injected client is not used — what the program put in
+    /// it belongs to its origin, not to wherever a descriptor points — and
+    /// the provider runs on the client its descriptor describes. The
+    /// descriptor's TLS material is checked either way, so a descriptor
+    /// valid with one client is valid with the other. An error names the
+    /// descriptor field at fault.
     pub(crate) fn new(
         config: ConsulConfig,
         secrets: SecretResolver,
-        injected: Option<reqwest::Client>,
+        injected: Option<(ConsulOrigin, reqwest::Client)>,
     ) -> Result<Self, (&'static str, String)> {
         if config.endpoints.is_empty() {
             return Err(("endpoints", "no endpoint to connect to".into()));
         }
         let builder = http_builder(&config)?;
-        let http = match injected {
-            Some(http) => http,
-            None => builder
-                .build()
-                .map_err(|e| ("tls", format!("HTTP client: {}", error_chain(&e))))?,
+        let injected = injected.and_then(|(origin, http)| {
+            if config.endpoints.iter().all(|url| origin.contains(url)) {
+                return Some(http);
+            }
+            tracing::warn!(
+                provider = %config.provider,
+                %origin,
+                "injected client not used: the descriptor's endpoints are not all at the origin it is bound to; the provider uses the client its descriptor describes"
+            );
+            None
+        });
+        let (http, injected) = match injected {
+            Some(http) => (http, true),
+            None => (
+                builder
+                    .build()
+                    .map_err(|e| ("tls", format!("HTTP client: {}", error_chain(&e))))?,
+                false,
+            ),
         };
         Ok(Self {
             http,
+            injected,
             config,
             secrets,
             current: AtomicUsize::new(0),
@@ -257,10 +305,19 @@ impl Client {
                     .secrets
                     .resolve(reference)
                     .map_err(|e| Error::Token(e.to_string()))?;
-                let mut value = HeaderValue::from_str(token.expose())
+                // With an injected client the token goes as a bearer token,
+                // which Consul reads too: reqwest drops `Authorization` on a
+                // redirect to another host, whatever the client's policy,
+                // and keeps `X-Consul-Token`.
+                let (name, value) = if self.injected {
+                    (AUTHORIZATION, format!("Bearer {}", token.expose()))
+                } else {
+                    (X_CONSUL_TOKEN, token.expose().to_owned())
+                };
+                let mut value = HeaderValue::from_str(&value)
                     .map_err(|_| Error::Token(format!("{reference}: not a valid header value")))?;
                 value.set_sensitive(true);
-                request = request.header("X-Consul-Token", value);
+                request = request.header(name, value);
             }
             Credentials::Basic(user, password) => {
                 let user = self
@@ -301,6 +358,15 @@ impl Client {
                 return Err(fail(e));
             }
         };
+        // An injected client may follow a redirect: an answer from another
+        // origin is not this provider's Consul speaking.
+        if !same_origin(response.url(), &url) {
+            return Err(Error::Redirected {
+                provider: self.config.provider.clone(),
+                requested: origin_of(&url),
+                answered: origin_of(response.url()),
+            });
+        }
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let too_large = || Error::Malformed(format!("{what}: answer larger than {MAX_BODY} bytes"));
@@ -450,6 +516,62 @@ mod tests {
             health_url(&prefixed, &watch, 0, watch.wait).path(),
             "/consul/v1/health/service/my%20app%2Fx"
         );
+    }
+
+    fn client_at(endpoints: &str, origin: &str, http: reqwest::Client) -> Client {
+        let json = format!(
+            r#"{{"id":"c","kind":"consul","priority":1,"endpoints":{endpoints},"watch":{{"service":"app"}}}}"#
+        );
+        let d: provisioning_provider_api::ProviderDescriptor =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        let secrets = SecretResolver::new(std::env::temp_dir());
+        let env: crate::config::EnvLookup = std::sync::Arc::new(|_| None);
+        let config = ConsulConfig::resolve(&d, &secrets, &env).unwrap_or_else(|e| panic!("{e}"));
+        let origin = ConsulOrigin::parse(origin).unwrap_or_else(|e| panic!("{e}"));
+        Client::new(config, secrets, Some((origin, http))).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn debug_never_shows_the_http_client() {
+        // Not marked sensitive: a program need not know to.
+        let headers = HeaderMap::from_iter([(
+            X_CONSUL_TOKEN,
+            HeaderValue::from_static("cnry-default-header"),
+        )]);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let client = client_at(
+            r#"["http://127.0.0.1:8500"]"#,
+            "http://127.0.0.1:8500",
+            http,
+        );
+        let text = format!("{client:?}");
+        println!("{text}");
+        assert!(client.injected, "{text}");
+        assert!(!text.contains("cnry"), "{text}");
+    }
+
+    #[test]
+    fn an_injected_client_is_used_only_at_its_origin() {
+        for (endpoints, used) in [
+            (r#"["http://127.0.0.1:8500"]"#, true),
+            (
+                r#"["http://127.0.0.1:8500/","http://127.0.0.1:8500/x"]"#,
+                true,
+            ),
+            (r#"["http://127.0.0.1:18500"]"#, false),
+            (r#"["https://127.0.0.1:8500"]"#, false),
+            (r#"["http://localhost:8500"]"#, false),
+            (
+                r#"["http://127.0.0.1:8500","http://127.0.0.1:18500"]"#,
+                false,
+            ),
+        ] {
+            let client = client_at(endpoints, "http://127.0.0.1:8500", reqwest::Client::new());
+            assert_eq!(client.injected, used, "{endpoints}");
+        }
     }
 
     #[test]

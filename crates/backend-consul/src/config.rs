@@ -413,7 +413,7 @@ fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// Same scheme, host and port (a missing port is the scheme's default).
-fn same_origin(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host() == b.host()
         && a.port_or_known_default() == b.port_or_known_default()

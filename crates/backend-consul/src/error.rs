@@ -45,6 +45,13 @@ pub enum ConsulError {
         /// The service name.
         service: String,
     },
+    /// The origin given with an injected client is not `scheme://host:port`
+    /// (`invalid_config`).
+    #[error("injected client origin: {reason}")]
+    InvalidOrigin {
+        /// What is wrong with it (never the text given).
+        reason: String,
+    },
 }
 
 impl ConsulError {
@@ -54,7 +61,7 @@ impl ConsulError {
             Self::Config(e) => e.code(),
             Self::Unavailable { .. } => "backend_unavailable",
             Self::PermissionDenied { .. } => "permission_denied",
-            Self::UnknownService { .. } => "invalid_config",
+            Self::UnknownService { .. } | Self::InvalidOrigin { .. } => "invalid_config",
         }
     }
 
@@ -63,7 +70,9 @@ impl ConsulError {
         match self {
             Self::Config(e) => e.is_retryable(),
             Self::Unavailable { .. } => true,
-            Self::PermissionDenied { .. } | Self::UnknownService { .. } => false,
+            Self::PermissionDenied { .. }
+            | Self::UnknownService { .. }
+            | Self::InvalidOrigin { .. } => false,
         }
     }
 }
@@ -84,6 +93,11 @@ impl From<ConsulError> for ProvisioningError {
                 Some(&provider),
                 Some("watch.service".to_owned()),
                 format!("service {service:?} is not registered in consul"),
+            ),
+            ConsulError::InvalidOrigin { reason } => Self::invalid(
+                None,
+                Some("origin".to_owned()),
+                format!("injected client origin: {reason}"),
             ),
         }
     }
@@ -114,6 +128,22 @@ pub(crate) enum Error {
     /// The answer cannot be decoded.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The answer came from another origin than the URL asked (an injected
+    /// client followed a redirect). Consul's API never redirects, and the
+    /// provider's token must not follow one: permanent, like the built
+    /// client's answer to a redirect (a 3xx status it does not follow),
+    /// since asking again meets the same redirect.
+    #[error(
+        "provider \"{provider}\": the answer to {requested} came from {answered} after a redirect; refused (consul never redirects: give the injected client `redirect::Policy::none()` or an endpoint that is consul itself)"
+    )]
+    Redirected {
+        /// The provider that asked.
+        provider: ProviderId,
+        /// The origin asked.
+        requested: String,
+        /// The origin that answered.
+        answered: String,
+    },
     /// The token reference cannot be resolved now (missing variable or
     /// file). Re-read on every reconnect.
     #[error("token: {0}")]
@@ -143,7 +173,9 @@ impl Error {
                 ),
             },
             Self::Malformed(_) => ProviderFault::retryable(FaultKind::MalformedResponse, detail),
-            Self::Token(_) => ProviderFault::permanent(FaultKind::InvalidConfig, detail),
+            Self::Token(_) | Self::Redirected { .. } => {
+                ProviderFault::permanent(FaultKind::InvalidConfig, detail)
+            }
             Self::Tls(_) => ProviderFault::permanent(
                 FaultKind::InvalidConfig,
                 format!("{detail} (check tls.ca, tls.cert / tls.key and the endpoint's host name)"),
@@ -216,6 +248,14 @@ mod tests {
         );
         let f = Error::Token("gone".into()).to_fault();
         assert_eq!((f.kind, f.permanent), (FaultKind::InvalidConfig, true));
+        let f = Error::Redirected {
+            provider: ProviderId::new("c").unwrap_or_else(|e| panic!("{e}")),
+            requested: "http://a:1".into(),
+            answered: "http://b:2".into(),
+        }
+        .to_fault();
+        assert_eq!((f.kind, f.permanent), (FaultKind::InvalidConfig, true));
+        assert!(f.detail.contains("provider \"c\""), "{}", f.detail);
         let f = Error::Tls("UnknownIssuer".into()).to_fault();
         assert_eq!((f.kind, f.permanent), (FaultKind::InvalidConfig, true));
     }

@@ -37,7 +37,7 @@ use crate::ConsulWatch;
 pub struct ConsulKind {
     /// Clients the program built, used instead of the descriptor's.
     #[cfg(feature = "client")]
-    clients: provisioning_registry::InjectedClients<reqwest::Client>,
+    clients: provisioning_registry::InjectedClients<(crate::ConsulOrigin, reqwest::Client)>,
     #[cfg(not(feature = "client"))]
     _private: (),
 }
@@ -49,26 +49,38 @@ impl ConsulKind {
     }
 
     /// Every `consul` provider (without a client of its own, see
-    /// [`with_client_for`](Self::with_client_for)) sends its requests
-    /// through `client`: the watch, the probe of `validate --connect`, the
-    /// liveness probe and self-registration. What the descriptor still
-    /// decides and what the client does instead:
+    /// [`with_client_for`](Self::with_client_for)) whose endpoints are all
+    /// at `origin` sends its requests through `client`: the watch, the
+    /// probe of `validate --connect`, the liveness probe and
+    /// self-registration. A provider with an endpoint elsewhere uses the
+    /// client its descriptor describes, as if none were injected (with a
+    /// warning naming it): whoever writes descriptors never gets what the
+    /// program put in the client sent to a server of their choosing. What
+    /// the descriptor still decides and what the client does instead:
     /// [`ConsulProviderBuilder::with_client`](crate::ConsulProviderBuilder::with_client).
     /// Register the kind over the built-in one with
     /// [`ProviderValidator::with_kind`](provisioning_registry::ProviderValidator::with_kind).
     #[cfg(feature = "client")]
     #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-    pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.clients = self.clients.with_every(client);
+    pub fn with_client(mut self, origin: crate::ConsulOrigin, client: reqwest::Client) -> Self {
+        self.clients = self.clients.with_every((origin, client));
         self
     }
 
-    /// The provider `id` sends its requests through `client` (before a
-    /// client given to [`with_client`](Self::with_client)).
+    /// The provider `id` sends its requests through `client` when its
+    /// endpoints are all at `origin` (before a client given to
+    /// [`with_client`](Self::with_client)). An id can be deleted and used
+    /// again by another descriptor: the origin, not the id, decides where
+    /// the client may go.
     #[cfg(feature = "client")]
     #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
-    pub fn with_client_for(mut self, id: ProviderId, client: reqwest::Client) -> Self {
-        self.clients = self.clients.with_provider(id, client);
+    pub fn with_client_for(
+        mut self,
+        id: ProviderId,
+        origin: crate::ConsulOrigin,
+        client: reqwest::Client,
+    ) -> Self {
+        self.clients = self.clients.with_provider(id, (origin, client));
         self
     }
 
@@ -82,7 +94,7 @@ impl ConsulKind {
         let builder =
             crate::ConsulProvider::builder(descriptor.clone()).with_secrets(secrets.clone());
         match self.clients.for_provider(&descriptor.id) {
-            Some(client) => builder.with_client(client.clone()).build(),
+            Some((origin, client)) => builder.with_client(origin.clone(), client.clone()).build(),
             None => builder.build(),
         }
     }

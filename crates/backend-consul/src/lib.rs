@@ -23,6 +23,8 @@ mod kind;
 mod liveness;
 mod mapping;
 #[cfg(feature = "client")]
+mod origin;
+#[cfg(feature = "client")]
 mod probe;
 #[cfg(feature = "client")]
 mod provider;
@@ -42,6 +44,9 @@ pub use decode::{
 pub use error::ConsulError;
 pub use kind::ConsulKind;
 pub use mapping::{MappingError, MemberMapping, TAG_LABEL_PREFIX};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use origin::ConsulOrigin;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use probe::ConsulProbe;

@@ -12,11 +12,11 @@ use provisioning_registry::{ProvisioningError, SecretResolver};
 use crate::ConsulWatch;
 use tokio::sync::watch;
 
-use crate::ConsulError;
 use crate::client::Client;
 use crate::config::{ConsulConfig, EnvLookup, process_env};
 use crate::mapping::MemberMapping;
 use crate::registration::Registration;
+use crate::{ConsulError, ConsulOrigin};
 
 /// State shared by the provider and its streams.
 #[derive(Debug)]
@@ -75,7 +75,7 @@ pub struct ConsulProviderBuilder {
     descriptor: ProviderDescriptor,
     secrets: Option<SecretResolver>,
     env: EnvLookup,
-    client: Option<reqwest::Client>,
+    client: Option<(ConsulOrigin, reqwest::Client)>,
 }
 
 impl std::fmt::Debug for ConsulProviderBuilder {
@@ -105,18 +105,25 @@ impl ConsulProviderBuilder {
     }
 
     /// Sends every request (watch, probe, liveness, self-registration)
-    /// through `client` instead of a client built from the descriptor: its
-    /// TLS (the descriptor's `tls` and the `CONSUL_CACERT` /
+    /// through `client` instead of a client built from the descriptor, when
+    /// every endpoint of the descriptor is at `origin` (same scheme, host
+    /// and port). What the program put in the client (a default header, a
+    /// client certificate) is for that server only: a descriptor with an
+    /// endpoint elsewhere gets the client it describes, as without this
+    /// call, and a warning naming the provider is logged.
+    ///
+    /// The client's: TLS (the descriptor's `tls` and the `CONSUL_CACERT` /
     /// `CONSUL_CLIENT_*` / `CONSUL_HTTP_SSL_VERIFY` variables are checked,
     /// then unused), connect timeout, proxy, default headers, user agent and
-    /// redirect policy are its own. Still the descriptor's: the endpoints
-    /// (the URLs requested, in the same order of failover), the `auth`
-    /// token or basic credentials (added to every request, read again each
-    /// time), the `watch` and each request's deadline. A token is a header
-    /// the client keeps across redirects: give the client
-    /// `reqwest::redirect::Policy::none()`, as the built one has.
-    pub fn with_client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
+    /// redirect policy. Still the descriptor's: the endpoints (the URLs
+    /// requested, in the same order of failover), the `auth` token (sent as
+    /// `Authorization: Bearer`, which reqwest drops on a redirect to another
+    /// host) or basic credentials, read again for each request, the `watch`
+    /// and each request's deadline. An answer that comes from another
+    /// origin than the one asked (a redirect followed) is refused with a
+    /// permanent `invalid_config` fault.
+    pub fn with_client(mut self, origin: ConsulOrigin, client: reqwest::Client) -> Self {
+        self.client = Some((origin, client));
         self
     }
 

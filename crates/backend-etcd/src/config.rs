@@ -198,6 +198,17 @@ impl EtcdConfig {
     pub fn member_key(&self, id: &str) -> String {
         self.watch.member_key(id)
     }
+
+    /// How many connection attempts make one round of the endpoints: one
+    /// per endpoint, or one with an injected client, which picks among its
+    /// own endpoints — another attempt would be the same channel again.
+    pub(crate) fn connect_attempts(&self) -> usize {
+        if self.client.is_some() {
+            1
+        } else {
+            self.endpoints.len()
+        }
+    }
 }
 
 impl fmt::Debug for EtcdConfig {
@@ -399,6 +410,22 @@ mod tests {
         format!(
             r#"{{"id":"e","kind":"etcd","priority":1,"endpoints":{endpoints}{extra},"watch":{{"prefix":"/a/"}}}}"#
         )
+    }
+
+    #[tokio::test]
+    async fn an_injected_client_is_one_connection_attempt() {
+        let mut c = config(&etcd(
+            r#"["http://10.0.0.1:2379","http://10.0.0.2:2379","http://10.0.0.3:2379"]"#,
+            "",
+        ))
+        .expect("valid config");
+        assert_eq!(c.connect_attempts(), 3);
+        // Connecting builds a lazy channel: nothing listens there.
+        let client = etcd_client::Client::connect(["http://127.0.0.1:9"], None)
+            .await
+            .expect("a lazy client");
+        c.client = Some(InjectedClient::new(client));
+        assert_eq!(c.connect_attempts(), 1);
     }
 
     #[test]

@@ -231,7 +231,8 @@ impl EtcdProvider {
         let config = &self.inner.config;
         let secrets = &self.inner.secrets;
         let mut last = None;
-        for endpoint in &config.endpoints {
+        // One attempt on an injected client: within the preflight's time.
+        for endpoint in config.endpoints.iter().take(config.connect_attempts()) {
             let attempt = async {
                 let mut session =
                     Session::connect(config, secrets, endpoint, PROBE_TIMEOUT).await?;

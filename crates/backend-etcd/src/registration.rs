@@ -83,7 +83,7 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
     // Retry spacing as the streams use it: at once, 100 ms, then backoff.
     let schedule = StreamOptions::new(register.ttl);
     let op_timeout = (register.ttl / 3).max(Duration::from_millis(500));
-    let endpoints = u32::try_from(inner.config.endpoints.len()).unwrap_or(u32::MAX);
+    let endpoints = u32::try_from(inner.config.connect_attempts()).unwrap_or(u32::MAX);
     let mut failures = 0u32;
     let mut held: Option<Held> = None;
     while !*stop.borrow() {

@@ -11,8 +11,9 @@ use provisioning_provider_api::ProviderId;
 /// with neither gets the client its descriptor describes.
 ///
 /// The backends use it for their `with_client` / `with_client_for` kind
-/// builders; `C` is the backend's client type (`reqwest::Client`,
-/// `kube::Client`, `etcd_client::Client`), all cheap to clone.
+/// builders; `C` is what the backend keeps per client (a `kube::Client`,
+/// an `etcd_client::Client`, a `reqwest::Client` with the origin it is
+/// bound to), all cheap to clone.
 ///
 /// ```
 /// use provisioning_provider_api::ProviderId;

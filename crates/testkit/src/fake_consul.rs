@@ -462,17 +462,31 @@ mod tests {
             "X-Consul-Token: header-secret-2\r\n",
         )
         .await;
+        raw(
+            consul.addr(),
+            "/v1/status/leader",
+            "Authorization: Bearer bearer-secret-3\r\n",
+        )
+        .await;
         let log = consul.requests();
-        assert_eq!(log.len(), 2);
+        assert_eq!(log.len(), 3);
         assert!(
             log[1]
                 .token
                 .as_ref()
                 .is_some_and(|t| t.matches("header-secret-2"))
         );
+        assert!(
+            log[2]
+                .token
+                .as_ref()
+                .is_some_and(|t| t.matches("bearer-secret-3"))
+        );
         let printed = format!("{log:?}");
         assert!(
-            !printed.contains("secret-1") && !printed.contains("secret-2"),
+            !printed.contains("secret-1")
+                && !printed.contains("secret-2")
+                && !printed.contains("secret-3"),
             "{printed}"
         );
     }

@@ -1,12 +1,12 @@
 //! The service built with a registry whose `consul` kind carries a client
-//! the program built: the provider it runs connects through that client
-//! (an HTTP proxy and a default token header), not to the descriptor's
-//! endpoint.
+//! the program built, bound to the origin the program means it for: the
+//! provider at that origin connects through that client (an HTTP proxy and
+//! a default token header), not to the descriptor's endpoint directly.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_provisioning::consul::{ConsulKind, reqwest};
+use cluster_provisioning::consul::{ConsulKind, ConsulOrigin, reqwest};
 use cluster_provisioning::registry::descriptor_from_json;
 use cluster_provisioning::{ClusterProvisioningService, ProviderRegistry, builtin_validator};
 use provisioning_testkit::fake_consul::{FakeAclPolicy, FakeConsul, FakeInstance};
@@ -45,15 +45,17 @@ async fn the_service_runs_a_kind_with_an_injected_client() {
     let closed_addr = closed.local_addr().expect("addr");
     drop(closed);
 
-    let kind = ConsulKind::new().with_client(injected(&consul));
+    // The program's proxy reaches this name; the client is for it only.
+    let endpoint = format!("http://consul.injected.test:{}", closed_addr.port());
+    let origin = ConsulOrigin::parse(&endpoint).expect("origin");
+    let kind = ConsulKind::new().with_client(origin, injected(&consul));
     let registry = ProviderRegistry::builder()
         .with_validator(builtin_validator().with_kind(Arc::new(kind)))
         .build();
     registry
         .register(
             descriptor_from_json(&format!(
-                r#"{{"id":"c","kind":"consul","priority":10,"endpoints":["http://consul.injected.test:{}"],"watch":{{"service":"app","wait":"1s"}}}}"#,
-                closed_addr.port()
+                r#"{{"id":"c","kind":"consul","priority":10,"endpoints":["{endpoint}"],"watch":{{"service":"app","wait":"1s"}}}}"#
             ))
             .expect("descriptor"),
         )

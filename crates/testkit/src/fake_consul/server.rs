@@ -125,6 +125,16 @@ pub(super) fn flag(query: &[(String, String)], key: &str) -> bool {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, read as Consul
+/// reads it: the scheme without case, the first word after it.
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, value) = authorization.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    value.split(' ').find(|word| !word.is_empty())
+}
+
 pub(super) async fn handle(
     inner: Arc<Inner>,
     request: Request<Incoming>,
@@ -132,10 +142,15 @@ pub(super) async fn handle(
     let method = request.method().clone();
     let path = decode_path(request.uri().path());
     let query = parse_query(request.uri().query());
-    let token = request
-        .headers()
-        .get("X-Consul-Token")
-        .and_then(|v| v.to_str().ok())
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+    };
+    let token = header("X-Consul-Token")
+        .or_else(|| header("Authorization").and_then(bearer))
         .map(str::to_owned)
         .or_else(|| param(&query, "token").map(str::to_owned));
     let slot = inner.with_state(|s| {
@@ -474,6 +489,15 @@ mod tests {
         assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_go_duration("4"), None);
         assert_eq!(parse_go_duration(""), None);
+    }
+
+    #[test]
+    fn bearer_tokens_read_as_consul_reads_them() {
+        assert_eq!(bearer("Bearer t1"), Some("t1"));
+        assert_eq!(bearer("bearer  t2 extra"), Some("t2"));
+        assert_eq!(bearer("Basic dTpw"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Bearert3"), None);
     }
 
     #[test]

@@ -209,7 +209,8 @@ pub struct LoggedRequest {
     /// The decoded query pairs in order; a key without `=` has an empty
     /// value.
     pub query: Vec<(String, String)>,
-    /// `X-Consul-Token` (or `?token=`), redacted.
+    /// `X-Consul-Token`, else an `Authorization: Bearer` token, else
+    /// `?token=`; redacted.
     pub token: Option<RedactedToken>,
     /// The status answered; `None` while held or when the client left.
     pub status: Option<u16>,
