@@ -46,6 +46,8 @@ pub(crate) struct DriverParts {
     pub(crate) descriptors: Vec<ProviderDescriptor>,
     pub(crate) providers: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
     pub(crate) policy: FailoverPolicy,
+    /// The service's seed: each stream's backoff jitter is seeded from it.
+    pub(crate) rng_seed: u64,
 }
 
 pub(crate) struct Driver {
@@ -56,6 +58,7 @@ pub(crate) struct Driver {
     descriptors: Vec<ProviderDescriptor>,
     pub(crate) providers: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
     pub(crate) policy: FailoverPolicy,
+    rng_seed: u64,
     streams: BTreeMap<ProviderId, RunningStream>,
     /// The last snapshot each running stream delivered.
     latest: BTreeMap<ProviderId, ProviderSnapshot>,
@@ -94,6 +97,7 @@ impl Driver {
             descriptors,
             providers,
             policy,
+            rng_seed,
         } = parts;
         // Every series of the running set exists from the first scrape on.
         hub.metrics()
@@ -104,6 +108,7 @@ impl Driver {
             descriptors,
             providers,
             policy,
+            rng_seed,
             streams: BTreeMap::new(),
             latest: BTreeMap::new(),
             awaiting_snapshot: None,

@@ -110,7 +110,9 @@ impl Driver {
         tag: ProviderHandle,
         options: StreamOptions,
     ) -> JoinHandle<()> {
-        let mut stream = provider.stream(options);
+        // Same service seed, same provider: the same retry times.
+        let seeded = options.with_jitter_seed_for(self.rng_seed, tag.id());
+        let mut stream = provider.stream(seeded);
         let mut prober = LivenessProber::new(provider, options, self.hub.metrics().clone());
         let tx = self.items_tx.clone();
         tokio::spawn(async move {
