@@ -15,4 +15,5 @@ mod facade {
     mod public_signatures;
     mod reload_after_writes;
     mod store_saves;
+    mod stream_seed;
 }
