@@ -236,7 +236,10 @@ mod tests {
                 seen.push(e);
             }
             let _ = tx.send(());
-            let last = stream.next().await;
+            // Bounded, so a stream that ignores the close fails the test.
+            let last = tokio::time::timeout(Duration::from_secs(60), stream.next())
+                .await
+                .unwrap_or(None);
             assert!(
                 matches!(
                     last,
