@@ -279,6 +279,7 @@ pub(crate) fn is_collection<B>(req: &Request<B>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use provisioning_provider_api::StreamOptions;
 
     #[test]
     fn the_list_version_is_found_in_the_head_only() {
@@ -292,8 +293,6 @@ mod tests {
             None
         );
     }
-
-    use provisioning_provider_api::StreamOptions;
 
     #[tokio::test(start_paused = true)]
     async fn quick_closes_follow_the_retry_schedule_and_long_watches_reset() {
