@@ -6,7 +6,7 @@
 //! or cancelled watch, compaction, stalled progress) drops the watch and
 //! starts the cycle again with a fresh list; the stream never resumes from a
 //! remembered revision (ARCHITECTURE "Backend notes — etcd"). Relists
-//! after a compaction are paced ([`RelistPacer`]), so a server that cancels
+//! after a compaction are paced (the kit's resync pacing), so a server that cancels
 //! every watch as compacted gets a few requests per second, not a loop.
 //!
 //! Liveness: every `heartbeat_interval / 2` the stream sends a watch
@@ -28,7 +28,6 @@ use tokio::time::{Instant, sleep_until};
 use crate::client::{Session, SessionWatch, WatchMessage};
 use crate::error::ClientError;
 use crate::provider::Inner;
-use crate::relist_pacer::RelistPacer;
 use crate::view::PrefixView;
 
 /// Floor of the liveness tick, whatever interval the service asks for.
@@ -69,7 +68,6 @@ struct WatchLoop {
     cluster_id: Option<u64>,
     /// The content last yielded on this stream.
     last: Option<ProviderSnapshot>,
-    relists: RelistPacer,
     next_tick: Instant,
     /// Set while a progress request is unanswered.
     progress_deadline: Option<Instant>,
@@ -94,8 +92,6 @@ impl WatchLoop {
             view: PrefixView::default(),
             cluster_id: None,
             last: None,
-            // Below the tick: each relist yields the liveness a watch would.
-            relists: RelistPacer::new(tick, now),
             next_tick: now + tick,
             progress_deadline: None,
             seen_since_request: false,
@@ -225,7 +221,6 @@ impl WatchLoop {
         self.seen_since_request = true;
         if !matches!(message, WatchMessage::Created) {
             ctx.succeeded();
-            self.relists.on_delivery();
         }
         match message {
             WatchMessage::Created => {}
@@ -339,15 +334,14 @@ impl WatchLoop {
     /// Reports `error` and has the kit schedule the next attempt (its retry
     /// schedule: at once, after 100 ms, then the policy backoff; a permanent
     /// fault goes straight to the backoff). A compaction relists, paced by
-    /// the [`RelistPacer`].
+    /// the kit.
     fn fail(&mut self, ctx: &mut StepContext, error: ClientError) {
         let fault = error.to_fault();
         self.watch = None;
         self.progress_deadline = None;
         if fault.is_resync() {
             // Not an error: relist, at once the first time.
-            ctx.push(ProviderEvent::Fault(fault));
-            ctx.retry_at(self.relists.on_resync(Instant::now()));
+            ctx.resync(fault);
             return;
         }
         tracing::debug!(provider = %self.inner.config.id, %fault, "etcd stream fault");

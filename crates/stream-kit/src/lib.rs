@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod reconnecting_stream;
+mod resync_pacer;
 mod retry_schedule;
 mod step_context;
 

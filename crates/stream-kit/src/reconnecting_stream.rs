@@ -112,6 +112,7 @@ mod tests {
         Beat,
         Fail,
         Two,
+        Resync,
         End,
     }
 
@@ -134,6 +135,7 @@ mod tests {
                     ctx.push(ProviderEvent::Fault(ProviderFault::resync("first")));
                     ctx.push_liveness(ProviderEvent::heartbeat());
                 }
+                Some(Act::Resync) => ctx.resync(ProviderFault::resync("compacted")),
                 Some(Act::End) => ctx.terminate(ProviderTermination::Ended),
                 None => std::future::pending().await,
             }
@@ -184,6 +186,18 @@ mod tests {
         println!("seed 42 {a:?}\nseed 43 {c:?}");
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn relists_after_resyncs_are_paced() {
+        let mut acts: Vec<Act> = (0..6).map(|_| Act::Resync).collect();
+        acts.push(Act::End);
+        let t = timeline(1, acts).await;
+        let ms: Vec<u128> = t.iter().map(|(at, _)| at.as_millis()).collect();
+        println!("resync times (ms) {ms:?}");
+        // The first relist at once, then 100, 200, 400, 800, 1600 ms later
+        // (the cap is 2 s: half the heartbeat interval, at most 2 s).
+        assert_eq!(ms, [0, 0, 100, 300, 700, 1500, 3100]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,6 +7,10 @@ use provisioning_provider_api::{ProviderEvent, ProviderFault, ProviderTerminatio
 use tokio::time::Instant;
 
 use crate::RetrySchedule;
+use crate::resync_pacer::ResyncPacer;
+
+/// Floor of the resync pacing's cap, whatever interval the service asks for.
+const MIN_RESYNC_CAP: Duration = Duration::from_millis(50);
 
 /// The part of a provider stream every backend shares, handed to each
 /// [`StreamStep::step`](crate::StreamStep::step): the queue of events to
@@ -15,6 +19,7 @@ use crate::RetrySchedule;
 pub struct StepContext {
     options: StreamOptions,
     schedule: RetrySchedule,
+    resyncs: ResyncPacer,
     pending: VecDeque<ProviderEvent>,
     /// When the next step may start (after a fault, or a paced relist).
     retry_at: Option<Instant>,
@@ -32,6 +37,12 @@ impl StepContext {
     pub fn new(options: StreamOptions) -> Self {
         Self {
             schedule: RetrySchedule::new(&options),
+            // Below half the heartbeat interval: each relist yields the
+            // liveness a watch would.
+            resyncs: ResyncPacer::new(
+                (options.heartbeat_interval / 2).max(MIN_RESYNC_CAP),
+                Instant::now(),
+            ),
             options,
             pending: VecDeque::new(),
             retry_at: None,
@@ -85,6 +96,15 @@ impl StepContext {
         delay
     }
 
+    /// The watch ended in a resync (`fault` is a resync notice): queues it
+    /// and holds the relist back by the resync pacing (at once the first
+    /// time, then a short backoff and a token bucket; see the crate docs).
+    pub fn resync(&mut self, fault: ProviderFault) {
+        let at = self.resyncs.on_resync(Instant::now());
+        self.retry_at = Some(at);
+        self.pending.push_back(ProviderEvent::Fault(fault));
+    }
+
     /// Counts `fault` on the retry schedule and returns the delay before
     /// the next attempt, for a step that waits by itself (and may be woken
     /// earlier); nothing is queued.
@@ -102,9 +122,12 @@ impl StepContext {
         self.retry_at = None;
     }
 
-    /// An attempt succeeded: the next fault starts the schedule again.
+    /// An attempt succeeded (the watch delivered): the next fault starts
+    /// the schedule again, the next resync relists at once if the bucket
+    /// allows.
     pub fn succeeded(&mut self) {
         self.schedule.reset();
+        self.resyncs.on_delivery();
     }
 
     /// Consecutive faults since the last success.
