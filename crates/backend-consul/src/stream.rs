@@ -1,5 +1,5 @@
-//! The blocking-query loop behind a provider stream, unfolded into a
-//! `Stream` (kube-runtime's watcher shape).
+//! The blocking-query step behind a provider stream, run by the
+//! reconnecting-stream kit (which owns the retries and their jitter).
 //!
 //! Index rules (Consul's "blocking queries" implementation notes):
 //! - an index lower than the previous one is a rollback (snapshot restore,
@@ -10,23 +10,21 @@
 //!   heartbeat;
 //! - the loop is rate-limited by a token bucket, so a server that keeps
 //!   answering at once cannot make it spin;
-//! - after a fault the first `max_errors − 1` retries come at once and
-//!   after 100 ms, then the policy's backoff with jitter; the first query
+//! - after a fault the kit's schedule spaces the retries (at once, after
+//!   100 ms, then the policy's backoff with seeded jitter); the first query
 //!   after a fault does not block, so recovery is seen at once.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use provisioning_provider_api::{
     FaultKind, Heartbeat, ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream,
-    ProviderTermination, StreamOptions,
+    StreamOptions,
 };
-use tokio::sync::watch;
+use provisioning_stream_kit::{ReconnectingStream, StepContext, StreamStep};
 use tokio::time::{Instant, sleep_until};
 
 use crate::decode::HealthAnswer;
-use crate::error::Error;
 use crate::provider::Shared;
 
 /// Token bucket: at most `BURST` queries at once, refilled one per
@@ -93,9 +91,9 @@ pub(crate) fn effective_wait(configured: Duration, heartbeat_interval: Duration)
     configured.min(cap)
 }
 
-struct WatchState {
+/// Consul's step: one blocking query.
+struct ConsulStep {
     shared: Arc<Shared>,
-    options: StreamOptions,
     wait: Duration,
     /// Last index seen; 0 before the first answer.
     index: u64,
@@ -103,13 +101,7 @@ struct WatchState {
     blocking: bool,
     /// Content last emitted on this stream.
     last: Option<ProviderSnapshot>,
-    /// Consecutive faults, and when the next attempt is due.
-    failures: u32,
-    next_attempt: Option<Instant>,
     bucket: TokenBucket,
-    close: watch::Receiver<u64>,
-    pending: VecDeque<ProviderEvent>,
-    done: bool,
 }
 
 pub(crate) fn open(shared: Arc<Shared>, options: StreamOptions) -> ProviderStream {
@@ -126,95 +118,42 @@ pub(crate) fn open(shared: Arc<Shared>, options: StreamOptions) -> ProviderStrea
             "wait lowered below the heartbeat interval"
         );
     }
-    let state = WatchState {
+    let step = ConsulStep {
         shared,
-        options,
         wait,
         index: 0,
         blocking: false,
         last: None,
-        failures: 0,
-        next_attempt: None,
         bucket: TokenBucket::new(BURST, REFILL),
-        close,
-        pending: VecDeque::new(),
-        done: false,
     };
-    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-        let event = st.next_event().await?;
-        Some((event, st))
-    }))
+    ReconnectingStream::new(step, options)
+        .close_on(async move {
+            let _ = close.changed().await;
+        })
+        .into_stream()
 }
 
-impl WatchState {
-    async fn next_event(&mut self) -> Option<ProviderEvent> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(event);
-            }
-            if self.done {
-                return None;
-            }
-            self.step().await;
-        }
-    }
-
-    fn terminate(&mut self) {
-        self.pending
-            .push_back(ProviderEvent::Terminated(ProviderTermination::Ended));
-        self.done = true;
-    }
-
-    async fn step(&mut self) {
-        let now = Instant::now();
-        let due = self
-            .next_attempt
-            .unwrap_or(now)
-            .max(self.bucket.ready_at(now));
-        tokio::select! {
-            biased;
-            _ = self.close.changed() => return self.terminate(),
-            () = sleep_until(due) => {}
-        }
+impl StreamStep for ConsulStep {
+    async fn step(&mut self, ctx: &mut StepContext) {
+        sleep_until(self.bucket.ready_at(Instant::now())).await;
         self.bucket.take(Instant::now());
         let index = if self.blocking { self.index } else { 0 };
-        let client = &self.shared.client;
-        let result = tokio::select! {
-            biased;
-            _ = self.close.changed() => return self.terminate(),
-            r = client.health(index, self.wait) => r,
-        };
-        match result {
-            Ok(answer) => self.on_answer(answer),
-            Err(e) => self.on_error(&e),
+        match self.shared.client.health(index, self.wait).await {
+            Ok(answer) => self.on_answer(ctx, answer),
+            Err(e) => self.fault(ctx, e.to_fault()),
         }
     }
+}
 
-    fn on_error(&mut self, error: &Error) {
-        let fault = error.to_fault();
-        self.fault(fault);
-    }
-
-    fn fault(&mut self, fault: ProviderFault) {
-        self.failures = self.failures.saturating_add(1);
-        // A permanent fault skips the fast retries: only an operator (or a
-        // rotated token, re-read on the next attempt) can cure it.
-        let attempt = if fault.permanent {
-            self.failures.max(self.options.max_errors)
-        } else {
-            self.failures
-        };
-        let delay = self
-            .options
-            .retry_delay_jittered(attempt, rand::random::<f64>());
-        self.next_attempt = Some(Instant::now() + delay);
+impl ConsulStep {
+    fn fault(&mut self, ctx: &mut StepContext, fault: ProviderFault) {
+        tracing::debug!(provider = %self.shared.client.config().provider, %fault, "consul query failed");
+        ctx.fault(fault);
         // The first answer after a fault must prove liveness at once.
         self.blocking = false;
-        tracing::debug!(provider = %self.shared.client.config().provider, %fault, ?delay, "consul query failed");
-        self.pending.push_back(ProviderEvent::Fault(fault));
     }
 
-    fn on_answer(&mut self, answer: HealthAnswer) {
+    fn on_answer(&mut self, ctx: &mut StepContext, answer: HealthAnswer) {
         let meta = answer.meta;
         let provider = &self.shared.client.config().provider;
         if meta.known_leader == Some(false) {
@@ -222,39 +161,40 @@ impl WatchState {
         }
         let index = meta.index.max(1);
         if self.index > 0 && index < self.index {
-            self.pending
-                .push_back(ProviderEvent::Fault(ProviderFault::resync(format!(
-                    "X-Consul-Index went back from {} to {}; relisting",
-                    self.index, meta.index
-                ))));
+            ctx.push(ProviderEvent::Fault(ProviderFault::resync(format!(
+                "X-Consul-Index went back from {} to {}; relisting",
+                self.index, meta.index
+            ))));
         }
         self.index = index;
         self.blocking = true;
         if meta.filtered_by_acls {
             let service = &self.shared.client.config().watch.service;
-            return self.fault(ProviderFault::permanent(
-                FaultKind::PermissionDenied,
-                format!(
-                    "consul filtered the results by ACLs: the token may not read service {service:?} or its nodes"
+            return self.fault(
+                ctx,
+                ProviderFault::permanent(
+                    FaultKind::PermissionDenied,
+                    format!(
+                        "consul filtered the results by ACLs: the token may not read service {service:?} or its nodes"
+                    ),
                 ),
-            ));
+            );
         }
         let snapshot = match self.shared.mapping.snapshot(&answer.entries) {
             Ok(s) => s,
             Err(e) => {
                 // Blocking on this index waits for the data to change; the
                 // fault repeats once per `wait` until it does.
-                self.fault(ProviderFault::retryable(
-                    FaultKind::MalformedResponse,
-                    e.to_string(),
-                ));
+                self.fault(
+                    ctx,
+                    ProviderFault::retryable(FaultKind::MalformedResponse, e.to_string()),
+                );
                 self.blocking = true;
-                self.next_attempt = None;
+                ctx.retry_now();
                 return;
             }
         };
-        self.failures = 0;
-        self.next_attempt = None;
+        ctx.succeeded();
         let mut snapshot = snapshot.with_revision(meta.index.to_string());
         if let Some(last_contact) = meta.last_contact {
             snapshot = snapshot.with_last_contact(last_contact);
@@ -266,9 +206,9 @@ impl WatchState {
         if changed {
             self.shared.remember(&snapshot);
             self.last = Some(snapshot.clone());
-            self.pending.push_back(ProviderEvent::Snapshot(snapshot));
+            ctx.push_liveness(ProviderEvent::Snapshot(snapshot));
         } else {
-            self.pending.push_back(ProviderEvent::Heartbeat(Heartbeat {
+            ctx.push_liveness(ProviderEvent::Heartbeat(Heartbeat {
                 last_contact: meta.last_contact,
             }));
         }

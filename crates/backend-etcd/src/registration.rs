@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::EtcdRegistration;
 use provisioning_provider_api::{MemberSpec, MemberState, NodeId, StreamOptions};
+use provisioning_stream_kit::RetrySchedule;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -80,11 +81,11 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
             return;
         }
     };
-    // Retry spacing as the streams use it: at once, 100 ms, then backoff.
-    let schedule = StreamOptions::new(register.ttl);
+    // Retry spacing as the streams use it: at once, 100 ms, then backoff
+    // (jitter from a random seed: registration has no service seed).
+    let mut schedule = RetrySchedule::new(&StreamOptions::new(register.ttl));
     let op_timeout = (register.ttl / 3).max(Duration::from_millis(500));
     let endpoints = u32::try_from(inner.config.connect_attempts()).unwrap_or(u32::MAX);
-    let mut failures = 0u32;
     let mut held: Option<Held> = None;
     while !*stop.borrow() {
         let endpoint = inner.current_endpoint();
@@ -100,7 +101,7 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
             LeaseEnd::Stop => break,
             LeaseEnd::Lost => {
                 inner.set_registration_status(|s| s.registered = false);
-                failures = 0;
+                schedule.reset();
                 tracing::info!(provider = %inner.config.id, key, "registration lease lost; granting a new one");
             }
             LeaseEnd::Failed(e, keep) => {
@@ -113,13 +114,13 @@ pub(crate) async fn run(inner: Arc<Inner>, register: EtcdRegistration) {
                 }
                 tracing::debug!(provider = %inner.config.id, error = %e, "registration attempt failed");
                 inner.set_registration_status(|s| s.last_error = Some(e.to_string()));
-                failures = failures.saturating_add(1);
+                let spaced = schedule.on_failure(false);
                 // A lease that still lives is worth one immediate try on
                 // each endpoint before the usual spacing.
-                let delay = if held.is_some_and(|h| h.alive()) && failures <= endpoints {
+                let delay = if held.is_some_and(|h| h.alive()) && schedule.failures() <= endpoints {
                     Duration::ZERO
                 } else {
-                    schedule.retry_delay_jittered(failures, rand::random())
+                    spaced
                 };
                 tokio::select! {
                     _ = stop.changed() => {}

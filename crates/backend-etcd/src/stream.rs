@@ -1,12 +1,12 @@
-//! The event stream of an etcd provider: a private state machine unfolded
-//! into a `Stream` (kube-runtime's watcher model).
+//! The event stream of an etcd provider: one step of the reconnecting-stream
+//! kit (which owns the queue, the retries and their seeded jitter).
 //!
 //! Cycle: connect → list the prefix → snapshot (or heartbeat when unchanged)
 //! → watch from the list's revision + 1. Every interruption (error, closed
 //! or cancelled watch, compaction, stalled progress) drops the watch and
 //! starts the cycle again with a fresh list; the stream never resumes from a
 //! remembered revision (ARCHITECTURE "Backend notes — etcd"). Relists
-//! after a compaction are paced ([`RelistPacer`]), so a server that cancels
+//! after a compaction are paced (the kit's resync pacing), so a server that cancels
 //! every watch as compacted gets a few requests per second, not a loop.
 //!
 //! Liveness: every `heartbeat_interval / 2` the stream sends a watch
@@ -14,7 +14,6 @@
 //! read permission and the same cluster). The progress notification is
 //! yielded as a heartbeat and never used as a resume point.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,13 +22,12 @@ use provisioning_provider_api::{
     ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream, ProviderTermination,
     StreamOptions,
 };
-use tokio::sync::watch;
+use provisioning_stream_kit::{ReconnectingStream, StepContext, StreamStep};
 use tokio::time::{Instant, sleep_until};
 
 use crate::client::{Session, SessionWatch, WatchMessage};
 use crate::error::ClientError;
 use crate::provider::Inner;
-use crate::relist_pacer::RelistPacer;
 use crate::view::PrefixView;
 
 /// Floor of the liveness tick, whatever interval the service asks for.
@@ -41,19 +39,17 @@ const MAX_OP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_COALESCED: usize = 256;
 
 pub(crate) fn open(inner: Arc<Inner>, options: StreamOptions) -> ProviderStream {
-    let state = WatchLoop::new(inner, options);
-    Box::pin(futures_util::stream::unfold(
-        state,
-        |mut state| async move {
-            let event = state.next_event().await?;
-            Some((event, state))
-        },
-    ))
+    let mut stop = inner.stop.subscribe();
+    let step = WatchLoop::new(inner, &options);
+    ReconnectingStream::new(step, options)
+        .close_on(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .into_stream()
 }
 
 /// What woke the watching step.
 enum Wake {
-    Stop,
     Message(Result<WatchMessage, ClientError>),
     Tick,
     ProgressDeadline,
@@ -61,8 +57,6 @@ enum Wake {
 
 struct WatchLoop {
     inner: Arc<Inner>,
-    options: StreamOptions,
-    stop: watch::Receiver<bool>,
     /// Liveness tick: progress request + check.
     tick: Duration,
     /// Deadline of one unary request.
@@ -74,33 +68,23 @@ struct WatchLoop {
     cluster_id: Option<u64>,
     /// The content last yielded on this stream.
     last: Option<ProviderSnapshot>,
-    pending: VecDeque<ProviderEvent>,
-    /// Consecutive failed attempts, and when the next one (or the relist
-    /// after a resync) is due.
-    failures: u32,
-    retry_at: Option<Instant>,
-    relists: RelistPacer,
     next_tick: Instant,
     /// Set while a progress request is unanswered.
     progress_deadline: Option<Instant>,
     /// Whether the watch delivered anything since the progress request.
     seen_since_request: bool,
     registration_ensured: bool,
-    done: bool,
 }
 
 impl WatchLoop {
-    fn new(inner: Arc<Inner>, options: StreamOptions) -> Self {
+    fn new(inner: Arc<Inner>, options: &StreamOptions) -> Self {
         let tick = (options.heartbeat_interval / 2).max(MIN_TICK);
         let op_timeout = options
             .heartbeat_interval
             .clamp(MIN_OP_TIMEOUT, MAX_OP_TIMEOUT);
-        let stop = inner.stop.subscribe();
         let now = Instant::now();
         Self {
             inner,
-            options,
-            stop,
             tick,
             op_timeout,
             session: None,
@@ -108,53 +92,33 @@ impl WatchLoop {
             view: PrefixView::default(),
             cluster_id: None,
             last: None,
-            pending: VecDeque::new(),
-            failures: 0,
-            retry_at: None,
-            // Below the tick: each relist yields the liveness a watch would.
-            relists: RelistPacer::new(tick, now),
             next_tick: now + tick,
             progress_deadline: None,
             seen_since_request: false,
             registration_ensured: false,
-            done: false,
         }
     }
+}
 
-    async fn next_event(&mut self) -> Option<ProviderEvent> {
+impl StreamStep for WatchLoop {
+    async fn step(&mut self, ctx: &mut StepContext) {
         if !self.registration_ensured {
             // A stream opened outside a runtime starts the registration here.
             crate::provider::ensure_registration(&self.inner);
             self.registration_ensured = true;
         }
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(event);
-            }
-            if self.done {
-                return None;
-            }
-            if *self.stop.borrow() {
-                self.finish(ProviderTermination::Ended);
-                continue;
-            }
-            if self.watch.is_some() {
-                self.step_watch().await;
-            } else if let Some(at) = self.retry_at {
-                tokio::select! {
-                    biased;
-                    _ = self.stop.changed() => {}
-                    () = sleep_until(at) => self.retry_at = None,
-                }
-            } else {
-                self.resync().await;
-            }
+        if self.watch.is_some() {
+            self.step_watch(ctx).await;
+        } else {
+            self.resync(ctx).await;
         }
     }
+}
 
+impl WatchLoop {
     /// Connect if needed, list, yield the view, watch from the list's
     /// revision + 1.
-    async fn resync(&mut self) {
+    async fn resync(&mut self, ctx: &mut StepContext) {
         if self.session.is_none() {
             let endpoint = self.inner.current_endpoint();
             match Session::connect(
@@ -171,7 +135,7 @@ impl WatchLoop {
                         .attach(session.endpoint(), session.maintenance());
                     self.session = Some(session);
                 }
-                Err(e) => return self.fail(e),
+                Err(e) => return self.fail(ctx, e),
             }
         }
         let Some(session) = self.session.as_mut() else {
@@ -179,46 +143,44 @@ impl WatchLoop {
         };
         let listing = match session.list().await {
             Ok(listing) => listing,
-            Err(e) => return self.fail(e),
+            Err(e) => return self.fail(ctx, e),
         };
-        if !self.same_cluster(listing.cluster_id) {
+        if !self.same_cluster(ctx, listing.cluster_id) {
             return;
         }
         if listing.revision < self.view.revision() {
-            self.pending
-                .push_back(ProviderEvent::Fault(ProviderFault::resync(format!(
-                    "etcd revision went back from {} to {} (restored from a backup?)",
-                    self.view.revision(),
-                    listing.revision
-                ))));
+            ctx.push(ProviderEvent::Fault(ProviderFault::resync(format!(
+                "etcd revision went back from {} to {} (restored from a backup?)",
+                self.view.revision(),
+                listing.revision
+            ))));
         }
         let revision = listing.revision;
         self.view.replace(listing.entries, revision);
-        self.emit_view(true);
+        self.emit_view(ctx, true);
         let Some(session) = self.session.as_mut() else {
             return;
         };
         match session.watch(revision + 1).await {
             Ok(watch) => {
-                // `failures` is reset only once the watch delivers (see
+                // The failures are reset only once the watch delivers (see
                 // `on_message`): a watch the server cancels right after
                 // creating it must not make the retries hot.
                 self.watch = Some(watch);
                 self.next_tick = Instant::now() + self.tick;
                 self.progress_deadline = None;
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail(ctx, e),
         }
     }
 
-    async fn step_watch(&mut self) {
+    async fn step_watch(&mut self, ctx: &mut StepContext) {
         let Some(watch) = self.watch.as_mut() else {
             return;
         };
         let deadline = self.progress_deadline;
         let wake = tokio::select! {
             biased;
-            _ = self.stop.changed() => Wake::Stop,
             // Before the deadline: a progress answer already buffered when
             // the deadline fires must count.
             message = watch.next() => Wake::Message(message),
@@ -228,42 +190,43 @@ impl WatchLoop {
             () = sleep_until(self.next_tick) => Wake::Tick,
         };
         match wake {
-            Wake::Stop => {}
-            Wake::Message(Ok(message)) => self.on_message(message),
-            Wake::Message(Err(e)) => self.fail(e),
-            Wake::Tick => self.on_tick().await,
+            Wake::Message(Ok(message)) => self.on_message(ctx, message),
+            Wake::Message(Err(e)) => self.fail(ctx, e),
+            Wake::Tick => self.on_tick(ctx).await,
             Wake::ProgressDeadline => {
                 self.progress_deadline = None;
                 if self.seen_since_request {
                     // Events arrived (the server answers progress requests
                     // only when every watcher is synced): alive.
-                    self.pending.push_back(ProviderEvent::heartbeat());
+                    ctx.push_liveness(ProviderEvent::heartbeat());
                 } else {
                     let endpoint = self
                         .session
                         .as_ref()
                         .map(|s| s.endpoint().to_owned())
                         .unwrap_or_default();
-                    self.fail(ClientError::WatchStalled {
-                        endpoint,
-                        timeout_ms: self.tick.as_millis(),
-                    });
+                    self.fail(
+                        ctx,
+                        ClientError::WatchStalled {
+                            endpoint,
+                            timeout_ms: self.tick.as_millis(),
+                        },
+                    );
                 }
             }
         }
     }
 
-    fn on_message(&mut self, message: WatchMessage) {
+    fn on_message(&mut self, ctx: &mut StepContext, message: WatchMessage) {
         self.seen_since_request = true;
         if !matches!(message, WatchMessage::Created) {
-            self.failures = 0;
-            self.relists.on_delivery();
+            ctx.succeeded();
         }
         match message {
             WatchMessage::Created => {}
             WatchMessage::Progress => {
                 self.progress_deadline = None;
-                self.pending.push_back(ProviderEvent::heartbeat());
+                ctx.push_liveness(ProviderEvent::heartbeat());
             }
             WatchMessage::Changes { changes, revision } => {
                 let mut faults = self.view.apply(changes, revision);
@@ -285,23 +248,24 @@ impl WatchLoop {
                         None => break,
                     }
                 }
-                self.emit_view(false);
-                self.pending
-                    .extend(faults.into_iter().map(ProviderEvent::Fault));
+                self.emit_view(ctx, false);
+                faults
+                    .into_iter()
+                    .for_each(|f| ctx.push(ProviderEvent::Fault(f)));
                 match next {
-                    Some(Ok(message)) => self.on_message(message),
-                    Some(Err(e)) => self.fail(e),
+                    Some(Ok(message)) => self.on_message(ctx, message),
+                    Some(Err(e)) => self.fail(ctx, e),
                     None => {}
                 }
             }
         }
     }
 
-    async fn on_tick(&mut self) {
+    async fn on_tick(&mut self, ctx: &mut StepContext) {
         self.next_tick = Instant::now() + self.tick;
         if let Some(watch) = self.watch.as_mut() {
             if let Err(e) = watch.request_progress().await {
-                return self.fail(e);
+                return self.fail(ctx, e);
             }
             if self.progress_deadline.is_none() {
                 self.progress_deadline = Some(Instant::now() + self.tick);
@@ -313,15 +277,15 @@ impl WatchLoop {
         };
         match session.check().await {
             Ok((cluster_id, _)) => {
-                self.same_cluster(cluster_id);
+                self.same_cluster(ctx, cluster_id);
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.fail(ctx, e),
         }
     }
 
     /// Yields the view: a snapshot when its content changed, else a
     /// heartbeat if asked; then a fault per newly seen bad key.
-    fn emit_view(&mut self, heartbeat_if_unchanged: bool) {
+    fn emit_view(&mut self, ctx: &mut StepContext, heartbeat_if_unchanged: bool) {
         let (snapshot, faults) = self.view.snapshot();
         if let Some(snapshot) = snapshot {
             let changed = self
@@ -331,19 +295,20 @@ impl WatchLoop {
             if changed {
                 self.inner.remember(&snapshot);
                 self.last = Some(snapshot.clone());
-                self.pending.push_back(ProviderEvent::Snapshot(snapshot));
+                ctx.push_liveness(ProviderEvent::Snapshot(snapshot));
             } else if heartbeat_if_unchanged {
-                self.pending.push_back(ProviderEvent::heartbeat());
+                ctx.push_liveness(ProviderEvent::heartbeat());
             }
         }
-        self.pending
-            .extend(faults.into_iter().map(ProviderEvent::Fault));
+        faults
+            .into_iter()
+            .for_each(|f| ctx.push(ProviderEvent::Fault(f)));
     }
 
     /// Whether `cluster_id` is the cluster this stream reads; if not, the
     /// endpoints now serve another cluster whose revisions are not
     /// comparable with what this stream published, and the stream ends.
-    fn same_cluster(&mut self, cluster_id: u64) -> bool {
+    fn same_cluster(&mut self, ctx: &mut StepContext, cluster_id: u64) -> bool {
         match self.cluster_id {
             None => {
                 self.cluster_id = Some(cluster_id);
@@ -351,29 +316,32 @@ impl WatchLoop {
             }
             Some(known) if known == cluster_id => true,
             Some(known) => {
-                self.finish(ProviderTermination::Errored {
-                    reason: format!(
-                        "the endpoints now serve another etcd cluster (id {known:016x}, now \
+                self.finish(
+                    ctx,
+                    ProviderTermination::Errored {
+                        reason: format!(
+                            "the endpoints now serve another etcd cluster (id {known:016x}, now \
                          {cluster_id:016x}); revisions are not comparable"
-                    ),
-                    permanent: false,
-                });
+                        ),
+                        permanent: false,
+                    },
+                );
                 false
             }
         }
     }
 
-    /// Reports `error` and schedules the next attempt: at once, after
-    /// 100 ms, then the policy backoff (StreamOptions); a permanent fault
-    /// goes straight to the backoff. A compaction relists at once.
-    fn fail(&mut self, error: ClientError) {
+    /// Reports `error` and has the kit schedule the next attempt (its retry
+    /// schedule: at once, after 100 ms, then the policy backoff; a permanent
+    /// fault goes straight to the backoff). A compaction relists, paced by
+    /// the kit.
+    fn fail(&mut self, ctx: &mut StepContext, error: ClientError) {
         let fault = error.to_fault();
         self.watch = None;
         self.progress_deadline = None;
         if fault.is_resync() {
             // Not an error: relist, at once the first time.
-            self.pending.push_back(ProviderEvent::Fault(fault));
-            self.retry_at = Some(self.relists.on_resync(Instant::now()));
+            ctx.resync(fault);
             return;
         }
         tracing::debug!(provider = %self.inner.config.id, %fault, "etcd stream fault");
@@ -382,22 +350,12 @@ impl WatchLoop {
         }
         // A reconnect re-reads secrets and may pick another endpoint.
         self.session = None;
-        self.failures = self.failures.saturating_add(1);
-        if fault.permanent {
-            self.failures = self.failures.max(self.options.max_errors);
-        }
-        let delay = self
-            .options
-            .retry_delay_jittered(self.failures, rand::random::<f64>());
-        self.retry_at = Some(Instant::now() + delay);
-        self.pending.push_back(ProviderEvent::Fault(fault));
+        ctx.fault(fault);
     }
 
-    fn finish(&mut self, termination: ProviderTermination) {
+    fn finish(&mut self, ctx: &mut StepContext, termination: ProviderTermination) {
         self.watch = None;
         self.session = None;
-        self.done = true;
-        self.pending
-            .push_back(ProviderEvent::Terminated(termination));
+        ctx.terminate(termination);
     }
 }

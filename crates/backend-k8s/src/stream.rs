@@ -1,8 +1,8 @@
 //! The event stream of a Kubernetes provider: kube-runtime's watcher, the
-//! resync rules, the liveness request and the backoff, unfolded into a
-//! [`ProviderStream`].
+//! resync rules and the liveness request, as one step of the
+//! reconnecting-stream kit (which owns the retries and their jitter).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use provisioning_provider_api::{
     FaultKind, MemberState, NodeId, ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream,
     StreamOptions,
 };
+use provisioning_stream_kit::{ReconnectingStream, StepContext, StreamStep};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -101,17 +102,14 @@ enum Step {
     PingDue,
 }
 
-struct StreamState {
+/// The Kubernetes step: connect, or handle what the live watcher says.
+/// Every failed attempt counts on the kit's schedule, faults and resyncs
+/// alike: a server that answers 410 forever must not cause a relist loop.
+struct K8sStep {
     inner: Arc<Inner>,
     options: StreamOptions,
     target: Target,
-    pending: VecDeque<ProviderEvent>,
     live: Option<Live>,
-    /// When the next connect may start.
-    retry_at: Instant,
-    /// Consecutive failed attempts (faults and resyncs alike: a server that
-    /// answers 410 forever must not cause a relist loop).
-    attempts: u32,
     attempt_started: Instant,
     /// Members by object name; `building` collects a relist between `Init`
     /// and `InitDone` and then replaces `current` whole.
@@ -122,28 +120,20 @@ struct StreamState {
     unusable_logged: usize,
     last: Option<ProviderSnapshot>,
     dirty: bool,
-    owe_liveness: bool,
-    /// When the last snapshot or heartbeat was queued.
-    last_liveness: Instant,
-    done: bool,
 }
 
 pub(crate) fn open(inner: Arc<Inner>, options: StreamOptions) -> ProviderStream {
     let mut options = options;
     options.heartbeat_interval = options.heartbeat_interval.max(Duration::from_millis(100));
-    let now = Instant::now();
-    let state = StreamState {
+    let step = K8sStep {
         target: Target {
             resource: inner.watch.resource,
             namespace: inner.watch.namespace.clone().unwrap_or_default(),
         },
         inner,
         options,
-        pending: VecDeque::new(),
         live: None,
-        retry_at: now,
-        attempts: 0,
-        attempt_started: now,
+        attempt_started: Instant::now(),
         current: BTreeMap::new(),
         building: None,
         building_revision: None,
@@ -151,14 +141,8 @@ pub(crate) fn open(inner: Arc<Inner>, options: StreamOptions) -> ProviderStream 
         unusable_logged: 0,
         last: None,
         dirty: false,
-        owe_liveness: true,
-        last_liveness: now,
-        done: false,
     };
-    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-        let event = st.next_event().await?;
-        Some((event, st))
-    }))
+    ReconnectingStream::new(step, options).into_stream()
 }
 
 /// Newer of two resource versions. They are opaque strings by contract but
@@ -173,7 +157,17 @@ fn newer(a: Option<String>, b: Option<String>) -> Option<String> {
     }
 }
 
-impl StreamState {
+impl StreamStep for K8sStep {
+    async fn step(&mut self, ctx: &mut StepContext) {
+        if self.live.is_some() {
+            self.step_live(ctx).await;
+        } else {
+            self.connect(ctx).await;
+        }
+    }
+}
+
+impl K8sStep {
     fn ping_period(&self) -> Duration {
         self.options.heartbeat_interval * 3 / 4
     }
@@ -187,26 +181,9 @@ impl StreamState {
             .clamp(Duration::from_secs(1), Duration::from_secs(10))
     }
 
-    async fn next_event(&mut self) -> Option<ProviderEvent> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(event);
-            }
-            if self.done {
-                return None;
-            }
-            if self.live.is_some() {
-                self.step_live().await;
-            } else {
-                self.connect().await;
-            }
-        }
-    }
-
-    async fn connect(&mut self) {
-        sleep_until(self.retry_at).await;
+    async fn connect(&mut self, ctx: &mut StepContext) {
         self.attempt_started = Instant::now();
-        let (guard, quick) = WatchGuard::new(self.options);
+        let (guard, quick) = WatchGuard::new(ctx.fork_schedule());
         match self.inner.connector.connect(Some(guard.clone())).await {
             Ok(conn) => {
                 self.target.namespace = conn.namespace.clone();
@@ -225,11 +202,11 @@ impl StreamState {
                     next_ping: Instant::now() + self.ping_period(),
                 });
             }
-            Err(e) => self.fail(Failure::Connect(e)),
+            Err(e) => self.fail(ctx, Failure::Connect(e)),
         }
     }
 
-    async fn step_live(&mut self) {
+    async fn step_live(&mut self, ctx: &mut StepContext) {
         let ping_timeout = self.ping_timeout();
         let ping_period = self.ping_period();
         let Some(live) = self.live.as_mut() else {
@@ -248,23 +225,23 @@ impl StreamState {
             () = sleep_until(live.next_ping), if live.ping.is_none() => Step::PingDue,
         };
         match step {
-            Step::Item(None) => self.fail(Failure::WatcherEnded),
+            Step::Item(None) => self.fail(ctx, Failure::WatcherEnded),
             Step::Item(Some(item)) => {
-                self.on_item(item);
+                self.on_item(ctx, item);
                 for _ in 0..MAX_BATCH {
                     let Some(live) = self.live.as_mut() else {
                         break;
                     };
                     match live.source.next().now_or_never() {
-                        Some(Some(item)) => self.on_item(item),
+                        Some(Some(item)) => self.on_item(ctx, item),
                         _ => break,
                     }
                 }
-                self.publish();
+                self.publish(ctx);
             }
             Step::Quick(quick) => {
                 if quick.streak >= 2 {
-                    self.pending.push_back(ProviderEvent::Fault(ProviderFault::retryable(
+                    ctx.push(ProviderEvent::Fault(ProviderFault::retryable(
                         FaultKind::BackendUnavailable,
                         format!(
                             "the API server closed {} watches in a row at once (last after {:?}); next watch in {:?}",
@@ -288,9 +265,9 @@ impl StreamState {
                 live.next_ping = Instant::now() + ping_period;
                 let synced = live.synced;
                 match result {
-                    Ok(()) if synced => self.push_liveness(ProviderEvent::heartbeat()),
+                    Ok(()) if synced => ctx.push_liveness(ProviderEvent::heartbeat()),
                     Ok(()) => {}
-                    Err(failure) => self.ping_failed(failure),
+                    Err(failure) => self.ping_failed(ctx, failure),
                 }
             }
         }
@@ -305,9 +282,9 @@ impl StreamState {
         }
     }
 
-    fn on_item(&mut self, item: Result<SourceEvent, watcher::Error>) {
+    fn on_item(&mut self, ctx: &mut StepContext, item: Result<SourceEvent, watcher::Error>) {
         match item {
-            Err(e) => self.fail(Failure::Watcher(e)),
+            Err(e) => self.fail(ctx, Failure::Watcher(e)),
             Ok(SourceEvent::Init) => {
                 self.building = Some(BTreeMap::new());
                 self.building_revision = None;
@@ -335,7 +312,7 @@ impl StreamState {
                     .or(self.revision.take());
                 self.building_revision = None;
                 self.dirty = true;
-                self.owe_liveness = true;
+                ctx.owe_liveness();
                 if let Some(live) = self.live.as_mut() {
                     live.synced = true;
                 }
@@ -360,7 +337,7 @@ impl StreamState {
 
     /// Emits the view when it changed, or the liveness owed after a
     /// (re)sync.
-    fn publish(&mut self) {
+    fn publish(&mut self, ctx: &mut StepContext) {
         if !self.live.as_ref().is_some_and(|l| l.synced) {
             return;
         }
@@ -376,25 +353,18 @@ impl StreamState {
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner) = Some(view.clone());
                         self.last = Some(view.clone());
-                        self.push_liveness(ProviderEvent::Snapshot(view));
-                        self.owe_liveness = false;
+                        ctx.push_liveness(ProviderEvent::Snapshot(view));
                     }
                 }
-                Err(fault) => self.pending.push_back(ProviderEvent::Fault(fault)),
+                Err(fault) => ctx.push(ProviderEvent::Fault(fault)),
             }
         }
         // Events that leave the view unchanged still prove the API server
         // alive; they also keep a busy watcher from starving the ping.
-        let quiet = self.last_liveness.elapsed() >= self.ping_period();
-        if self.owe_liveness || quiet {
-            self.owe_liveness = false;
-            self.push_liveness(ProviderEvent::heartbeat());
+        let quiet = ctx.last_liveness().elapsed() >= self.ping_period();
+        if ctx.owes_liveness() || quiet {
+            ctx.push_liveness(ProviderEvent::heartbeat());
         }
-    }
-
-    fn push_liveness(&mut self, event: ProviderEvent) {
-        self.last_liveness = Instant::now();
-        self.pending.push_back(event);
     }
 
     /// The union of every object's members. The same id from two objects
@@ -438,7 +408,7 @@ impl StreamState {
     /// the watcher reports its own failures, and a stuck watch is replaced
     /// by its idle timeout. Tearing a healthy watch down over one slow
     /// request would cost a full relist.
-    fn ping_failed(&mut self, failure: Failure) {
+    fn ping_failed(&mut self, ctx: &mut StepContext, failure: Failure) {
         let fault = match classify(&failure, &self.target) {
             Verdict::Fault(fault) => fault,
             Verdict::Terminate(t) => ProviderFault::retryable(
@@ -447,37 +417,27 @@ impl StreamState {
             ),
         };
         tracing::debug!(provider = %self.inner.descriptor_id, ?failure, "liveness request failed");
-        self.owe_liveness = true;
-        self.pending.push_back(ProviderEvent::Fault(fault));
+        ctx.owe_liveness();
+        ctx.push(ProviderEvent::Fault(fault));
     }
 
     /// Drops the connection and decides what follows: a fault and a
-    /// reconnect after the retry delay, or the end of the stream.
-    fn fail(&mut self, failure: Failure) {
+    /// reconnect after the kit's retry delay, or the end of the stream.
+    fn fail(&mut self, ctx: &mut StepContext, failure: Failure) {
         let verdict = classify(&failure, &self.target);
         tracing::debug!(provider = %self.inner.descriptor_id, ?failure, ?verdict, "watch failed");
         self.live = None;
         self.building = None;
-        self.owe_liveness = true;
+        ctx.owe_liveness();
         match verdict {
-            Verdict::Terminate(termination) => {
-                self.pending
-                    .push_back(ProviderEvent::Terminated(termination));
-                self.done = true;
-            }
+            Verdict::Terminate(termination) => ctx.terminate(termination),
             Verdict::Fault(fault) => {
-                let now = Instant::now();
                 // An attempt that stayed up a whole heartbeat interval was a
                 // success: the next failure starts the schedule again.
-                if now.duration_since(self.attempt_started) >= self.options.heartbeat_interval {
-                    self.attempts = 0;
+                if self.attempt_started.elapsed() >= self.options.heartbeat_interval {
+                    ctx.succeeded();
                 }
-                self.attempts = self.attempts.saturating_add(1);
-                let delay = self
-                    .options
-                    .retry_delay_jittered(self.attempts, rand::random::<f64>());
-                self.retry_at = now + delay;
-                self.pending.push_back(ProviderEvent::Fault(fault));
+                ctx.fault(fault);
             }
         }
     }

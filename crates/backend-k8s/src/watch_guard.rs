@@ -25,7 +25,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http::{Request, Response};
-use provisioning_provider_api::StreamOptions;
+use provisioning_stream_kit::RetrySchedule;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep, sleep};
 use tower::{Layer, Service};
@@ -49,25 +49,24 @@ pub(crate) struct QuickClose {
     pub(crate) delay: Duration,
 }
 
-/// The layer; clones share the streak.
+/// The layer; clones share the streak (the schedule's failure count).
 #[derive(Clone)]
 pub(crate) struct WatchGuard {
-    streak: Arc<Mutex<u32>>,
+    schedule: Arc<Mutex<RetrySchedule>>,
     list_rv: Arc<Mutex<Option<String>>>,
-    options: StreamOptions,
     notices: mpsc::UnboundedSender<QuickClose>,
 }
 
 impl WatchGuard {
-    /// A guard spacing quick closes by `options`' retry schedule, reporting
+    /// A guard spacing quick closes by `schedule` (the stream's, forked, so
+    /// its jitter is seeded too), reporting
     /// each delayed close on the returned receiver.
-    pub(crate) fn new(options: StreamOptions) -> (Self, mpsc::UnboundedReceiver<QuickClose>) {
+    pub(crate) fn new(schedule: RetrySchedule) -> (Self, mpsc::UnboundedReceiver<QuickClose>) {
         let (notices, rx) = mpsc::unbounded_channel();
         (
             Self {
-                streak: Arc::new(Mutex::new(0)),
+                schedule: Arc::new(Mutex::new(schedule)),
                 list_rv: Arc::new(Mutex::new(None)),
-                options,
                 notices,
             },
             rx,
@@ -88,17 +87,14 @@ impl WatchGuard {
 
     /// A watch ended after `lived`: how long to hold its end back.
     fn on_watch_end(&self, lived: Duration) -> Duration {
-        let mut streak = self.streak.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut schedule = self.schedule.lock().unwrap_or_else(PoisonError::into_inner);
         if lived >= QUICK_CLOSE {
-            *streak = 0;
+            schedule.reset();
             return Duration::ZERO;
         }
-        *streak = streak.saturating_add(1);
-        let delay = self
-            .options
-            .retry_delay_jittered(*streak, rand::random::<f64>());
+        let delay = schedule.on_failure(false);
         let _ = self.notices.send(QuickClose {
-            streak: *streak,
+            streak: schedule.failures(),
             lived,
             delay,
         });
@@ -283,6 +279,7 @@ pub(crate) fn is_collection<B>(req: &Request<B>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use provisioning_provider_api::StreamOptions;
 
     #[test]
     fn the_list_version_is_found_in_the_head_only() {
@@ -305,7 +302,7 @@ mod tests {
             Duration::from_secs(30),
             0.0,
         );
-        let (guard, mut rx) = WatchGuard::new(options);
+        let (guard, mut rx) = WatchGuard::new(RetrySchedule::new(&options));
         let delays: Vec<_> = (0..5)
             .map(|_| guard.on_watch_end(Duration::from_millis(5)))
             .collect();

@@ -1,80 +1,64 @@
-//! The event stream of an in-memory provider.
+//! The event stream of an in-memory provider: one step of the
+//! reconnecting-stream kit, driven by the provider's mode.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
-use provisioning_provider_api::{ProviderEvent, ProviderSnapshot, ProviderStream, StreamOptions};
+use provisioning_provider_api::{
+    ProviderEvent, ProviderFault, ProviderSnapshot, ProviderStream, ProviderTermination,
+    StreamOptions,
+};
+use provisioning_stream_kit::{ReconnectingStream, StepContext, StreamStep};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::state::{Control, Mode, Shared};
 
-/// State of one open stream, unfolded into a `Stream` by [`open`].
-struct StreamState {
+/// The in-memory provider's step: follows the shared state's mode.
+struct MemoryStep {
     shared: Arc<Shared>,
     version: watch::Receiver<u64>,
     inbox: mpsc::UnboundedReceiver<Control>,
-    options: StreamOptions,
+    heartbeat_interval: Duration,
     /// Content last emitted on this stream.
     last: Option<ProviderSnapshot>,
-    pending: VecDeque<ProviderEvent>,
-    next_heartbeat: Instant,
-    /// After a fault, hang or failure: the next normal step must prove
-    /// liveness at once (snapshot if changed, else heartbeat).
-    owe_liveness: bool,
-    /// Consecutive failed attempts while failing, and when the next is due.
-    failed_attempts: u32,
+    /// While failing: when the next failed attempt is due. The step waits
+    /// for it by itself, so a change of mode or a control wakes it earlier.
     next_attempt: Option<Instant>,
-    done: bool,
 }
 
 pub(crate) fn open(shared: Arc<Shared>, options: StreamOptions) -> ProviderStream {
     let (version, inbox) = shared.subscribe();
     let mut options = options;
-    options.heartbeat_interval = options
-        .heartbeat_interval
-        .max(std::time::Duration::from_millis(1));
-    let interval = options.heartbeat_interval;
-    let state = StreamState {
+    options.heartbeat_interval = options.heartbeat_interval.max(Duration::from_millis(1));
+    // The in-memory backend is deterministic: no jitter.
+    options.jitter = 0.0;
+    let step = MemoryStep {
         shared,
         version,
         inbox,
-        options,
+        heartbeat_interval: options.heartbeat_interval,
         last: None,
-        pending: VecDeque::new(),
-        next_heartbeat: Instant::now() + interval,
-        owe_liveness: true,
-        failed_attempts: 0,
         next_attempt: None,
-        done: false,
     };
-    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
-        let event = st.next_event().await?;
-        Some((event, st))
-    }))
+    ReconnectingStream::new(step, options).into_stream()
 }
 
-impl StreamState {
-    async fn next_event(&mut self) -> Option<ProviderEvent> {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(event);
-            }
-            if self.done {
-                return None;
-            }
-            let mode = self.shared.lock().mode.clone();
-            match mode {
-                Mode::Normal => self.step_normal().await,
-                Mode::Hung => self.step_hung().await,
-                Mode::Failing(fault) => self.step_failing(fault).await,
-            }
+impl StreamStep for MemoryStep {
+    async fn step(&mut self, ctx: &mut StepContext) {
+        let mode = self.shared.lock().mode.clone();
+        match mode {
+            Mode::Normal => self.step_normal(ctx).await,
+            Mode::Hung => self.step_hung(ctx).await,
+            Mode::Failing(fault) => self.step_failing(ctx, fault).await,
         }
     }
+}
 
+impl MemoryStep {
     /// Emits the current view if it differs from what this stream last sent;
     /// otherwise a heartbeat when one is owed.
-    fn emit_view(&mut self, heartbeat_if_unchanged: bool) {
+    fn emit_view(&mut self, ctx: &mut StepContext, heartbeat_if_unchanged: bool) {
         let current = self.shared.snapshot();
         let changed = self
             .last
@@ -83,69 +67,54 @@ impl StreamState {
         if changed {
             self.shared.lock().last_seen = Some(current.clone());
             self.last = Some(current.clone());
-            self.pending.push_back(ProviderEvent::Snapshot(current));
+            ctx.push_liveness(ProviderEvent::Snapshot(current));
         } else if heartbeat_if_unchanged {
-            self.pending.push_back(ProviderEvent::heartbeat());
-        } else {
-            return;
+            ctx.push_liveness(ProviderEvent::heartbeat());
         }
-        self.next_heartbeat = Instant::now() + self.options.heartbeat_interval;
     }
 
-    fn on_control(&mut self, control: Option<Control>) {
+    fn on_control(ctx: &mut StepContext, control: Option<Control>) {
         match control {
             Some(Control::Fault(fault)) => {
-                self.pending.push_back(ProviderEvent::Fault(fault));
-                self.owe_liveness = true;
+                ctx.push(ProviderEvent::Fault(fault));
+                ctx.owe_liveness();
             }
-            Some(Control::Terminate(termination)) => {
-                self.pending
-                    .push_back(ProviderEvent::Terminated(termination));
-                self.done = true;
-            }
+            Some(Control::Terminate(termination)) => ctx.terminate(termination),
             // The provider and every handle are gone: nothing can change any
             // more; end the stream like a backend that closed it.
-            None => {
-                self.pending.push_back(ProviderEvent::Terminated(
-                    provisioning_provider_api::ProviderTermination::Ended,
-                ));
-                self.done = true;
-            }
+            None => ctx.terminate(ProviderTermination::Ended),
         }
     }
 
-    async fn step_normal(&mut self) {
-        self.failed_attempts = 0;
+    async fn step_normal(&mut self, ctx: &mut StepContext) {
+        ctx.succeeded();
         self.next_attempt = None;
         // Mark the current version seen before reading the state, so a change
         // racing with this read wakes the next wait.
         self.version.borrow_and_update();
-        if self.owe_liveness {
-            self.owe_liveness = false;
-            self.emit_view(true);
+        if ctx.owes_liveness() {
+            self.emit_view(ctx, true);
             return;
         }
-        self.emit_view(false);
-        if !self.pending.is_empty() {
+        self.emit_view(ctx, false);
+        if ctx.has_pending() {
             return;
         }
+        let next_heartbeat = ctx.last_liveness() + self.heartbeat_interval;
         tokio::select! {
             biased;
-            control = self.inbox.recv() => self.on_control(control),
+            control = self.inbox.recv() => Self::on_control(ctx, control),
             changed = self.version.changed() => {
                 if changed.is_err() {
-                    self.on_control(None);
+                    Self::on_control(ctx, None);
                 }
             }
-            () = sleep_until(self.next_heartbeat) => {
-                self.pending.push_back(ProviderEvent::heartbeat());
-                self.next_heartbeat = Instant::now() + self.options.heartbeat_interval;
-            }
+            () = sleep_until(next_heartbeat) => ctx.push_liveness(ProviderEvent::heartbeat()),
         }
     }
 
-    async fn step_hung(&mut self) {
-        self.owe_liveness = true;
+    async fn step_hung(&mut self, ctx: &mut StepContext) {
+        ctx.owe_liveness();
         self.version.borrow_and_update();
         tokio::select! {
             biased;
@@ -153,35 +122,33 @@ impl StreamState {
             // closing the stream, a connection reset) still ends it.
             control = self.inbox.recv() => {
                 if matches!(control, Some(Control::Terminate(_)) | None) {
-                    self.on_control(control);
+                    Self::on_control(ctx, control);
                 }
             }
             changed = self.version.changed() => {
                 if changed.is_err() {
-                    self.on_control(None);
+                    Self::on_control(ctx, None);
                 }
             }
         }
     }
 
-    async fn step_failing(&mut self, fault: provisioning_provider_api::ProviderFault) {
-        self.owe_liveness = true;
+    async fn step_failing(&mut self, ctx: &mut StepContext, fault: ProviderFault) {
+        ctx.owe_liveness();
         self.version.borrow_and_update();
         let due = *self.next_attempt.get_or_insert_with(Instant::now);
         tokio::select! {
             biased;
-            control = self.inbox.recv() => self.on_control(control),
+            control = self.inbox.recv() => Self::on_control(ctx, control),
             changed = self.version.changed() => {
                 if changed.is_err() {
-                    self.on_control(None);
+                    Self::on_control(ctx, None);
                 }
             }
             () = sleep_until(due) => {
-                self.pending.push_back(ProviderEvent::Fault(fault));
-                self.failed_attempts += 1;
-                let delay = self.options.retry_delay(self.failed_attempts);
-                // The in-memory backend is deterministic: no jitter.
-                self.next_attempt = Some(Instant::now() + delay.max(std::time::Duration::from_millis(1)));
+                let delay = ctx.count_fault(&fault);
+                ctx.push(ProviderEvent::Fault(fault));
+                self.next_attempt = Some(Instant::now() + delay.max(Duration::from_millis(1)));
             }
         }
     }

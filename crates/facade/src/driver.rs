@@ -47,6 +47,8 @@ pub(crate) struct DriverParts {
     pub(crate) descriptors: Vec<ProviderDescriptor>,
     pub(crate) providers: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
     pub(crate) policy: FailoverPolicy,
+    /// The service's seed: each stream's backoff jitter is seeded from it.
+    pub(crate) rng_seed: u64,
 }
 
 pub(crate) struct Driver {
@@ -57,6 +59,7 @@ pub(crate) struct Driver {
     descriptors: Vec<ProviderDescriptor>,
     pub(crate) providers: BTreeMap<ProviderId, Arc<dyn ClusterProvider>>,
     pub(crate) policy: FailoverPolicy,
+    rng_seed: u64,
     streams: BTreeMap<ProviderId, RunningStream>,
     /// Each provider's reconnect count (streams opened again, recoveries
     /// after a fault) since it entered the running set, shown on its
@@ -99,6 +102,7 @@ impl Driver {
             descriptors,
             providers,
             policy,
+            rng_seed,
         } = parts;
         // Every series of the running set exists from the first scrape on.
         hub.metrics()
@@ -109,6 +113,7 @@ impl Driver {
             descriptors,
             providers,
             policy,
+            rng_seed,
             streams: BTreeMap::new(),
             reconnects: BTreeMap::new(),
             latest: BTreeMap::new(),

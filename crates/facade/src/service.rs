@@ -271,6 +271,7 @@ impl ClusterProvisioningService {
             descriptors: descriptors.clone(),
             providers,
             policy,
+            rng_seed,
         });
         info!(run_id = %hub_handle.run_id(), providers = descriptors.len(), "provisioning service starting");
         let task = tokio::spawn(driver.run(rx));

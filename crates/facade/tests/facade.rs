@@ -17,5 +17,6 @@ mod facade {
     mod public_signatures;
     mod reload_after_writes;
     mod store_saves;
+    mod stream_seed;
     mod tracing_spans;
 }

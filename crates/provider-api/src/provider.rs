@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use futures_core::Stream;
 
-use crate::{ProviderDescriptor, ProviderEvent, ProviderFault, ProviderSnapshot};
+use crate::{ProviderDescriptor, ProviderEvent, ProviderFault, ProviderId, ProviderSnapshot};
 
 /// The event stream of one provider. Errors travel inside it as
 /// [`ProviderEvent::Fault`]; it recovers by itself on the next poll and ends
@@ -48,6 +48,11 @@ pub struct StreamOptions {
     pub liveness_interval: Duration,
     /// A probe answered later than this is a retryable fault.
     pub liveness_timeout: Duration,
+    /// Seed of the stream's backoff jitter, so two runs with the same seed
+    /// and the same faults retry at the same times. `None`: the stream picks
+    /// a random one. The service derives it from its own seed and the
+    /// provider's id ([`with_jitter_seed_for`](Self::with_jitter_seed_for)).
+    pub jitter_seed: Option<u64>,
 }
 
 impl StreamOptions {
@@ -64,7 +69,21 @@ impl StreamOptions {
             jitter: 0.2,
             liveness_interval: Duration::ZERO,
             liveness_timeout: Duration::from_secs(1),
+            jitter_seed: None,
         }
+    }
+
+    /// Sets the jitter seed.
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// Sets the jitter seed to `seed` mixed with `provider`'s id, so each
+    /// provider of one service draws its own reproducible sequence.
+    pub fn with_jitter_seed_for(self, seed: u64, provider: &ProviderId) -> Self {
+        let mixed = xxhash_rust::xxh3::xxh3_64_with_seed(provider.as_str().as_bytes(), seed);
+        self.with_jitter_seed(mixed)
     }
 
     /// Sets the liveness probe period (zero: off) and timeout.
@@ -185,5 +204,26 @@ mod tests {
         assert_eq!(o.retry_delay(1000), Duration::from_secs(30));
         let j = o.retry_delay_jittered(3, 0.0);
         assert_eq!(j, Duration::from_secs_f64(1.6));
+    }
+
+    #[test]
+    fn jitter_seed_mixes_the_provider_id() {
+        let o = StreamOptions::new(Duration::from_secs(5));
+        assert_eq!(o.jitter_seed, None);
+        let a = ProviderId::new("a").unwrap();
+        let b = ProviderId::new("b").unwrap();
+        let seed = |o: StreamOptions| o.jitter_seed.unwrap();
+        assert_eq!(
+            seed(o.with_jitter_seed_for(7, &a)),
+            seed(o.with_jitter_seed_for(7, &a))
+        );
+        assert_ne!(
+            seed(o.with_jitter_seed_for(7, &a)),
+            seed(o.with_jitter_seed_for(7, &b))
+        );
+        assert_ne!(
+            seed(o.with_jitter_seed_for(7, &a)),
+            seed(o.with_jitter_seed_for(8, &a))
+        );
     }
 }

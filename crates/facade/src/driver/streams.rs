@@ -159,7 +159,9 @@ impl Driver {
         span.follows_from(Span::current());
         // Opened inside the span, so that what the backend starts there
         // can carry it too.
-        let mut stream = span.in_scope(|| provider.stream(options));
+        // Same service seed, same provider: the same retry times.
+        let seeded = options.with_jitter_seed_for(self.rng_seed, tag.id());
+        let mut stream = span.in_scope(|| provider.stream(seeded));
         let mut prober = LivenessProber::new(provider, options, self.hub.metrics().clone());
         let tx = self.items_tx.clone();
         let recorder = span.clone();

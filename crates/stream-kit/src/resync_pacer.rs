@@ -1,7 +1,7 @@
-//! [`RelistPacer`]: when the stream may list the prefix again after its
-//! watch ended in a resync (cancelled as compacted).
+//! [`ResyncPacer`]: when a stream may list again after its watch ended in a
+//! resync (etcd's watch cancelled as compacted, say).
 //!
-//! A compaction is not an error, and one relist at once is its cure. But a
+//! A resync is not an error, and one relist at once is its cure. But a
 //! server that cancels every new watch as compacted (a compaction loop that
 //! runs ahead of a slow link, a misbehaving proxy) would get a list and a
 //! watch per round trip, for ever. So relists after resyncs are paced, with
@@ -19,18 +19,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Relists a burst of resyncs may take at once.
-pub(crate) const BURST: u32 = 3;
+const BURST: u32 = 3;
 /// One relist token comes back per this long: at most 2 relists (a list and
 /// a watch each) per second in the long run.
-pub(crate) const REFILL: Duration = Duration::from_millis(500);
+const REFILL: Duration = Duration::from_millis(500);
 /// The backoff of the second consecutive resync; it doubles from there.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest backoff, whatever the liveness tick allows.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Paces relists after resyncs (module docs).
 #[derive(Debug)]
-pub(crate) struct RelistPacer {
+pub(crate) struct ResyncPacer {
     /// Consecutive resyncs without a delivery in between.
     streak: u32,
     cap: Duration,
@@ -39,7 +39,7 @@ pub(crate) struct RelistPacer {
     refilled: Instant,
 }
 
-impl RelistPacer {
+impl ResyncPacer {
     /// A pacer whose backoff never exceeds `cap` (nor [`MAX_BACKOFF`]).
     pub(crate) fn new(cap: Duration, now: Instant) -> Self {
         Self {
@@ -97,7 +97,7 @@ mod tests {
 
     /// Relist times of resyncs that each come `gap` after the previous
     /// relist started, as a watch cancelled at once does.
-    fn relists(pacer: &mut RelistPacer, start: Instant, gap: Duration, n: usize) -> Vec<u64> {
+    fn relists(pacer: &mut ResyncPacer, start: Instant, gap: Duration, n: usize) -> Vec<u64> {
         let mut now = start;
         (0..n)
             .map(|_| {
@@ -111,7 +111,7 @@ mod tests {
     #[test]
     fn consecutive_resyncs_back_off_up_to_the_cap() {
         let start = Instant::now();
-        let mut pacer = RelistPacer::new(ms(1500), start);
+        let mut pacer = ResyncPacer::new(ms(1500), start);
         let at = relists(&mut pacer, start, Duration::ZERO, 8);
         // At once, then 0.1, 0.2, 0.4, 0.8 s later, then the cap.
         assert_eq!(at, [0, 100, 300, 700, 1500, 3000, 4500, 6000]);
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn the_bucket_holds_when_every_watch_delivers_first() {
         let start = Instant::now();
-        let mut pacer = RelistPacer::new(ms(1500), start);
+        let mut pacer = ResyncPacer::new(ms(1500), start);
         let mut now = start;
         let mut count = 0;
         while now < start + Duration::from_secs(10) {
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn the_cap_never_exceeds_max_backoff() {
         let start = Instant::now();
-        let mut pacer = RelistPacer::new(Duration::from_secs(60), start);
+        let mut pacer = ResyncPacer::new(Duration::from_secs(60), start);
         let at = relists(&mut pacer, start, Duration::ZERO, 12);
         let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
         assert_eq!(gaps.iter().max(), Some(&2000), "{gaps:?}");
