@@ -28,7 +28,6 @@ mod provider;
 #[cfg(feature = "client")]
 mod registration;
 #[cfg(feature = "client")]
-#[cfg(feature = "client")]
 mod stream;
 #[cfg(feature = "client")]
 mod view;

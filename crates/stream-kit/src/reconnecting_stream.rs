@@ -28,7 +28,10 @@ type CloseSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// told, wait out the retry delay, run the backend's step (module docs of
 /// the crate).
 pub struct ReconnectingStream<S> {
-    step: S,
+    /// `None` once the stream has ended: what the step holds (a session, a
+    /// watch open on the server) is released before the end is yielded,
+    /// not when a consumer gets round to dropping the stream.
+    step: Option<S>,
     ctx: StepContext,
     close: Option<CloseSignal>,
 }
@@ -37,7 +40,7 @@ impl<S: StreamStep> ReconnectingStream<S> {
     /// A stream of `step` opened with `options`.
     pub fn new(step: S, options: StreamOptions) -> Self {
         Self {
-            step,
+            step: Some(step),
             ctx: StepContext::new(options),
             close: None,
         }
@@ -65,16 +68,16 @@ impl<S: StreamStep> ReconnectingStream<S> {
             if let Some(event) = ctx.pop() {
                 return Some(event);
             }
-            if ctx.is_done() {
+            let Some(current) = step.as_mut().filter(|_| !ctx.is_done()) else {
                 return None;
-            }
+            };
             let retry_at = ctx.take_retry_at();
             let attempt = async {
                 if let Some(at) = retry_at {
                     sleep_until(at).await;
                     tracing::debug!(attempt = ctx.failures() + 1, "stream retrying");
                 }
-                step.step(ctx).await;
+                current.step(ctx).await;
             };
             let closed = match close.as_mut() {
                 Some(signal) => tokio::select! {
@@ -90,6 +93,9 @@ impl<S: StreamStep> ReconnectingStream<S> {
             if closed {
                 *close = None;
                 ctx.terminate(ProviderTermination::Ended);
+            }
+            if ctx.is_done() {
+                *step = None;
             }
         }
     }
@@ -262,6 +268,54 @@ mod tests {
                 "{last:?} after {seen:?}"
             );
             assert!(stream.next().await.is_none());
+        }
+    }
+
+    /// Sets its flag when dropped.
+    struct Holder(Script, std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            self.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl StreamStep for Holder {
+        async fn step(&mut self, ctx: &mut StepContext) {
+            self.0.step(ctx).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_step_is_released_before_the_end_is_yielded() {
+        for (acts, close) in [(vec![Act::Beat], true), (vec![Act::Beat, Act::End], false)] {
+            let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (tx, rx) = oneshot::channel::<()>();
+            let step = Holder(Script(acts.into()), released.clone());
+            let mut stream = ReconnectingStream::new(step, options(1))
+                .close_on(async move {
+                    let _ = rx.await;
+                })
+                .into_stream();
+            assert!(matches!(
+                stream.next().await,
+                Some(ProviderEvent::Heartbeat(_))
+            ));
+            if close {
+                let _ = tx.send(());
+            }
+            let last = tokio::time::timeout(Duration::from_secs(60), stream.next())
+                .await
+                .unwrap_or(None);
+            assert!(
+                matches!(last, Some(ProviderEvent::Terminated(_))),
+                "{last:?}"
+            );
+            // The stream is still held: the step's session and watch are not.
+            assert!(
+                released.load(std::sync::atomic::Ordering::SeqCst),
+                "close: {close}"
+            );
         }
     }
 }

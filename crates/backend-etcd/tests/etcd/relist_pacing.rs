@@ -27,7 +27,7 @@ const WINDOW: Duration = Duration::from_secs(10);
 /// the relist backoff stays below the tick.
 const HEARTBEAT: Duration = Duration::from_secs(3);
 
-/// How many relists the pacing (`RelistPacer`) allows in `window` when
+/// How many relists the pacing (the stream kit's `ResyncPacer`) allows in `window` when
 /// every watch is cancelled before it delivers: the first at once, then
 /// after 100 ms, doubling up to the cap (half the heartbeat interval).
 fn paced_relists(window: Duration) -> usize {
