@@ -256,8 +256,9 @@ fn ci() -> Result<(), String> {
             "--show-output",
         ]),
     );
+    let examples = run_examples(&env);
     let models = loom(&env, None);
-    let failed: Vec<String> = [integration, doc, models]
+    let failed: Vec<String> = [integration, examples, doc, models]
         .into_iter()
         .filter_map(Result::err)
         .collect();
@@ -427,6 +428,69 @@ fn integration_steps(env: &Env, containers: bool) -> Result<(), String> {
         run("integration: container tests", run_them)?;
     }
     Ok(())
+}
+
+/// The examples the README and the crate docs point at, with the package
+/// that holds each: built as programs (`integration` only checks that they
+/// compile, as tests) and run, so a documented example that stops working
+/// fails CI. Each ends by
+/// itself within seconds; one still running after [`EXAMPLE_DEADLINE`] is
+/// killed and fails.
+const RUN_EXAMPLES: [(&str, &str); 3] = [
+    ("cluster-provisioning", "quickstart"),
+    ("cluster-provisioning", "opentelemetry_stdout"),
+    ("provisioning-ractor", "cluster"),
+];
+const EXAMPLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn run_examples(env: &Env) -> Result<(), String> {
+    // Same profile and features as the tests: only the examples themselves
+    // are compiled again, as programs.
+    run(
+        "examples: build",
+        env.cargo(&["build", "--workspace", "--examples"]),
+    )?;
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let failed: Vec<String> = RUN_EXAMPLES
+        .iter()
+        .filter_map(|(package, name)| {
+            let binary = target.join("debug").join("examples").join(name);
+            run_example(&format!("example {package}/{name}"), &binary).err()
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
+/// Runs one built example to its end, within [`EXAMPLE_DEADLINE`].
+fn run_example(step: &str, binary: &Path) -> Result<(), String> {
+    eprintln!("xtask: == {step}");
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .current_dir(workspace_root())
+        .spawn()
+        .map_err(|e| format!("{step}: cannot start {}: {e}", binary.display()))?;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => {
+                let took = started.elapsed().as_secs_f64();
+                eprintln!("xtask: == {step}: ok ({took:.1} s)");
+                return Ok(());
+            }
+            Ok(Some(status)) => return Err(format!("{step} failed ({status})")),
+            Ok(None) if started.elapsed() > EXAMPLE_DEADLINE => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{step} still running after {EXAMPLE_DEADLINE:?}"));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => return Err(format!("{step}: {e}")),
+        }
+    }
 }
 
 /// Points a build of the separate `it-containers` workspace at the main
