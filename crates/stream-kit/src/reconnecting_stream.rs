@@ -68,9 +68,7 @@ impl<S: StreamStep> ReconnectingStream<S> {
             if let Some(event) = ctx.pop() {
                 return Some(event);
             }
-            let Some(current) = step.as_mut().filter(|_| !ctx.is_done()) else {
-                return None;
-            };
+            let current = step.as_mut().filter(|_| !ctx.is_done())?;
             let retry_at = ctx.take_retry_at();
             let attempt = async {
                 if let Some(at) = retry_at {
