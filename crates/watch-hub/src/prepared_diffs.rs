@@ -2,20 +2,12 @@
 //! computed while nothing waits for it, so that a switch publishes without
 //! diffing.
 
-use provisioning_provider_api::{
-    ClusterNode, ProviderId, ProviderSnapshot, RemoteTopologyEvent, diff_into,
-};
+use provisioning_provider_api::{ProviderId, ProviderSnapshot, RemoteTopologyEvent, diff_into};
 
 /// A prepared diff is kept only up to this many events, or an eighth of the
 /// published view if that is more: a standby that disagrees wholesale with
 /// the published view would otherwise hold a second copy of the cluster.
 const MIN_KEPT_EVENTS: usize = 1024;
-
-/// Whether a diff of `events` events from a published view of `published`
-/// members is small enough to keep.
-pub(crate) fn worth_keeping(events: usize, published: usize) -> bool {
-    events <= MIN_KEPT_EVENTS.max(published / 8)
-}
 
 /// One standby's diff from the published snapshot.
 struct PreparedDiff {
@@ -66,7 +58,7 @@ impl PreparedDiffs {
         };
         diff_into(published, snapshot, &mut events);
         let counts = crate::shrink_guard::diff_counts(&events);
-        if worth_keeping(events.len(), published.len()) {
+        if events.len() <= MIN_KEPT_EVENTS.max(published.len() / 8) {
             self.diffs.push(PreparedDiff {
                 provider: provider.clone(),
                 basis,
@@ -75,35 +67,6 @@ impl PreparedDiffs {
             });
         }
         counts
-    }
-
-    /// Keeps, for `provider`, the way back from a switch: `forward` is the
-    /// diff just published from `before` (whose hash is `target`) to the
-    /// snapshot whose hash is `basis`. If `provider`'s view is still
-    /// `before`, assessing it finds its diff here, built from the switch's
-    /// own diff (its size times a lookup) rather than by a merge of both
-    /// views. Call after [`clear`](Self::clear).
-    pub(crate) fn keep_reversed(
-        &mut self,
-        provider: &ProviderId,
-        basis: u64,
-        target: u64,
-        forward: &[RemoteTopologyEvent],
-        before: &ProviderSnapshot,
-    ) {
-        if !worth_keeping(forward.len(), before.len()) {
-            return;
-        }
-        let Some(events) = reversed(forward, before) else {
-            return;
-        };
-        self.diffs.retain(|d| &d.provider != provider);
-        self.diffs.push(PreparedDiff {
-            provider: provider.clone(),
-            basis,
-            target,
-            events,
-        });
     }
 
     /// Moves the diff from `basis` to `target` prepared for `provider` into
@@ -139,123 +102,11 @@ impl PreparedDiffs {
     }
 }
 
-/// The diff from `after` back to `before`, given `forward`, the diff from
-/// `before` to `after` (in the contract's order: leave, join, serving,
-/// draining, unblocked, blocked, each sorted by id). A leave comes back as
-/// a join of `before`'s member, a join as a leave, serving and draining
-/// swap (with `before`'s member), and so do blocked and unblocked; each
-/// group stays sorted by id. `None` if a member `forward` names is not in
-/// `before` (`forward` is then not its diff).
-fn reversed(
-    forward: &[RemoteTopologyEvent],
-    before: &ProviderSnapshot,
-) -> Option<Vec<RemoteTopologyEvent>> {
-    let member = |id: &str| -> Option<ClusterNode> {
-        let members = before.members();
-        members
-            .binary_search_by(|m| m.id.as_str().cmp(id))
-            .ok()
-            .map(|i| members[i].clone())
-    };
-    let mut leaves = Vec::new();
-    let mut joins = Vec::new();
-    let mut serving = Vec::new();
-    let mut draining = Vec::new();
-    let mut unblocked = Vec::new();
-    let mut blocked = Vec::new();
-    for event in forward {
-        match event {
-            RemoteTopologyEvent::Leave(id) => {
-                joins.push(RemoteTopologyEvent::Join(member(id.as_str())?));
-            }
-            RemoteTopologyEvent::Join(m) => leaves.push(RemoteTopologyEvent::Leave(m.id.clone())),
-            RemoteTopologyEvent::Serving(m) => {
-                draining.push(RemoteTopologyEvent::Draining(member(m.id.as_str())?));
-            }
-            RemoteTopologyEvent::Draining(m) => {
-                serving.push(RemoteTopologyEvent::Serving(member(m.id.as_str())?));
-            }
-            RemoteTopologyEvent::Blocked(id) => {
-                unblocked.push(RemoteTopologyEvent::Unblocked(id.clone()))
-            }
-            RemoteTopologyEvent::Unblocked(id) => {
-                blocked.push(RemoteTopologyEvent::Blocked(id.clone()))
-            }
-        }
-    }
-    let mut events = leaves;
-    events.extend(joins);
-    events.extend(serving);
-    events.extend(draining);
-    events.extend(unblocked);
-    events.extend(blocked);
-    Some(events)
-}
-
 #[cfg(test)]
 mod tests {
-    use provisioning_provider_api::{ClusterNode, MemberState, NodeId, diff};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use provisioning_provider_api::{ClusterNode, diff};
 
     use super::*;
-
-    /// A random view over ids `m00`..`m39`: each present or not, on one of
-    /// two ports, serving or draining; ids `m00`..`m39` blocked or not.
-    fn random_view(rng: &mut StdRng) -> ProviderSnapshot {
-        let mut members = Vec::new();
-        let mut blocked = Vec::new();
-        for i in 0..40 {
-            let id = format!("m{i:02}");
-            if rng.random_bool(0.7) {
-                let mut node = ClusterNode::new(id.as_str(), "10.0.0.1", rng.random_range(1..3));
-                if rng.random_bool(0.3) {
-                    node.state = MemberState::Draining;
-                }
-                members.push(node);
-            }
-            if rng.random_bool(0.2) {
-                blocked.push(NodeId::new(id.as_str()));
-            }
-        }
-        ProviderSnapshot::new(members, blocked).expect("valid view")
-    }
-
-    #[test]
-    fn the_reversed_diff_is_the_diff_back() {
-        let mut rng = StdRng::seed_from_u64(7);
-        let mut nonempty = 0;
-        for _ in 0..2_000 {
-            let (before, after) = (random_view(&mut rng), random_view(&mut rng));
-            let forward = diff(&before, &after);
-            nonempty += usize::from(!forward.is_empty());
-            assert_eq!(
-                reversed(&forward, &before),
-                Some(diff(&after, &before)),
-                "{before:?} -> {after:?}"
-            );
-        }
-        // Every kind of event was exercised, not only empty diffs.
-        assert!(nonempty > 1_900, "{nonempty}");
-    }
-
-    #[test]
-    fn a_switch_keeps_the_way_back_for_the_provider_it_left() {
-        let before = view(&[("a", 1), ("b", 1), ("c", 1)]);
-        let after = view(&[("a", 1), ("b", 2), ("d", 1)]);
-        let forward = diff(&before, &after);
-        let mut prepared = PreparedDiffs::default();
-        prepared.keep_reversed(&pid("old"), after.hash(), before.hash(), &forward, &before);
-        // Assessing the provider left, whose view is still `before`, takes
-        // the kept diff: the counts of the diff back.
-        assert_eq!(
-            prepared.prepare(&pid("old"), &after, after.hash(), &before),
-            crate::shrink_guard::diff_counts(&diff(&after, &before))
-        );
-        let mut out = Vec::new();
-        assert!(prepared.take(&pid("old"), after.hash(), before.hash(), &mut out));
-        assert_eq!(out, diff(&after, &before));
-    }
 
     fn view(ids: &[(&str, u16)]) -> ProviderSnapshot {
         ProviderSnapshot::new(

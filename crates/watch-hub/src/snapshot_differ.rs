@@ -10,14 +10,6 @@ use crate::published_snapshot::PublishedSnapshot;
 /// From this many members on, a snapshot is hashed and diffed in parallel.
 const PARALLEL_MEMBERS: usize = 16_384;
 
-/// A switch's diff and the snapshot it starts from, for the provider
-/// switched away from ([`SnapshotDiffer::way_back`]).
-pub(crate) struct WayBack {
-    forward: Vec<RemoteTopologyEvent>,
-    before: ProviderSnapshot,
-    target: u64,
-}
-
 /// The hub's diffing: one diff buffer, reused from publication to
 /// publication, and the prepared diffs of the standbys.
 #[derive(Default)]
@@ -128,31 +120,5 @@ impl SnapshotDiffer {
     /// replaced, so they are all stale.
     pub(crate) fn published(&mut self) {
         self.prepared.clear();
-    }
-
-    /// The way back from the diff in the buffer (from `before` to the
-    /// snapshot about to be published), computed before the publication
-    /// takes the buffer: see [`PreparedDiffs::keep_reversed`].
-    /// `None` when the diff is too large to be kept anyway.
-    pub(crate) fn way_back(&self, before: &PublishedSnapshot) -> Option<WayBack> {
-        crate::prepared_diffs::worth_keeping(self.diff.len(), before.members().len()).then(|| {
-            WayBack {
-                forward: self.diff.clone(),
-                before: before.snapshot().clone(),
-                target: before.hash(),
-            }
-        })
-    }
-
-    /// Keeps `way_back` for `provider` from the snapshot just published
-    /// (whose hash is `basis`).
-    pub(crate) fn keep_way_back(&mut self, provider: &ProviderId, basis: u64, way_back: &WayBack) {
-        self.prepared.keep_reversed(
-            provider,
-            basis,
-            way_back.target,
-            &way_back.forward,
-            &way_back.before,
-        );
     }
 }

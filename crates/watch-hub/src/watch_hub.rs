@@ -374,25 +374,13 @@ impl ProviderWatchHub {
             "watch hub switches provider"
         );
         self.metrics.record_failover(from.as_ref(), &to, reason);
-        let left = from.clone();
         let change = self
             .publisher
             .provider_changed(from, to.clone(), reason, snapshot.hash());
         self.fanout.publish(change, Retain::Nothing, Vec::new());
         self.make_active(&to, snapshot.len());
         self.differ.fill(self.last.as_deref(), &to, &snapshot);
-        // The provider left is assessed right after the switch (it is a
-        // standby now): its diff is this one reversed.
-        let way_back = left.filter(|left| left != &to).zip(
-            self.last
-                .as_deref()
-                .and_then(|last| self.differ.way_back(last)),
-        );
-        let outcome = self.publish_diffed(to, snapshot, now);
-        if let (Some((from, way_back)), Some(last)) = (way_back, &self.last) {
-            self.differ.keep_way_back(&from, last.hash(), &way_back);
-        }
-        outcome
+        self.publish_diffed(to, snapshot, now)
     }
 
     /// Publishes the held shrink if its `shrink_confirm` has passed.
