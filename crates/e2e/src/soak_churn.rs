@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cluster_provisioning::{ClusterProvisioningService, FailoverPolicy, ProvisioningHandle};
 use provisioning_backend_memory::{InMemoryHandle, InMemoryProvider};
 use provisioning_provider_api::{
-    ClusterNode, FaultKind, Incarnation, ProviderFault, ProviderId, ProviderSnapshot,
+    ClusterNode, FaultKind, Incarnation, JitterRng, ProviderFault, ProviderId, ProviderSnapshot,
 };
 use provisioning_testkit::fake_consul::{FakeConsul, FakeFailure, FakeInstance};
 
@@ -29,25 +29,20 @@ const SERVICE: &str = "app";
 const MIN_MEMBERS: usize = 4;
 const MAX_MEMBERS: usize = 10;
 
-/// A small deterministic generator (xorshift64*): the run is reproducible
-/// from its seed.
+/// A small deterministic generator (the jitter's xorshift64*): the run is
+/// reproducible from its seed.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(JitterRng);
 
 impl Rng {
-    /// A generator from `seed` (0 is replaced).
+    /// A generator from `seed`.
     pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
+        Self(JitterRng::new(seed))
     }
 
     /// The next value.
     pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     /// A value in `0..n` (`n` > 0).
