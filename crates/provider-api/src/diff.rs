@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
+use crate::host_key::HostKey;
 use crate::{ClusterNode, MemberState, ProviderSnapshot, RemoteTopologyEvent};
 
 /// The events that turn `prev` into `next`, in the order of CONTRACTS §3:
@@ -35,6 +36,7 @@ pub fn diff_into(
     out: &mut Vec<RemoteTopologyEvent>,
 ) {
     let (old, new) = (prev.members(), next.members());
+    let (old_hosts, new_hosts) = (prev.host_keys(), next.host_keys());
     // Indices into `new` of members that join, turn serving or turn
     // draining; leaves are pushed directly.
     let mut joins: Vec<usize> = Vec::new();
@@ -52,7 +54,7 @@ pub fn diff_into(
                 j += 1;
             }
             Ordering::Equal => {
-                if !same_life_of_one_id(&old[i], &new[j]) {
+                if !same_life_of_one_id((&old[i], &old_hosts[i]), (&new[j], &new_hosts[j])) {
                     out.push(RemoteTopologyEvent::Leave(old[i].id.clone()));
                     joins.push(j);
                 } else if old[i].state != new[j].state {
@@ -121,13 +123,17 @@ pub fn diff_into(
 }
 
 /// [`ClusterNode::same_life`] of two members the merge has just found to
-/// have the same id: the id is not compared a second time, and the port
-/// before the strings. The diff spends most of its time in this comparison
+/// have the same id: the id is not compared a second time, the port comes
+/// first, and short hosts are compared by the [`HostKey`]s their snapshots
+/// keep in member order. The diff spends most of its time in this comparison
 /// (one per member of a view).
-fn same_life_of_one_id(old: &ClusterNode, new: &ClusterNode) -> bool {
+fn same_life_of_one_id(
+    (old, old_host): (&ClusterNode, &HostKey),
+    (new, new_host): (&ClusterNode, &HostKey),
+) -> bool {
     debug_assert!(old.id == new.id);
     old.port == new.port
-        && old.host == new.host
+        && old_host.same_host(new_host, &old.host, &new.host)
         && old.incarnation == new.incarnation
         && old.labels == new.labels
 }

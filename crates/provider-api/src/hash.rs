@@ -16,12 +16,26 @@ const STAGE: usize = 4096;
 /// [`ProviderSnapshot::hash`](crate::ProviderSnapshot::hash) rather than
 /// calling this directly.
 pub fn snapshot_hash(members: &[ClusterNode], blocked: &[NodeId]) -> u64 {
+    hash_encoding(
+        members
+            .iter()
+            .map(|member| (member, member.host.as_bytes())),
+        blocked,
+    )
+}
+
+/// [`snapshot_hash`] of `members` given with their hosts' bytes, so a
+/// snapshot can supply the hosts it keeps beside its members.
+pub(crate) fn hash_encoding<'a>(
+    members: impl ExactSizeIterator<Item = (&'a ClusterNode, &'a [u8])>,
+    blocked: &[NodeId],
+) -> u64 {
     let mut hasher = Xxh3::new();
     let mut buf: Vec<u8> = Vec::with_capacity(STAGE + 256);
     put_len(&mut buf, members.len());
-    for member in members {
-        put_str(&mut buf, member.id.as_str());
-        put_str(&mut buf, &member.host);
+    for (member, host) in members {
+        put_bytes(&mut buf, member.id.as_bytes());
+        put_bytes(&mut buf, host);
         buf.extend_from_slice(&member.port.to_le_bytes());
         put_member_tail(&mut buf, member);
         if buf.len() >= STAGE {
@@ -31,7 +45,7 @@ pub fn snapshot_hash(members: &[ClusterNode], blocked: &[NodeId]) -> u64 {
     }
     put_len(&mut buf, blocked.len());
     for id in blocked {
-        put_str(&mut buf, id.as_str());
+        put_bytes(&mut buf, id.as_bytes());
         if buf.len() >= STAGE {
             hasher.update(&buf);
             buf.clear();
@@ -93,8 +107,12 @@ fn put_len(buf: &mut Vec<u8>, len: usize) {
 }
 
 fn put_str(buf: &mut Vec<u8>, s: &str) {
-    put_len(buf, s.len());
-    buf.extend_from_slice(s.as_bytes());
+    put_bytes(buf, s.as_bytes());
+}
+
+fn put_bytes(buf: &mut Vec<u8>, bytes: &[u8]) {
+    put_len(buf, bytes.len());
+    buf.extend_from_slice(bytes);
 }
 
 /// Formats a hash as the contract's 16 lower-case hex digits.

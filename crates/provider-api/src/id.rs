@@ -4,6 +4,8 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 
+use crate::inline_str::InlineStr;
+
 /// Why a string is not a valid [`ProviderId`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -125,20 +127,42 @@ impl fmt::Display for ProviderId {
 
 /// The id of a cluster member. Any non-empty string; ordered by bytes, which
 /// is the order of snapshots, diffs and the hash (CONTRACTS §3, §6).
+///
+/// An id of up to 22 bytes is held inside the `NodeId` (24 bytes, the size
+/// of a `String`), so a snapshot's members carry their ids with them; a
+/// longer one has a heap allocation of its own. Serialized as a plain string.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(transparent))]
-pub struct NodeId(Box<str>);
+pub struct NodeId(InlineStr);
 
 impl NodeId {
     /// Wraps `id`. Emptiness is checked where a snapshot is built.
     pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into().into_boxed_str())
+        Self(InlineStr::from(id.into()))
     }
 
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+
+    /// The id's bytes (what the hash encodes), without `as_str`'s UTF-8 check
+    /// of an inline id.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for NodeId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for NodeId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
     }
 }
 
@@ -156,25 +180,25 @@ impl From<String> for NodeId {
 
 impl AsRef<str> for NodeId {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl core::borrow::Borrow<str> for NodeId {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

@@ -7,7 +7,8 @@ use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
-use crate::{ClusterNode, MemberSpec, NodeId, ProviderHealth, hash::snapshot_hash};
+use crate::host_key::HostKey;
+use crate::{ClusterNode, MemberSpec, NodeId, ProviderHealth, hash::hash_encoding};
 
 /// Why a member list cannot form a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,14 +78,19 @@ pub struct ProviderSnapshot {
 /// What the hash covers, shared by every clone of a snapshot.
 struct Content {
     members: Vec<ClusterNode>,
+    /// `members[i].host` as [`HostKey`] `i`: the hash and the diff read
+    /// short hosts from here, in member order (see [`HostKey`]).
+    hosts: Vec<HostKey>,
     blocked: Vec<NodeId>,
     hash: HashCell,
 }
 
 impl Content {
     fn new(members: Vec<ClusterNode>, blocked: Vec<NodeId>) -> Arc<Self> {
+        let hosts = members.iter().map(|m| HostKey::of(&m.host)).collect();
         Arc::new(Self {
             members,
+            hosts,
             blocked,
             hash: HashCell::default(),
         })
@@ -169,6 +175,11 @@ impl ProviderSnapshot {
         &self.content.members
     }
 
+    /// The members' [`HostKey`]s, in member order.
+    pub(crate) fn host_keys(&self) -> &[HostKey] {
+        &self.content.hosts
+    }
+
     /// Blocked ids, sorted.
     pub fn blocked(&self) -> &[NodeId] {
         &self.content.blocked
@@ -222,7 +233,11 @@ impl ProviderSnapshot {
         if let Some(hash) = content.hash.get() {
             return hash;
         }
-        let hash = snapshot_hash(&content.members, &content.blocked);
+        let members = content.members.iter().zip(&content.hosts);
+        let hash = hash_encoding(
+            members.map(|(member, key)| (member, key.host_bytes(&member.host))),
+            &content.blocked,
+        );
         content.hash.set(hash);
         hash
     }

@@ -251,13 +251,26 @@ impl Rng {
         items[self.below(items.len() as u64) as usize]
     }
     fn id(&mut self) -> String {
-        // Small alphabet so random snapshots overlap a lot.
+        // Small alphabet so random snapshots overlap a lot; one id in three
+        // is longer than a `NodeId` holds inline (22 bytes), so short and
+        // long ids meet in one merge.
         let len = 1 + self.below(2);
-        (0..len)
+        let id: String = (0..len)
             .map(|_| (b'a' + self.below(5) as u8) as char)
-            .collect()
+            .collect();
+        match self.below(3) {
+            0 => format!("{LONG_ID_PREFIX}{id}"),
+            _ => id,
+        }
     }
 }
+
+/// 24 bytes: an id that starts with it is held on the heap.
+const LONG_ID_PREFIX: &str = "member-with-a-long-name-";
+/// Two hosts past a snapshot's inline copy (23 bytes), of one length,
+/// differing only in their last byte.
+const LONG_HOST_A: &str = "node-7.zone-a.cluster.example.a";
+const LONG_HOST_B: &str = "node-7.zone-a.cluster.example.b";
 
 fn random_snapshot(rng: &mut Rng) -> ProviderSnapshot {
     let mut nodes: Vec<ClusterNode> = Vec::new();
@@ -268,7 +281,7 @@ fn random_snapshot(rng: &mut Rng) -> ProviderSnapshot {
         }
         let mut node = ClusterNode::new(
             id,
-            rng.pick(&["10.0.0.1", "10.0.0.2", "h"]),
+            rng.pick(&["10.0.0.1", "10.0.0.2", "h", LONG_HOST_A, LONG_HOST_B]),
             rng.below(3) as u16,
         );
         for _ in 0..rng.below(3) {
@@ -333,6 +346,44 @@ fn property_applying_diff_a_b_to_a_gives_b() {
         }
         assert!(diff(&a, &a.clone()).is_empty(), "seed {seed}");
     }
+}
+
+#[test]
+fn property_the_snapshot_hash_is_the_hash_of_its_encoding() {
+    // A snapshot hashes the hosts it keeps beside its members; the result
+    // must be the contract's hash of the members as they are, whatever the
+    // lengths of their ids and hosts.
+    for seed in 1..=CASES {
+        let mut rng = Rng(seed);
+        let s = random_snapshot(&mut rng);
+        let input = snapshot_hash_input(s.members(), s.blocked());
+        assert_eq!(
+            s.hash(),
+            xxhash_rust::xxh3::xxh3_64(&input),
+            "seed {seed}: {s:?}"
+        );
+        assert_eq!(
+            s.hash(),
+            snapshot_hash(s.members(), s.blocked()),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_host_change_past_the_inline_copy_is_a_restart() {
+    let at =
+        |host: &str| ProviderSnapshot::new(vec![ClusterNode::new("n1", host, 1)], vec![]).unwrap();
+    let (a, b) = (at(LONG_HOST_A), at(LONG_HOST_B));
+    assert_eq!(
+        diff(&a, &b),
+        vec![
+            RemoteTopologyEvent::Leave("n1".into()),
+            RemoteTopologyEvent::Join(ClusterNode::new("n1", LONG_HOST_B, 1))
+        ]
+    );
+    assert!(diff(&a, &at(LONG_HOST_A)).is_empty());
+    assert_ne!(a.hash(), b.hash());
 }
 
 #[test]
