@@ -1,8 +1,9 @@
 //! [`HostKey`]: a member's host as its snapshot keeps it beside the members.
 
-/// Hosts up to this many bytes are held in the key (every IPv4 address, most
-/// IPv6 ones, short host names).
-const SHORT: usize = 23;
+/// Hosts up to this many bytes are held in the key: every IPv4 address in
+/// dotted form, short IPv6 addresses and host names. With the length byte a
+/// key is 16 bytes per member.
+const SHORT: usize = 15;
 /// The `len` of a key whose host is longer than [`SHORT`].
 const LONG: u8 = u8::MAX;
 

@@ -267,7 +267,7 @@ impl Rng {
 
 /// 24 bytes: an id that starts with it is held on the heap.
 const LONG_ID_PREFIX: &str = "member-with-a-long-name-";
-/// Two hosts past a snapshot's inline copy (23 bytes), of one length,
+/// Two hosts past a snapshot's inline copy (15 bytes), of one length,
 /// differing only in their last byte.
 const LONG_HOST_A: &str = "node-7.zone-a.cluster.example.a";
 const LONG_HOST_B: &str = "node-7.zone-a.cluster.example.b";
