@@ -185,11 +185,12 @@ impl Fanout {
             retired.push(Retired::Snapshot(old));
         }
         retired.extend(evicted.into_iter().map(Retired::Publication));
-        self.retire(retired);
-        // Wake-ups last, once every queue has the publication.
+        // Wake-ups last, once every queue has the publication; the
+        // consumers' before the reclaimer's.
         if queued {
             self.notifier.flush();
         }
+        self.retire(retired);
     }
 
     /// Opens a transaction: publications are queued, and their consumers
@@ -197,21 +198,26 @@ impl Fanout {
     /// [`flush`](Self::flush)). Several lines published in a row (a health
     /// line, `provider_changed`, the new snapshot) then reach each bridge
     /// in one wake-up, and the first wake-up does not compete with the rest
-    /// of the work for the CPU.
+    /// of the work for the CPU. The reclaimer's full batches wait too, so
+    /// its thread is woken after the consumers.
     pub(crate) fn begin_transaction(&self) {
         self.notifier.hold();
+        self.reclaimer.hold();
     }
 
     /// Ends one [`begin_transaction`](Self::begin_transaction); the last one
-    /// wakes the consumers of what was published meanwhile.
+    /// wakes the consumers of what was published meanwhile, then the
+    /// reclaimer if it has full batches.
     pub(crate) fn end_transaction(&self) {
         self.notifier.release();
+        self.reclaimer.release();
     }
 
     /// Wakes the consumers of everything published so far, inside a
-    /// transaction too (which stays open).
+    /// transaction too (which stays open), then the reclaimer.
     pub(crate) fn flush(&self) {
         self.notifier.flush_held();
+        self.reclaimer.hand_over();
     }
 
     pub(crate) fn retire(&self, retired: Vec<Retired>) {

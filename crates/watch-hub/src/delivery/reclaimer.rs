@@ -59,6 +59,14 @@ const QUEUED_BATCHES: usize = 4;
 struct Pending {
     items: Vec<Retired>,
     weight: usize,
+    /// Full batches kept until the open transactions end (or the hub
+    /// flushes inside one).
+    ready: Vec<Vec<Retired>>,
+    /// Open transactions: while one is, the reclaimer thread is not woken,
+    /// so its wake-up and its run come after the wake-ups of the consumers
+    /// of what the driver's step published (a switch on a two-core machine
+    /// otherwise had a crew thread wait for the reclaimer's vCPU).
+    held: usize,
 }
 
 /// A thread that drops what it is sent.
@@ -84,23 +92,58 @@ impl Reclaimer {
     }
 
     /// Drops what someone else still holds at once (a reference count
-    /// decrement) and hands the rest, in batches, to the reclaimer thread.
+    /// decrement) and hands the rest, in batches, to the reclaimer thread
+    /// (when no transaction is open; see [`hold`](Self::hold)).
     pub(crate) fn retire(&self, retired: Vec<Retired>) {
-        let batch = {
-            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let batches = {
+            let mut pending = self.pending();
             for item in retired {
                 if item.is_last() {
                     pending.weight += item.weight();
                     pending.items.push(item);
                 }
             }
-            if pending.weight < BATCH_WEIGHT && pending.items.len() < BATCH_ITEMS {
+            if pending.weight >= BATCH_WEIGHT || pending.items.len() >= BATCH_ITEMS {
+                pending.weight = 0;
+                let batch = std::mem::take(&mut pending.items);
+                pending.ready.push(batch);
+            }
+            if pending.held > 0 {
                 return;
             }
-            pending.weight = 0;
-            std::mem::take(&mut pending.items)
+            std::mem::take(&mut pending.ready)
         };
-        self.send(batch);
+        batches.into_iter().for_each(|batch| self.send(batch));
+    }
+
+    /// Opens a transaction: full batches wait for [`release`](Self::release)
+    /// or [`hand_over`](Self::hand_over).
+    pub(crate) fn hold(&self) {
+        self.pending().held += 1;
+    }
+
+    /// Ends a [`hold`](Self::hold); the last one hands the full batches over.
+    pub(crate) fn release(&self) {
+        let batches = {
+            let mut pending = self.pending();
+            pending.held = pending.held.saturating_sub(1);
+            if pending.held > 0 {
+                return;
+            }
+            std::mem::take(&mut pending.ready)
+        };
+        batches.into_iter().for_each(|batch| self.send(batch));
+    }
+
+    /// Hands the full batches over inside a transaction too (the consumers
+    /// have just been woken).
+    pub(crate) fn hand_over(&self) {
+        let batches = std::mem::take(&mut self.pending().ready);
+        batches.into_iter().for_each(|batch| self.send(batch));
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn send(&self, batch: Vec<Retired>) {
@@ -124,13 +167,12 @@ impl Reclaimer {
 
     /// Stops the thread after the pending batch; returns it to be joined.
     pub(crate) fn stop(&self) -> Option<JoinHandle<()>> {
-        let batch = std::mem::take(
-            &mut self
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .items,
-        );
+        let (ready, batch) = {
+            let mut pending = self.pending();
+            let ready = std::mem::take(&mut pending.ready);
+            (ready, std::mem::take(&mut pending.items))
+        };
+        ready.into_iter().for_each(|batch| self.send(batch));
         self.send(batch);
         self.tx
             .lock()
@@ -216,5 +258,47 @@ mod tests {
                 .collect(),
         );
         assert_eq!(weak.strong_count(), 0);
+    }
+
+    #[test]
+    fn a_transaction_keeps_full_batches_until_it_ends_or_hands_them_over() {
+        let reclaimer = Reclaimer::start().unwrap();
+        let full_batch = |first: Arc<PublishedSnapshot>| -> Vec<Retired> {
+            std::iter::once(Retired::Snapshot(first))
+                .chain((1..BATCH_ITEMS).map(|_| Retired::Snapshot(snapshot())))
+                .collect()
+        };
+        reclaimer.hold();
+        reclaimer.hold();
+        let owned = snapshot();
+        let weak = Arc::downgrade(&owned);
+        reclaimer.retire(full_batch(owned));
+        assert_eq!(reclaimer.pending().ready.len(), 1, "kept while held");
+        assert_eq!(weak.strong_count(), 1);
+        reclaimer.release();
+        assert_eq!(
+            reclaimer.pending().ready.len(),
+            1,
+            "one transaction is still open"
+        );
+        reclaimer.release();
+        assert!(reclaimer.pending().ready.is_empty());
+        assert!(gone_within(&weak, Duration::from_secs(2)));
+
+        // Handed over inside a transaction, when the hub flushes.
+        reclaimer.hold();
+        let owned = snapshot();
+        let weak = Arc::downgrade(&owned);
+        reclaimer.retire(full_batch(owned));
+        assert_eq!(weak.strong_count(), 1);
+        reclaimer.hand_over();
+        assert!(gone_within(&weak, Duration::from_secs(2)));
+
+        // Kept batches are freed at stop.
+        let owned = snapshot();
+        let weak = Arc::downgrade(&owned);
+        reclaimer.retire(full_batch(owned));
+        reclaimer.stop().expect("the thread").join().unwrap();
+        assert_eq!(weak.strong_count(), 0, "freed at stop");
     }
 }
