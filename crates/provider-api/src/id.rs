@@ -128,9 +128,10 @@ impl fmt::Display for ProviderId {
 /// The id of a cluster member. Any non-empty string; ordered by bytes, which
 /// is the order of snapshots, diffs and the hash (CONTRACTS §3, §6).
 ///
-/// An id of up to 22 bytes is held inside the `NodeId` (24 bytes, the size
-/// of a `String`), so a snapshot's members carry their ids with them; a
-/// longer one has a heap allocation of its own. Serialized as a plain string.
+/// An id of up to 22 bytes is held inside the `NodeId` (24 bytes, a
+/// `String`'s size on 64-bit targets), so a snapshot's members carry their
+/// ids with them; a longer one has a heap allocation of its own. Serialized
+/// as a plain string.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(InlineStr);
 

@@ -12,8 +12,8 @@ use alloc::string::String;
 use core::cmp::Ordering;
 use core::hash::{Hash, Hasher};
 
-/// Bytes kept inline: with the tag and the length byte, an `InlineStr` is as
-/// large as a `String` (24 bytes).
+/// Bytes kept inline: with the tag and the length byte, an `InlineStr` is 24
+/// bytes (a `String`'s size on 64-bit targets).
 const INLINE: usize = 22;
 
 /// An immutable string: up to 22 bytes inside the value, longer ones in a

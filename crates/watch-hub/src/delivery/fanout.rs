@@ -186,7 +186,8 @@ impl Fanout {
         }
         retired.extend(evicted.into_iter().map(Retired::Publication));
         // Wake-ups last, once every queue has the publication; the
-        // consumers' before the reclaimer's.
+        // consumers' (or the notifier thread's, in a burst) before the
+        // reclaimer's.
         if queued {
             self.notifier.flush();
         }
@@ -198,19 +199,23 @@ impl Fanout {
     /// [`flush`](Self::flush)). Several lines published in a row (a health
     /// line, `provider_changed`, the new snapshot) then reach each bridge
     /// in one wake-up, and the first wake-up does not compete with the rest
-    /// of the work for the CPU. The reclaimer's full batches wait too, so
-    /// its thread is woken after the consumers.
+    /// of the work for the CPU. The reclaimer keeps its first full batch
+    /// meanwhile, so its thread is woken after the consumers' wake-ups are
+    /// made (or, in a burst, handed to the notifier thread).
     pub(crate) fn begin_transaction(&self) {
         self.notifier.hold();
-        self.reclaimer.hold();
     }
 
     /// Ends one [`begin_transaction`](Self::begin_transaction); the last one
-    /// wakes the consumers of what was published meanwhile, then the
-    /// reclaimer if it has full batches.
+    /// wakes the consumers of what was published meanwhile, then hands the
+    /// reclaimer the batch it kept. (Should waking panic, the kept batch
+    /// goes with the next retirement or flush: the notifier's hold is the
+    /// only state.)
     pub(crate) fn end_transaction(&self) {
         self.notifier.release();
-        self.reclaimer.release();
+        if !self.notifier.holding() {
+            self.reclaimer.hand_over();
+        }
     }
 
     /// Wakes the consumers of everything published so far, inside a
@@ -221,7 +226,7 @@ impl Fanout {
     }
 
     pub(crate) fn retire(&self, retired: Vec<Retired>) {
-        self.reclaimer.retire(retired);
+        self.reclaimer.retire(retired, self.notifier.holding());
     }
 
     pub(crate) fn resync_bundle(&self, after_seq: u64) -> ResyncBundle {

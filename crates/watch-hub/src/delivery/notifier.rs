@@ -171,6 +171,12 @@ impl<S: Wake> Notifier<S> {
         }
     }
 
+    /// Whether a [`hold`](Self::hold) is open (read by the thread that holds
+    /// and releases, the hub's owner).
+    pub(crate) fn holding(&self) -> bool {
+        self.batches.load(Ordering::Acquire) > 0
+    }
+
     /// Defers flushes until [`release`](Self::release).
     pub(crate) fn hold(&self) {
         self.batches.fetch_add(1, Ordering::AcqRel);

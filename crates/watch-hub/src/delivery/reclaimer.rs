@@ -59,14 +59,9 @@ const QUEUED_BATCHES: usize = 4;
 struct Pending {
     items: Vec<Retired>,
     weight: usize,
-    /// Full batches kept until the open transactions end (or the hub
-    /// flushes inside one).
-    ready: Vec<Vec<Retired>>,
-    /// Open transactions: while one is, the reclaimer thread is not woken,
-    /// so its wake-up and its run come after the wake-ups of the consumers
-    /// of what the driver's step published (a switch on a two-core machine
-    /// otherwise had a crew thread wait for the reclaimer's vCPU).
-    held: usize,
+    /// A full batch kept while the hub holds its wake-ups (see
+    /// [`Reclaimer::retire`]).
+    ready: Option<Vec<Retired>>,
 }
 
 /// A thread that drops what it is sent.
@@ -92,9 +87,15 @@ impl Reclaimer {
     }
 
     /// Drops what someone else still holds at once (a reference count
-    /// decrement) and hands the rest, in batches, to the reclaimer thread
-    /// (when no transaction is open; see [`hold`](Self::hold)).
-    pub(crate) fn retire(&self, retired: Vec<Retired>) {
+    /// decrement) and hands the rest, in batches, to the reclaimer thread.
+    ///
+    /// While `holding` (the hub holds its consumers' wake-ups until the
+    /// driver's step ends), the first batch that fills is kept until
+    /// [`hand_over`](Self::hand_over), so that the reclaimer thread is not
+    /// woken, and does not take a vCPU, before the consumers of what the
+    /// step published. Only one is kept: a second one sends both, so what
+    /// waits is bounded by the channel as before.
+    pub(crate) fn retire(&self, retired: Vec<Retired>, holding: bool) {
         let batches = {
             let mut pending = self.pending();
             for item in retired {
@@ -103,43 +104,31 @@ impl Reclaimer {
                     pending.items.push(item);
                 }
             }
-            if pending.weight >= BATCH_WEIGHT || pending.items.len() >= BATCH_ITEMS {
+            let full = pending.weight >= BATCH_WEIGHT || pending.items.len() >= BATCH_ITEMS;
+            let batch = full.then(|| {
                 pending.weight = 0;
-                let batch = std::mem::take(&mut pending.items);
-                pending.ready.push(batch);
+                std::mem::take(&mut pending.items)
+            });
+            match (batch, pending.ready.take()) {
+                (Some(batch), None) if holding => {
+                    pending.ready = Some(batch);
+                    return;
+                }
+                (batch, ready) => [ready, batch],
             }
-            if pending.held > 0 {
-                return;
-            }
-            std::mem::take(&mut pending.ready)
         };
-        batches.into_iter().for_each(|batch| self.send(batch));
+        batches
+            .into_iter()
+            .flatten()
+            .for_each(|batch| self.send(batch));
     }
 
-    /// Opens a transaction: full batches wait for [`release`](Self::release)
-    /// or [`hand_over`](Self::hand_over).
-    pub(crate) fn hold(&self) {
-        self.pending().held += 1;
-    }
-
-    /// Ends a [`hold`](Self::hold); the last one hands the full batches over.
-    pub(crate) fn release(&self) {
-        let batches = {
-            let mut pending = self.pending();
-            pending.held = pending.held.saturating_sub(1);
-            if pending.held > 0 {
-                return;
-            }
-            std::mem::take(&mut pending.ready)
-        };
-        batches.into_iter().for_each(|batch| self.send(batch));
-    }
-
-    /// Hands the full batches over inside a transaction too (the consumers
-    /// have just been woken).
+    /// Sends the kept batch, if any (the consumers have been woken).
     pub(crate) fn hand_over(&self) {
-        let batches = std::mem::take(&mut self.pending().ready);
-        batches.into_iter().for_each(|batch| self.send(batch));
+        let ready = self.pending().ready.take();
+        if let Some(batch) = ready {
+            self.send(batch);
+        }
     }
 
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -169,8 +158,7 @@ impl Reclaimer {
     pub(crate) fn stop(&self) -> Option<JoinHandle<()>> {
         let (ready, batch) = {
             let mut pending = self.pending();
-            let ready = std::mem::take(&mut pending.ready);
-            (ready, std::mem::take(&mut pending.items))
+            (pending.ready.take(), std::mem::take(&mut pending.items))
         };
         ready.into_iter().for_each(|batch| self.send(batch));
         self.send(batch);
@@ -218,7 +206,7 @@ mod tests {
         let reclaimer = Reclaimer::start().unwrap();
         let shared = snapshot();
         let kept = shared.clone();
-        reclaimer.retire(vec![Retired::Snapshot(shared)]);
+        reclaimer.retire(vec![Retired::Snapshot(shared)], false);
         assert_eq!(
             Arc::strong_count(&kept),
             1,
@@ -227,19 +215,20 @@ mod tests {
 
         let owned = snapshot();
         let weak = Arc::downgrade(&owned);
-        reclaimer.retire(vec![Retired::Snapshot(owned)]);
+        reclaimer.retire(vec![Retired::Snapshot(owned)], false);
         assert_eq!(weak.strong_count(), 1, "held in the pending batch");
         // A full batch goes to the thread.
         reclaimer.retire(
             (0..BATCH_ITEMS)
                 .map(|_| Retired::Snapshot(snapshot()))
                 .collect(),
+            false,
         );
         assert!(gone_within(&weak, Duration::from_secs(2)));
 
         let owned = snapshot();
         let weak = Arc::downgrade(&owned);
-        reclaimer.retire(vec![Retired::Snapshot(owned)]);
+        reclaimer.retire(vec![Retired::Snapshot(owned)], false);
         let thread = reclaimer.stop().expect("the thread");
         thread.join().unwrap();
         assert_eq!(weak.strong_count(), 0, "the pending batch is freed at stop");
@@ -250,54 +239,59 @@ mod tests {
             (0..BATCH_ITEMS)
                 .map(|_| Retired::Snapshot(snapshot()))
                 .collect(),
+            false,
         );
-        reclaimer.retire(vec![Retired::Snapshot(owned)]);
+        reclaimer.retire(vec![Retired::Snapshot(owned)], false);
         reclaimer.retire(
             (0..BATCH_ITEMS)
                 .map(|_| Retired::Snapshot(snapshot()))
                 .collect(),
+            false,
         );
         assert_eq!(weak.strong_count(), 0);
     }
 
     #[test]
-    fn a_transaction_keeps_full_batches_until_it_ends_or_hands_them_over() {
+    fn while_holding_the_first_full_batch_waits_for_the_hand_over() {
         let reclaimer = Reclaimer::start().unwrap();
         let full_batch = |first: Arc<PublishedSnapshot>| -> Vec<Retired> {
             std::iter::once(Retired::Snapshot(first))
                 .chain((1..BATCH_ITEMS).map(|_| Retired::Snapshot(snapshot())))
                 .collect()
         };
-        reclaimer.hold();
-        reclaimer.hold();
         let owned = snapshot();
         let weak = Arc::downgrade(&owned);
-        reclaimer.retire(full_batch(owned));
-        assert_eq!(reclaimer.pending().ready.len(), 1, "kept while held");
-        assert_eq!(weak.strong_count(), 1);
-        reclaimer.release();
-        assert_eq!(
-            reclaimer.pending().ready.len(),
-            1,
-            "one transaction is still open"
-        );
-        reclaimer.release();
-        assert!(reclaimer.pending().ready.is_empty());
-        assert!(gone_within(&weak, Duration::from_secs(2)));
-
-        // Handed over inside a transaction, when the hub flushes.
-        reclaimer.hold();
-        let owned = snapshot();
-        let weak = Arc::downgrade(&owned);
-        reclaimer.retire(full_batch(owned));
+        reclaimer.retire(full_batch(owned), true);
+        assert!(reclaimer.pending().ready.is_some(), "kept while holding");
         assert_eq!(weak.strong_count(), 1);
         reclaimer.hand_over();
+        assert!(reclaimer.pending().ready.is_none());
         assert!(gone_within(&weak, Duration::from_secs(2)));
 
-        // Kept batches are freed at stop.
+        // A second full batch while holding sends both.
+        let (first, second) = (snapshot(), snapshot());
+        let (weak_first, weak_second) = (Arc::downgrade(&first), Arc::downgrade(&second));
+        reclaimer.retire(full_batch(first), true);
+        assert_eq!(weak_first.strong_count(), 1);
+        reclaimer.retire(full_batch(second), true);
+        assert!(
+            reclaimer.pending().ready.is_none(),
+            "one batch at most is kept"
+        );
+        assert!(gone_within(&weak_first, Duration::from_secs(2)));
+        assert!(gone_within(&weak_second, Duration::from_secs(2)));
+
+        // A retirement after the hub stopped holding sends a kept batch.
         let owned = snapshot();
         let weak = Arc::downgrade(&owned);
-        reclaimer.retire(full_batch(owned));
+        reclaimer.retire(full_batch(owned), true);
+        reclaimer.retire(Vec::new(), false);
+        assert!(gone_within(&weak, Duration::from_secs(2)));
+
+        // A kept batch is freed at stop.
+        let owned = snapshot();
+        let weak = Arc::downgrade(&owned);
+        reclaimer.retire(full_batch(owned), true);
         reclaimer.stop().expect("the thread").join().unwrap();
         assert_eq!(weak.strong_count(), 0, "freed at stop");
     }
