@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};
+use std::time::Duration;
 
 use super::sync::thread::{self, JoinHandle, Thread};
 use super::sync::{self, AtomicU8, Mutex, MutexGuard};
@@ -21,6 +22,11 @@ const NOTIFIED: u8 = 3;
 /// The consumer's queue is closed and drained; the bridge was dropped.
 const DONE: u8 = 4;
 
+/// How long a spare thread waits for a thread inside a bridge call to come
+/// back and serve the ready bridges itself, before it serves them (the most
+/// a bridge that blocks holds up the others, besides the spare's wake-up).
+const SPARE_PATIENCE: Duration = Duration::from_micros(500);
+
 /// Waking an idle thread costs about 8 µs of the waker's time on the target
 /// machines and tens of µs until the thread runs (BENCHMARKS.md), and the three
 /// bridges of a switch are all woken at once. One thread per bridge paid
@@ -28,15 +34,28 @@ const DONE: u8 = 4;
 /// pays it once or twice:
 ///
 /// - A bridge with work goes into the ready queue, and the waker makes sure
-///   that one crew thread is awake and not inside a bridge call. That
-///   thread takes the ready bridges one after the other; a bridge call
-///   takes microseconds, so it usually serves all of them before a second
-///   thread is even running.
+///   that one crew thread is awake and not inside a bridge call; it unparks
+///   that thread once every bridge of its flush is queued ([`Wakeup`]).
+///   That thread takes the ready bridges one after the other; a bridge
+///   call takes microseconds, so it usually serves all of them before a
+///   second thread is even running.
 /// - **Isolation.** A thread that takes a bridge while others are still
 ///   ready makes sure another thread is free first (it wakes one before its
-///   call), so a bridge that blocks never holds up the others: the other
+///   call), so a bridge that blocks does not hold up the others: the other
 ///   thread serves them. There is one thread per bridge, so when every
 ///   thread is inside a call, every bridge with work is being served.
+/// - **The spare is patient.** A thread that finds bridges ready while
+///   another thread is inside a call is a spare: it waits up to
+///   [`SPARE_PATIENCE`] once, for that thread to come back and take them
+///   itself, and takes them only if they are still ready then. On two cores
+///   a second thread serving at once competes with the first (and with the
+///   publisher) for the CPU and the crew's lock, and wakes a third for the
+///   bridge after; the switch's last callback came 15–20 µs later
+///   (BENCHMARKS.md). A bridge that blocks holds up the others for the
+///   spare's patience at most, plus its wake-up.
+/// - When a flush queues several bridges while no thread is inside a call,
+///   the waker wakes the spare with the first thread, so that the first
+///   does not pay that wake-up between its calls.
 ///
 /// Decision 9 holds as before: no hub lock is held during a bridge call, a
 /// bridge may call back into the service, and a panic is caught, counted and
@@ -64,6 +83,8 @@ pub(crate) enum Step {
 
 struct Shared<W: LaneWork> {
     state: Mutex<CrewState<W>>,
+    /// [`SPARE_PATIENCE`], longer or shorter in tests.
+    patience: Duration,
 }
 
 struct CrewState<W: LaneWork> {
@@ -76,6 +97,10 @@ struct CrewState<W: LaneWork> {
     idle: Vec<usize>,
     /// Threads awake (or woken) and not inside a bridge call.
     free: usize,
+    /// Threads inside a bridge call (serving a lane).
+    serving: usize,
+    /// Indices into `threads` of the spares waiting out their patience.
+    patient: Vec<usize>,
     stopping: bool,
 }
 
@@ -93,14 +118,43 @@ struct Lane<W: LaneWork> {
 
 /// A lane as its consumer slot sees it: something to schedule.
 trait Schedule: Send + Sync {
-    fn schedule(&self);
+    fn schedule(&self) -> Wakeup;
 }
 
 impl<W: LaneWork> Schedule for Lane<W> {
-    fn schedule(&self) {
-        if let Some(crew) = self.crew.upgrade() {
-            crew.schedule(self, self.index);
+    fn schedule(&self) -> Wakeup {
+        match self.crew.upgrade() {
+            Some(crew) => crew.schedule(self, self.index),
+            None => Wakeup::none(),
         }
+    }
+}
+
+/// A crew thread that a [`CrewLink::schedule`] counted free and that is
+/// still to be unparked.
+///
+/// A flush schedules several bridges (a switch: all three) and unparks
+/// the thread after the last of them is queued. Unparked at the first, the
+/// thread could take the waker's core at once and then wait on the crew's
+/// lock for the waker's next `schedule`: on two cores a sleep and a
+/// wake-up for each bridge, between the switch's first and last callback.
+/// Deferring the unpark changes nothing for correctness: the threads are
+/// counted free (so no other schedule wakes one for them) and an unpark is
+/// never lost, whenever it comes. At most two: the thread to serve and the
+/// spare.
+#[must_use = "the threads counted free must be unparked"]
+pub(crate) struct Wakeup([Option<Thread>; 2]);
+
+impl Wakeup {
+    /// Nothing to unpark.
+    pub(crate) fn none() -> Self {
+        Self([None, None])
+    }
+
+    pub(crate) fn unpark(self) {
+        let [first, second] = self.0;
+        unpark(first);
+        unpark(second);
     }
 }
 
@@ -111,18 +165,27 @@ pub(crate) struct CrewLink {
 }
 
 impl CrewLink {
-    /// The bridge has something new: queue it for a crew thread.
-    pub(crate) fn schedule(&self) {
-        if let Some(lane) = self.lane.upgrade() {
-            lane.schedule();
+    /// The bridge has something new: queue it for a crew thread (if it
+    /// was idle). Returns the crew threads to unpark once whatever else the
+    /// caller schedules is queued too.
+    pub(crate) fn schedule(&self) -> Wakeup {
+        match self.lane.upgrade() {
+            Some(lane) => lane.schedule(),
+            None => Wakeup::none(),
         }
     }
 }
 
 impl<W: LaneWork> BridgeCrew<W> {
     pub(crate) fn new() -> Self {
+        Self::with_patience(SPARE_PATIENCE)
+    }
+
+    /// A crew whose spares wait `patience` (see [`SPARE_PATIENCE`]).
+    fn with_patience(patience: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
+                patience,
                 state: Mutex::new(CrewState {
                     lanes: Vec::new(),
                     ready: VecDeque::new(),
@@ -130,6 +193,8 @@ impl<W: LaneWork> BridgeCrew<W> {
                     handles: Vec::new(),
                     idle: Vec::new(),
                     free: 0,
+                    serving: 0,
+                    patient: Vec::new(),
                     stopping: false,
                 }),
             }),
@@ -219,7 +284,13 @@ impl<W: LaneWork> BridgeCrew<W> {
             state.stopping = true;
             let idle = std::mem::take(&mut state.idle);
             state.free += idle.len();
-            let wake: Vec<Thread> = idle.iter().map(|&i| state.threads[i].clone()).collect();
+            // The parked threads, and the spares (so that none waits out
+            // its patience first).
+            let wake: Vec<Thread> = idle
+                .iter()
+                .chain(&state.patient)
+                .map(|&i| state.threads[i].clone())
+                .collect();
             (std::mem::take(&mut state.handles), wake)
         };
         for thread in wake {
@@ -263,7 +334,7 @@ impl<W: LaneWork> Shared<W> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn schedule(&self, lane: &Lane<W>, index: usize) {
+    fn schedule(&self, lane: &Lane<W>, index: usize) -> Wakeup {
         let before = lane
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
@@ -273,14 +344,24 @@ impl<W: LaneWork> Shared<W> {
                 _ => None,
             });
         // Only an idle lane joins the queue; a serving one is drained again.
-        if before == Ok(IDLE) {
-            let wake = {
-                let mut state = self.lock();
-                state.ready.push_back(index);
-                state.wake_if_none_free()
-            };
-            unpark(wake);
+        if before != Ok(IDLE) {
+            return Wakeup::none();
         }
+        let mut state = self.lock();
+        state.ready.push_back(index);
+        let server = state.wake_if_none_free();
+        // The spare for a flush of several bridges, woken by the waker
+        // rather than by the first thread between its calls.
+        let spare = if state.ready.len() > 1
+            && state.free == 1
+            && state.serving == 0
+            && !sync::mutation("no_wake_before_call")
+        {
+            state.wake_one()
+        } else {
+            None
+        };
+        Wakeup([server, spare])
     }
 
     /// A crew thread: takes ready bridges until the crew stops.
@@ -288,9 +369,22 @@ impl<W: LaneWork> Shared<W> {
         loop {
             let (lane, wake) = {
                 let mut state = self.lock();
+                // Whether this thread was just woken, and waits for a thread
+                // inside a call before it serves what is ready (the spare).
+                let mut patient = false;
                 loop {
+                    if patient && state.serving > 0 && !state.ready.is_empty() && !state.stopping {
+                        patient = false;
+                        state.patient.push(me);
+                        drop(state);
+                        thread::park_timeout(self.patience);
+                        state = self.lock();
+                        state.patient.retain(|&i| i != me);
+                        continue;
+                    }
                     if let Some(index) = state.ready.pop_front() {
                         state.free -= 1;
+                        state.serving += 1;
                         // Another free thread for the bridges still ready,
                         // in case this call blocks.
                         let wake =
@@ -317,11 +411,15 @@ impl<W: LaneWork> Shared<W> {
                         state.idle.swap_remove(at);
                         state.free += 1;
                     }
+                    patient = true;
                 }
             };
             unpark(wake);
             lane.serve();
-            self.lock().free += 1;
+            let mut state = self.lock();
+            state.serving -= 1;
+            state.free += 1;
+            drop(state);
         }
     }
 }
@@ -333,6 +431,11 @@ impl<W: LaneWork> CrewState<W> {
         if self.free > 0 {
             return None;
         }
+        self.wake_one()
+    }
+
+    /// Takes a parked thread to wake (counted free from now), if any.
+    fn wake_one(&mut self) -> Option<Thread> {
         let i = self.idle.pop()?;
         self.free += 1;
         Some(self.threads[i].clone())
@@ -389,5 +492,204 @@ impl<W: LaneWork> Lane<W> {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, not(hub_loom)))]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
+    use std::time::{Duration, Instant};
+
+    use super::{BridgeCrew, CrewLink, LaneWork, Step, Wakeup};
+
+    type Served = Arc<Mutex<Vec<(&'static str, String)>>>;
+    type Queue = Arc<Mutex<VecDeque<u32>>>;
+    type Call = Box<dyn Fn() + Send>;
+
+    /// A lane serving one-item queues; each call records the thread that
+    /// made it, after running `call`.
+    struct TestLane {
+        name: &'static str,
+        items: Queue,
+        served: Served,
+        call: Call,
+    }
+
+    impl LaneWork for TestLane {
+        fn step(&mut self) -> Step {
+            let item = self
+                .items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
+            if item.is_none() {
+                return Step::Empty;
+            }
+            (self.call)();
+            let thread = std::thread::current().name().unwrap_or("-").to_owned();
+            self.served
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((self.name, thread));
+            Step::Served
+        }
+    }
+
+    struct Lanes {
+        crew: BridgeCrew<TestLane>,
+        queues: Vec<(Queue, Arc<OnceLock<CrewLink>>)>,
+        served: Served,
+    }
+
+    impl Lanes {
+        /// A crew with one lane per `(name, call)`, every thread parked.
+        fn new(patience: Duration, calls: Vec<(&'static str, Call)>) -> Self {
+            let crew = BridgeCrew::with_patience(patience);
+            let served = Served::default();
+            let mut queues = Vec::new();
+            for (name, call) in calls {
+                let items = Arc::new(Mutex::new(VecDeque::new()));
+                let link = Arc::new(OnceLock::new());
+                let linked = link.clone();
+                let lane = TestLane {
+                    name,
+                    items: items.clone(),
+                    served: served.clone(),
+                    call,
+                };
+                crew.join(name.to_owned(), lane, move |l| {
+                    let _ = linked.set(l);
+                })
+                .expect("a crew thread");
+                queues.push((items, link));
+            }
+            let lanes = Self {
+                crew,
+                queues,
+                served,
+            };
+            let threads = lanes.queues.len();
+            assert!(
+                lanes.wait(Duration::from_secs(5), |l| l.crew.shared.lock().idle.len()
+                    == threads),
+                "the crew's threads park after their first look"
+            );
+            lanes
+        }
+
+        /// One flush: an item for every lane, then the wake-ups.
+        fn flush(&self) {
+            let wakeups: Vec<Wakeup> = self
+                .queues
+                .iter()
+                .map(|(items, link)| {
+                    items
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push_back(1);
+                    link.get().map_or_else(Wakeup::none, CrewLink::schedule)
+                })
+                .collect();
+            for wakeup in wakeups {
+                wakeup.unpark();
+            }
+        }
+
+        fn served(&self) -> Vec<(&'static str, String)> {
+            self.served
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+
+        fn wait(&self, limit: Duration, done: impl Fn(&Self) -> bool) -> bool {
+            let started = Instant::now();
+            while !done(self) {
+                if started.elapsed() > limit {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            true
+        }
+    }
+
+    impl Drop for Lanes {
+        fn drop(&mut self) {
+            for handle in self.crew.stop() {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    #[test]
+    fn the_spare_leaves_the_ready_bridges_to_a_thread_back_within_its_patience() {
+        // The first bridge takes 50 ms a call: the spare, patient for 10 s,
+        // sees the others ready all that time and leaves them to the thread
+        // that comes back.
+        let lanes = Lanes::new(
+            Duration::from_secs(10),
+            vec![
+                (
+                    "slow",
+                    Box::new(|| std::thread::sleep(Duration::from_millis(50))),
+                ),
+                ("b", Box::new(|| {})),
+                ("c", Box::new(|| {})),
+            ],
+        );
+        lanes.flush();
+        assert!(lanes.wait(Duration::from_secs(5), |l| l.served().len() == 3));
+        let served = lanes.served();
+        assert_eq!(
+            served.iter().map(|(lane, _)| *lane).collect::<Vec<_>>(),
+            ["slow", "b", "c"]
+        );
+        assert!(
+            served.iter().all(|(_, thread)| *thread == served[0].1),
+            "one thread served the flush: {served:?}"
+        );
+    }
+
+    #[test]
+    fn a_bridge_that_blocks_holds_up_the_others_for_the_spares_patience() {
+        // The first bridge's call returns only once `b` has had its item (or
+        // after 10 s): the spare must serve `b` after its patience.
+        let patience = Duration::from_millis(20);
+        let (opened, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let lanes = Lanes::new(
+            patience,
+            vec![
+                (
+                    "blocks",
+                    Box::new(move || {
+                        let _ = gate
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .recv_timeout(Duration::from_secs(10));
+                    }),
+                ),
+                (
+                    "b",
+                    Box::new(move || {
+                        let _ = opened.send(());
+                    }),
+                ),
+            ],
+        );
+        let started = Instant::now();
+        lanes.flush();
+        assert!(lanes.wait(Duration::from_secs(15), |l| l.served().len() == 2));
+        let took = started.elapsed();
+        let bound = patience * 3 + Duration::from_secs(2);
+        println!("both bridges served {took:?} after the flush (patience {patience:?})");
+        let served = lanes.served();
+        assert_eq!(served[0].0, "b", "{served:?}");
+        assert!(
+            took < bound,
+            "the blocking bridge held up the other for {took:?}"
+        );
     }
 }

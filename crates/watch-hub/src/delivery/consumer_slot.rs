@@ -7,7 +7,7 @@ use std::task::Waker;
 
 use futures::task::AtomicWaker;
 
-use super::bridge_crew::CrewLink;
+use super::bridge_crew::{CrewLink, Wakeup};
 use super::publication::Publication;
 use super::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, OnceLock};
 
@@ -138,17 +138,19 @@ impl ConsumerSlot {
         !self.wake_requested.swap(true, Ordering::AcqRel)
     }
 
-    pub(crate) fn wake(&self) {
+    /// Wakes the consumer: a subscriber's task at once; a bridge is queued
+    /// for the crew, which returns the crew thread to unpark once the
+    /// caller's other consumers are queued too.
+    pub(crate) fn wake(&self) -> Wakeup {
         // A swap, not a store: it synchronises with the publisher whose
         // `request_wake` found a wake-up pending and relies on this one.
         self.wake_requested.swap(false, Ordering::AcqRel);
         match &self.wake {
-            Wake::Crew(cell) => {
-                if let Some(link) = cell.get() {
-                    link.schedule();
-                }
+            Wake::Crew(cell) => cell.get().map_or_else(Wakeup::none, CrewLink::schedule),
+            Wake::Task(waker) => {
+                waker.wake();
+                Wakeup::none()
             }
-            Wake::Task(waker) => waker.wake(),
         }
     }
 
@@ -186,14 +188,14 @@ impl ConsumerSlot {
     /// Flags a resync (after a panic) and wakes the consumer.
     pub(crate) fn request_resync(&self) {
         self.lock().resync = true;
-        self.wake();
+        self.wake().unpark();
     }
 
     /// Closes the slot: nothing more is queued; the consumer delivers what
     /// is queued, then ends.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
-        self.wake();
+        self.wake().unpark();
     }
 
     /// Closes the slot and drops its backlog (the consumer is gone).

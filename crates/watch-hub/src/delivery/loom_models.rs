@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::bridge_crew::{BridgeCrew, CrewLink, LaneWork, Step};
+use super::bridge_crew::{BridgeCrew, CrewLink, LaneWork, Step, Wakeup};
 use super::consumer_slot::{ConsumerKind, ConsumerSlot};
 use super::notifier::{Notifier, Wake};
 use super::publication::Publication;
@@ -127,20 +127,21 @@ impl FakeQueue {
         })
     }
 
-    fn publish(&self, item: u32) {
+    /// Queues `item` and schedules the lane; the caller unparks.
+    fn publish(&self, item: u32) -> Wakeup {
         lock(&self.items).0.push_back(item);
-        self.schedule();
+        self.schedule()
     }
 
     fn close(&self) {
         lock(&self.items).1 = true;
-        self.schedule();
+        self.schedule().unpark();
     }
 
-    fn schedule(&self) {
-        if let Some(link) = self.link.get() {
-            link.schedule();
-        }
+    fn schedule(&self) -> Wakeup {
+        self.link
+            .get()
+            .map_or_else(Wakeup::none, CrewLink::schedule)
     }
 
     fn delivered(&self) -> Vec<u32> {
@@ -201,8 +202,12 @@ fn loom_crew_lanes_schedule_serve_park_wake_and_shut_down() {
         let crew = BridgeCrew::new();
         join(&crew, "a", &a);
         join(&crew, "b", &b);
-        a.publish(1);
-        b.publish(2);
+        // One flush for both, as the notifier does: the thread counted free
+        // is unparked once both lanes are queued.
+        let wakeups = [a.publish(1), b.publish(2)];
+        for wakeup in wakeups {
+            wakeup.unpark();
+        }
         main.wait_until(|| a.delivered().len() == 1 && b.delivered().len() == 1);
         a.close();
         b.close();
@@ -246,7 +251,7 @@ impl LaneWork for SlotWork {
 fn push_and_wake(slot: &ConsumerSlot, publication: Publication) {
     assert!(slot.push(&Arc::new(publication)));
     if slot.request_wake() {
-        slot.wake();
+        slot.wake().unpark();
     }
 }
 
@@ -314,10 +319,11 @@ impl Wake for FakeSlot {
         !self.requested.swap(true, Ordering::AcqRel)
     }
 
-    fn wake(&self) {
+    fn wake(&self) -> Wakeup {
         self.requested.swap(false, Ordering::AcqRel);
         self.woken.fetch_add(1, Ordering::AcqRel);
         self.main.notify();
+        Wakeup::none()
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::bridge_crew::Wakeup;
 use super::consumer_slot::ConsumerSlot;
 use super::sync::thread::{self, JoinHandle, Thread};
 use super::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, OnceLock};
@@ -29,8 +30,9 @@ const LINGER: Duration = Duration::ZERO;
 pub(crate) trait Wake: Send + Sync + 'static {
     /// Marks a wake-up as requested; false when one is pending already.
     fn request_wake(&self) -> bool;
-    /// Wakes it.
-    fn wake(&self);
+    /// Wakes it, or returns the thread to unpark once every consumer of
+    /// the flush is woken.
+    fn wake(&self) -> Wakeup;
 }
 
 impl Wake for ConsumerSlot {
@@ -38,8 +40,8 @@ impl Wake for ConsumerSlot {
         ConsumerSlot::request_wake(self)
     }
 
-    fn wake(&self) {
-        ConsumerSlot::wake(self);
+    fn wake(&self) -> Wakeup {
+        ConsumerSlot::wake(self)
     }
 }
 
@@ -166,9 +168,7 @@ impl<S: Wake> Notifier<S> {
             return;
         }
         let batch = std::mem::take(&mut *self.shared.pending());
-        for slot in batch {
-            slot.wake();
-        }
+        wake_all(batch.iter());
     }
 
     /// Whether a [`hold`](Self::hold) is open (read by the thread that holds
@@ -211,6 +211,16 @@ impl<S: Wake> Notifier<S> {
     }
 }
 
+/// Wakes every slot, then unparks the threads their wake-ups need: a crew
+/// thread starts once every bridge of the flush is queued (see
+/// [`Wakeup`]).
+fn wake_all<'a, S: Wake>(slots: impl Iterator<Item = &'a Arc<S>>) {
+    let wakeups: Vec<Wakeup> = slots.map(|slot| slot.wake()).collect();
+    for wakeup in wakeups {
+        wakeup.unpark();
+    }
+}
+
 fn lock<S>(list: &Mutex<Vec<Arc<S>>>) -> MutexGuard<'_, Vec<Arc<S>>> {
     // A list of slots to wake; a panic elsewhere cannot leave it invalid.
     list.lock().unwrap_or_else(PoisonError::into_inner)
@@ -227,9 +237,8 @@ impl<S: Wake> Shared<S> {
         loop {
             std::mem::swap(&mut batch, &mut *self.pending());
             if !batch.is_empty() {
-                for slot in batch.drain(..) {
-                    slot.wake();
-                }
+                wake_all(batch.iter());
+                batch.clear();
                 linger_until = Instant::now() + LINGER;
                 thread::park_timeout(POLL);
                 continue;
