@@ -44,18 +44,24 @@ const SPARE_PATIENCE: Duration = Duration::from_micros(500);
 ///   call), so a bridge that blocks does not hold up the others: the other
 ///   thread serves them. There is one thread per bridge, so when every
 ///   thread is inside a call, every bridge with work is being served.
-/// - **The spare is patient.** A thread that finds bridges ready while
-///   another thread is inside a call is a spare: it waits up to
-///   [`SPARE_PATIENCE`] once, for that thread to come back and take them
-///   itself, and takes them only if they are still ready then. On two cores
-///   a second thread serving at once competes with the first (and with the
-///   publisher) for the CPU and the crew's lock, and wakes a third for the
-///   bridge after; the switch's last callback came 15–20 µs later
-///   (BENCHMARKS.md). A bridge that blocks holds up the others for the
-///   spare's patience at most, plus its wake-up.
+/// - **The spare is patient.** A thread woken while another thread is
+///   inside a call, finding bridges ready, is a spare: it waits
+///   [`SPARE_PATIENCE`] once (cut short when a bridge is queued while no
+///   thread is inside a call), so that the thread inside the call can come
+///   back and take them itself, and takes them only if they are still
+///   ready then. On two cores a second thread serving at once competes
+///   with the first (and with the publisher) for the CPU and the crew's
+///   lock, and wakes a third for the bridge after it; a switch's last
+///   callback came 9–15 µs later (BENCHMARKS.md). So a bridge that blocks
+///   holds up the others by the spare's patience plus its wake-up each
+///   time work for them arrives while it blocks (and the next bridge to
+///   block adds its own).
 /// - When a flush queues several bridges while no thread is inside a call,
 ///   the waker wakes the spare with the first thread, so that the first
-///   does not pay that wake-up between its calls.
+///   does not pay that wake-up between its calls. The thread's own wake
+///   before a call is for the other case: a flush while a call is under
+///   way (the thread woken for it is a spare, and wakes the next one before
+///   it calls a bridge with others still ready).
 ///
 /// Decision 9 holds as before: no hub lock is held during a bridge call, a
 /// bridge may call back into the service, and a panic is caught, counted and
@@ -95,7 +101,8 @@ struct CrewState<W: LaneWork> {
     handles: Vec<JoinHandle<()>>,
     /// Indices into `threads` of the parked ones.
     idle: Vec<usize>,
-    /// Threads awake (or woken) and not inside a bridge call.
+    /// Threads awake (or woken, or waiting out their patience as spares)
+    /// and not inside a bridge call.
     free: usize,
     /// Threads inside a bridge call (serving a lane).
     serving: usize,
@@ -140,9 +147,10 @@ impl<W: LaneWork> Schedule for Lane<W> {
 /// wake-up for each bridge, between the switch's first and last callback.
 /// Deferring the unpark changes nothing for correctness: the threads are
 /// counted free (so no other schedule wakes one for them) and an unpark is
-/// never lost, whenever it comes. At most two: the thread to serve and the
-/// spare.
-#[must_use = "the threads counted free must be unparked"]
+/// never lost, whenever it comes: dropped (a wake-up that panicked on the
+/// way), a `Wakeup` unparks its threads too. At most two: the thread to
+/// serve and the spare.
+#[must_use = "unparks at once when dropped; keep it until the flush's last schedule"]
 pub(crate) struct Wakeup([Option<Thread>; 2]);
 
 impl Wakeup {
@@ -152,9 +160,15 @@ impl Wakeup {
     }
 
     pub(crate) fn unpark(self) {
-        let [first, second] = self.0;
-        unpark(first);
-        unpark(second);
+        drop(self);
+    }
+}
+
+impl Drop for Wakeup {
+    fn drop(&mut self) {
+        for thread in &mut self.0 {
+            unpark(thread.take());
+        }
     }
 }
 
@@ -310,8 +324,8 @@ impl<W: LaneWork> BridgeCrew<W> {
             .map(|lane| (lane.name.clone(), lane.state.load(Ordering::Acquire)))
             .collect();
         format!(
-            "lanes {lanes:?} ready {:?} idle {:?} free {} stopping {}",
-            state.ready, state.idle, state.free, state.stopping
+            "lanes {lanes:?} ready {:?} idle {:?} free {} serving {} patient {:?} stopping {}",
+            state.ready, state.idle, state.free, state.serving, state.patient, state.stopping
         )
     }
 
@@ -349,7 +363,12 @@ impl<W: LaneWork> Shared<W> {
         }
         let mut state = self.lock();
         state.ready.push_back(index);
-        let server = state.wake_if_none_free();
+        // A spare still waiting out its patience while nothing is being
+        // served would hold the bridge up for nothing: it is cut short.
+        let server = match state.patient.first() {
+            Some(&spare) if state.serving == 0 => Some(state.threads[spare].clone()),
+            _ => state.wake_if_none_free(),
+        };
         // The spare for a flush of several bridges, woken by the waker
         // rather than by the first thread between its calls.
         let spare = if state.ready.len() > 1
@@ -415,11 +434,24 @@ impl<W: LaneWork> Shared<W> {
                 }
             };
             unpark(wake);
+            let in_call = InCall(self);
             lane.serve();
-            let mut state = self.lock();
-            state.serving -= 1;
+            drop(in_call);
+        }
+    }
+}
+
+/// A crew thread inside a bridge call: counted out of `serving` when the
+/// call ends, and free again, unless it ends by unwinding (the thread is
+/// then gone; left counted, every later spare would wait out its patience).
+struct InCall<'a, W: LaneWork>(&'a Shared<W>);
+
+impl<W: LaneWork> Drop for InCall<'_, W> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.serving -= 1;
+        if !std::thread::panicking() {
             state.free += 1;
-            drop(state);
         }
     }
 }
@@ -508,7 +540,7 @@ mod tests {
     type Call = Box<dyn Fn() + Send>;
 
     /// A lane serving one-item queues; each call records the thread that
-    /// made it, after running `call`.
+    /// made it, then runs `call`.
     struct TestLane {
         name: &'static str,
         items: Queue,
@@ -526,12 +558,12 @@ mod tests {
             if item.is_none() {
                 return Step::Empty;
             }
-            (self.call)();
             let thread = std::thread::current().name().unwrap_or("-").to_owned();
             self.served
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push((self.name, thread));
+            (self.call)();
             Step::Served
         }
     }
@@ -578,12 +610,13 @@ mod tests {
             lanes
         }
 
-        /// One flush: an item for every lane, then the wake-ups.
-        fn flush(&self) {
-            let wakeups: Vec<Wakeup> = self
-                .queues
+        /// One flush: an item for each of `lanes` (indices), then the
+        /// wake-ups.
+        fn flush(&self, lanes: &[usize]) {
+            let wakeups: Vec<Wakeup> = lanes
                 .iter()
-                .map(|(items, link)| {
+                .map(|&i| {
+                    let (items, link) = &self.queues[i];
                     items
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -594,6 +627,14 @@ mod tests {
             for wakeup in wakeups {
                 wakeup.unpark();
             }
+        }
+
+        fn patient(&self) -> usize {
+            self.crew.shared.lock().patient.len()
+        }
+
+        fn serving(&self) -> usize {
+            self.crew.shared.lock().serving
         }
 
         fn served(&self) -> Vec<(&'static str, String)> {
@@ -623,28 +664,48 @@ mod tests {
         }
     }
 
+    /// A call that returns once `release` is told (or after 10 s).
+    fn held_until(release: mpsc::Receiver<()>) -> Call {
+        let release = Mutex::new(release);
+        Box::new(move || {
+            let _ = release
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .recv_timeout(Duration::from_secs(10));
+        })
+    }
+
+    /// A call that tells `done`.
+    fn telling(done: mpsc::Sender<()>) -> Call {
+        Box::new(move || {
+            let _ = done.send(());
+        })
+    }
+
     #[test]
     fn the_spare_leaves_the_ready_bridges_to_a_thread_back_within_its_patience() {
-        // The first bridge takes 50 ms a call: the spare, patient for 10 s,
-        // sees the others ready all that time and leaves them to the thread
-        // that comes back.
+        // The first bridge's call lasts until the spare waits out its
+        // patience (10 s): the thread that comes back serves the others.
+        let (release, held) = mpsc::channel();
         let lanes = Lanes::new(
             Duration::from_secs(10),
             vec![
-                (
-                    "slow",
-                    Box::new(|| std::thread::sleep(Duration::from_millis(50))),
-                ),
+                ("held", held_until(held)),
                 ("b", Box::new(|| {})),
                 ("c", Box::new(|| {})),
             ],
         );
-        lanes.flush();
+        lanes.flush(&[0, 1, 2]);
+        assert!(
+            lanes.wait(Duration::from_secs(5), |l| l.patient() == 1),
+            "a spare waits while the first bridge's call lasts"
+        );
+        let _ = release.send(());
         assert!(lanes.wait(Duration::from_secs(5), |l| l.served().len() == 3));
         let served = lanes.served();
         assert_eq!(
             served.iter().map(|(lane, _)| *lane).collect::<Vec<_>>(),
-            ["slow", "b", "c"]
+            ["held", "b", "c"]
         );
         assert!(
             served.iter().all(|(_, thread)| *thread == served[0].1),
@@ -655,41 +716,90 @@ mod tests {
     #[test]
     fn a_bridge_that_blocks_holds_up_the_others_for_the_spares_patience() {
         // The first bridge's call returns only once `b` has had its item (or
-        // after 10 s): the spare must serve `b` after its patience.
+        // after 10 s): the spare the flush woke serves `b` after its
+        // patience.
         let patience = Duration::from_millis(20);
-        let (opened, gate) = mpsc::channel::<()>();
-        let gate = Mutex::new(gate);
+        let (opened, gate) = mpsc::channel();
         let lanes = Lanes::new(
             patience,
-            vec![
-                (
-                    "blocks",
-                    Box::new(move || {
-                        let _ = gate
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .recv_timeout(Duration::from_secs(10));
-                    }),
-                ),
-                (
-                    "b",
-                    Box::new(move || {
-                        let _ = opened.send(());
-                    }),
-                ),
-            ],
+            vec![("blocks", held_until(gate)), ("b", telling(opened))],
         );
         let started = Instant::now();
-        lanes.flush();
+        lanes.flush(&[0, 1]);
         assert!(lanes.wait(Duration::from_secs(15), |l| l.served().len() == 2));
         let took = started.elapsed();
         let bound = patience * 3 + Duration::from_secs(2);
         println!("both bridges served {took:?} after the flush (patience {patience:?})");
         let served = lanes.served();
-        assert_eq!(served[0].0, "b", "{served:?}");
+        assert_ne!(served[0].1, served[1].1, "{served:?}");
         assert!(
             took < bound,
             "the blocking bridge held up the other for {took:?}"
+        );
+    }
+
+    #[test]
+    fn a_flush_during_a_call_wakes_a_thread_for_each_bridge_that_may_block() {
+        // `c`'s call is under way when `a` and `b` are flushed; `c` and `a`
+        // both return only once `b` has had its item. The thread woken for
+        // the flush is a spare (a call is under way): after its patience it
+        // takes `a` with `b` still ready, so it must wake a third thread
+        // before it calls `a`.
+        let patience = Duration::from_millis(20);
+        let (opened_a, gate_a) = mpsc::channel();
+        let (opened_c, gate_c) = mpsc::channel();
+        let lanes = Lanes::new(
+            patience,
+            vec![
+                ("a", held_until(gate_a)),
+                (
+                    "b",
+                    Box::new(move || {
+                        let _ = opened_a.send(());
+                        let _ = opened_c.send(());
+                    }),
+                ),
+                ("c", held_until(gate_c)),
+            ],
+        );
+        lanes.flush(&[2]);
+        assert!(lanes.wait(Duration::from_secs(5), |l| l.serving() == 1));
+        let started = Instant::now();
+        lanes.flush(&[0, 1]);
+        assert!(lanes.wait(Duration::from_secs(25), |l| l.served().len() == 3));
+        let took = started.elapsed();
+        let bound = patience * 3 + Duration::from_secs(2);
+        println!("all three served {took:?} after the second flush (patience {patience:?})");
+        assert!(took < bound, "a blocking bridge held up `b` for {took:?}");
+    }
+
+    #[test]
+    fn a_bridge_queued_while_no_call_is_under_way_does_not_wait_for_a_spare() {
+        // A spare waits out a 10 s patience after the first flush; the
+        // thread back from the held call serves `b` and parks. A bridge
+        // queued then is served at once: the spare's wait is cut short.
+        let (release, held) = mpsc::channel();
+        let lanes = Lanes::new(
+            Duration::from_secs(10),
+            vec![
+                ("held", held_until(held)),
+                ("b", Box::new(|| {})),
+                ("c", Box::new(|| {})),
+            ],
+        );
+        lanes.flush(&[0, 1]);
+        assert!(lanes.wait(Duration::from_secs(5), |l| l.patient() == 1));
+        let _ = release.send(());
+        assert!(lanes.wait(Duration::from_secs(5), |l| l.served().len() == 2
+            && l.serving() == 0));
+        let started = Instant::now();
+        lanes.flush(&[2]);
+        assert!(lanes.wait(Duration::from_secs(15), |l| l.served().len() == 3));
+        let took = started.elapsed();
+        println!("`c` served {took:?} after its flush");
+        assert!(
+            took < Duration::from_secs(2),
+            "`c` waited {took:?} for the spare"
         );
     }
 }

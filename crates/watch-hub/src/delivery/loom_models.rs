@@ -9,8 +9,11 @@
 //! model must find, chosen with `HUB_LOOM_MUTATION` (only in this build):
 //! `attach_race` (the slot linked after its thread can serve it, fixed in
 //! c4cf93b) for the slot model, `no_wake_before_call` (a crew thread calls
-//! a bridge while another is ready and no thread is free) for the crew
-//! model, `sleep_race` (the notifier announces its sleep after its last
+//! a bridge while another is ready and no thread is free: neither the
+//! waker's spare for a flush of several bridges nor the thread's own wake
+//! before its call; the thread's alone is caught by the crew's unit test
+//! `a_flush_during_a_call_wakes_a_thread_for_each_bridge_that_may_block`)
+//! for the crew model, `sleep_race` (the notifier announces its sleep after its last
 //! look) and `hold_ignored` (a transaction does not hold wake-ups) for the
 //! notifier model.
 
@@ -189,9 +192,12 @@ fn stop_and_join<W: LaneWork>(crew: &BridgeCrew<W>) {
 }
 
 /// Two bridges, one crew thread each. Bridge `a`'s call blocks until
-/// bridge `b` has had its item: the crew must wake a second thread before
-/// the first calls `a` while `b` is ready (isolation), schedule, serve,
-/// park and wake without losing an item, and end once both are closed.
+/// bridge `b` has had its item: while a thread calls `a` with `b` ready, a
+/// second thread must be free (isolation: the spare the flush wakes, or,
+/// when the first threads are still busy with their start, the one the
+/// caller wakes before its call), and that spare, patient while `a`'s call
+/// lasts, must still serve `b`. The crew must schedule, serve, park and
+/// wake without losing an item, and end once both are closed.
 #[test]
 fn loom_crew_lanes_schedule_serve_park_wake_and_shut_down() {
     check("crew lanes", 3, || {
