@@ -137,8 +137,8 @@ impl<W: LaneWork> Schedule for Lane<W> {
     }
 }
 
-/// A crew thread that a [`CrewLink::schedule`] counted free and that is
-/// still to be unparked.
+/// The crew threads a [`CrewLink::schedule`] chose (counted free, now or
+/// earlier as a waiting spare) and that are still to be unparked.
 ///
 /// A flush schedules several bridges (a switch: all three) and unparks
 /// the thread after the last of them is queued. Unparked at the first, the
@@ -386,7 +386,7 @@ impl<W: LaneWork> Shared<W> {
     /// A crew thread: takes ready bridges until the crew stops.
     fn run(&self, me: usize) {
         loop {
-            let (lane, wake) = {
+            let (lane, wake, in_call) = {
                 let mut state = self.lock();
                 // Whether this thread was just woken, and waits for a thread
                 // inside a call before it serves what is ready (the spare).
@@ -412,7 +412,7 @@ impl<W: LaneWork> Shared<W> {
                             } else {
                                 state.wake_if_none_free()
                             };
-                        break (state.lanes[index].clone(), wake);
+                        break (state.lanes[index].clone(), wake, InCall(self));
                     }
                     if state.stopping {
                         state.free -= 1;
@@ -434,7 +434,6 @@ impl<W: LaneWork> Shared<W> {
                 }
             };
             unpark(wake);
-            let in_call = InCall(self);
             lane.serve();
             drop(in_call);
         }
@@ -684,8 +683,9 @@ mod tests {
 
     #[test]
     fn the_spare_leaves_the_ready_bridges_to_a_thread_back_within_its_patience() {
-        // The first bridge's call lasts until the spare waits out its
-        // patience (10 s): the thread that comes back serves the others.
+        // The first bridge's call lasts until the test sees the spare
+        // waiting out its patience (10 s), and releases it: the thread that
+        // comes back serves the others.
         let (release, held) = mpsc::channel();
         let lanes = Lanes::new(
             Duration::from_secs(10),
@@ -791,7 +791,8 @@ mod tests {
         assert!(lanes.wait(Duration::from_secs(5), |l| l.patient() == 1));
         let _ = release.send(());
         assert!(lanes.wait(Duration::from_secs(5), |l| l.served().len() == 2
-            && l.serving() == 0));
+            && l.crew.shared.lock().idle.len() == 2
+            && l.patient() == 1));
         let started = Instant::now();
         lanes.flush(&[2]);
         assert!(lanes.wait(Duration::from_secs(15), |l| l.served().len() == 3));

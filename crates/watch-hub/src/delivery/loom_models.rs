@@ -11,7 +11,8 @@
 //! c4cf93b) for the slot model, `no_wake_before_call` (a crew thread calls
 //! a bridge while another is ready and no thread is free: neither the
 //! waker's spare for a flush of several bridges nor the thread's own wake
-//! before its call; the thread's alone is caught by the crew's unit test
+//! before its call; the thread's wake alone, removed by hand, fails the
+//! crew's unit test
 //! `a_flush_during_a_call_wakes_a_thread_for_each_bridge_that_may_block`)
 //! for the crew model, `sleep_race` (the notifier announces its sleep after its last
 //! look) and `hold_ignored` (a transaction does not hold wake-ups) for the
