@@ -25,7 +25,10 @@ const DONE: u8 = 4;
 /// How long a spare thread waits for a thread inside a bridge call to come
 /// back and serve the ready bridges itself, before it serves them (the most
 /// a bridge that blocks holds up the others, besides the spare's wake-up).
-const SPARE_PATIENCE: Duration = Duration::from_micros(500);
+/// A switch's three bridges take 20–40 µs on the target machines; the
+/// patience covers that a few times over, and a thread the host stalls for
+/// longer is relieved soon (500 µs and 50 µs measured alike, BENCHMARKS.md).
+const SPARE_PATIENCE: Duration = Duration::from_micros(100);
 
 /// Waking an idle thread costs about 8 µs of the waker's time on the target
 /// machines and tens of µs until the thread runs (BENCHMARKS.md), and the three
