@@ -529,7 +529,8 @@ impl<W: LaneWork> Lane<W> {
     }
 }
 
-#[cfg(all(test, not(hub_loom)))]
+#[cfg(test)]
+#[cfg(not(hub_loom))]
 mod tests {
     use std::collections::VecDeque;
     use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
