@@ -162,6 +162,11 @@ impl Wakeup {
         Self([None, None])
     }
 
+    /// Whether there is no thread to unpark.
+    pub(crate) fn is_none(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
     pub(crate) fn unpark(self) {
         drop(self);
     }
@@ -678,6 +683,21 @@ mod tests {
         })
     }
 
+    /// A held first bridge and two quick ones, `b` and `c`, with spares
+    /// patient for 10 s; the sender releases the held call.
+    fn held_b_c() -> (Lanes, mpsc::Sender<()>) {
+        let (release, held) = mpsc::channel();
+        let lanes = Lanes::new(
+            Duration::from_secs(10),
+            vec![
+                ("held", held_until(held)),
+                ("b", Box::new(|| {})),
+                ("c", Box::new(|| {})),
+            ],
+        );
+        (lanes, release)
+    }
+
     /// A call that tells `done`.
     fn telling(done: mpsc::Sender<()>) -> Call {
         Box::new(move || {
@@ -690,15 +710,7 @@ mod tests {
         // The first bridge's call lasts until the test sees the spare
         // waiting out its patience (10 s), and releases it: the thread that
         // comes back serves the others.
-        let (release, held) = mpsc::channel();
-        let lanes = Lanes::new(
-            Duration::from_secs(10),
-            vec![
-                ("held", held_until(held)),
-                ("b", Box::new(|| {})),
-                ("c", Box::new(|| {})),
-            ],
-        );
+        let (lanes, release) = held_b_c();
         lanes.flush(&[0, 1, 2]);
         assert!(
             lanes.wait(Duration::from_secs(5), |l| l.patient() == 1),
@@ -782,15 +794,7 @@ mod tests {
         // A spare waits out a 10 s patience after the first flush; the
         // thread back from the held call serves `b` and parks. A bridge
         // queued then is served at once: the spare's wait is cut short.
-        let (release, held) = mpsc::channel();
-        let lanes = Lanes::new(
-            Duration::from_secs(10),
-            vec![
-                ("held", held_until(held)),
-                ("b", Box::new(|| {})),
-                ("c", Box::new(|| {})),
-            ],
-        );
+        let (lanes, release) = held_b_c();
         lanes.flush(&[0, 1]);
         assert!(lanes.wait(Duration::from_secs(5), |l| l.patient() == 1));
         let _ = release.send(());

@@ -14,9 +14,9 @@
 //! before its call; the thread's wake alone, removed by hand, fails the
 //! crew's unit test
 //! `a_flush_during_a_call_wakes_a_thread_for_each_bridge_that_may_block`)
-//! for the crew model, `sleep_race` (the notifier announces its sleep after its last
-//! look) and `hold_ignored` (a transaction does not hold wake-ups) for the
-//! notifier model.
+//! for the crew model, `sleep_race` (the notifier announces its sleep after
+//! its last look) and `hold_ignored` (a transaction does not hold wake-ups)
+//! for the notifier model.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

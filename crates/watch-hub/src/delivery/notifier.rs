@@ -215,7 +215,12 @@ impl<S: Wake> Notifier<S> {
 /// thread starts once every bridge of the flush is queued (see
 /// [`Wakeup`]).
 fn wake_all<'a, S: Wake>(slots: impl Iterator<Item = &'a Arc<S>>) {
-    let wakeups: Vec<Wakeup> = slots.map(|slot| slot.wake()).collect();
+    // Only the wake-ups with a thread to unpark are kept: no allocation
+    // for a flush whose bridges were queued already.
+    let wakeups: Vec<Wakeup> = slots
+        .map(|slot| slot.wake())
+        .filter(|wakeup| !wakeup.is_none())
+        .collect();
     for wakeup in wakeups {
         wakeup.unpark();
     }
