@@ -36,21 +36,24 @@ fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delive
     };
     // Every line is offered to every bridge; `called` tells the lines a
     // bridge takes from those it is not called for.
-    let span = tracing::debug_span!(
-        "bridge_call",
-        consumer = cursor.slot.name(),
-        seq_no,
-        resync = is_resync,
-        called = tracing::field::Empty,
-    )
-    .entered();
+    let span = call_spans_reach_anyone().then(|| {
+        tracing::debug_span!(
+            "bridge_call",
+            consumer = cursor.slot.name(),
+            seq_no,
+            resync = is_resync,
+            called = tracing::field::Empty,
+        )
+        .entered()
+    });
     match catch_unwind(AssertUnwindSafe(|| target.deliver(delivery))) {
-        Ok(true) => {
-            span.record("called", true);
-            cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(false) => {
-            span.record("called", false);
+        Ok(called) => {
+            if let Some(span) = &span {
+                span.record("called", called);
+            }
+            if called {
+                cursor.slot.delivered.fetch_add(1, Ordering::Relaxed);
+            }
         }
         Err(panic) => {
             cursor.slot.panics.fetch_add(1, Ordering::Relaxed);
@@ -67,4 +70,18 @@ fn deliver(target: &BridgeTarget, cursor: &mut ConsumerCursor, delivery: &Delive
             }
         }
     }
+}
+
+/// Whether a `bridge_call` span can reach anyone: a `tracing` subscriber
+/// that takes `debug`, or a `log` logger at `debug` (where `tracing` writes
+/// spans when no subscriber is set and its `log` feature is on).
+///
+/// A span nobody takes still costs, with that feature and no subscriber:
+/// creating, entering, recording, leaving and dropping it each ask `log`
+/// whether to write. A switch offers every bridge each of its lines, so on
+/// the bridge threads that cost came to about as much as the calls.
+fn call_spans_reach_anyone() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    (STATIC_MAX_LEVEL >= LevelFilter::DEBUG && LevelFilter::current() >= LevelFilter::DEBUG)
+        || log::max_level() >= log::LevelFilter::Debug
 }
