@@ -2,7 +2,8 @@
 //! provisioning service with two providers — etcd (priority 20, this node
 //! registering itself with a lease) and a static in-memory list (priority
 //! 10) — and the adapter between them. Prints one JSON line per change of
-//! its sessions or active provider (and one a second regardless):
+//! its sessions, active provider, published members or connect and
+//! disconnect counts (and one a second regardless):
 //! `{"node","ms","sessions","provider","connects","disconnects"}`.
 //!
 //! Usage: `provisioning-ractor-node --id ID --etcd URL --members ID=PORT,...`
@@ -160,8 +161,16 @@ async fn run(args: Args) -> Result<(), String> {
                     .collect()
             })
             .unwrap_or_default();
-        let state =
-            serde_json::json!({"sessions": names, "provider": provider, "published": published});
+        // The counts are part of the state: a connect is reported when it
+        // is made, not with the next change of something else.
+        let (connects, disconnects) = (stats.connects(), stats.disconnects());
+        let state = serde_json::json!({
+            "sessions": names,
+            "provider": provider,
+            "published": published,
+            "connects": connects,
+            "disconnects": disconnects,
+        });
         let state = state.to_string();
         if state != last || last_print.elapsed() >= Duration::from_secs(1) {
             let line = serde_json::json!({
@@ -170,8 +179,8 @@ async fn run(args: Args) -> Result<(), String> {
                 "sessions": names,
                 "provider": provider,
                 "published": published,
-                "connects": stats.connects(),
-                "disconnects": stats.disconnects(),
+                "connects": connects,
+                "disconnects": disconnects,
             });
             println!("{line}");
             last = state;
