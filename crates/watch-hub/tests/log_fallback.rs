@@ -32,13 +32,11 @@ impl log::Log for Capture {
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
 /// Signals each snapshot it is handed.
-struct Signal(Mutex<mpsc::Sender<u64>>);
+struct Signal(mpsc::Sender<u64>);
 
 impl PlacementSupervisorBridge for Signal {
     fn apply_snapshot(&self, envelope: &SnapshotEnvelope) {
-        if let Ok(tx) = self.0.lock() {
-            let _ = tx.send(envelope.seq_no());
-        }
+        let _ = self.0.send(envelope.seq_no());
     }
     fn provider_changed(&self, _: &ChangeEnvelope) {}
     fn resync(&self, _: &SnapshotEnvelope) {}
@@ -51,7 +49,7 @@ fn a_log_logger_at_debug_gets_the_bridge_call_span_without_a_subscriber() {
     let mut hub = ProviderWatchHub::new(HubConfig::new()).expect("hub");
     let (tx, rx) = mpsc::channel();
     hub.handle()
-        .attach_placement("placement", Arc::new(Signal(Mutex::new(tx))))
+        .attach_placement("placement", Arc::new(Signal(tx)))
         .expect("attached");
     let snapshot = ProviderSnapshot::new(vec![ClusterNode::new("n1", "10.0.0.1", 4000)], vec![])
         .expect("valid view");
