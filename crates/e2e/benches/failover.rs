@@ -93,6 +93,10 @@ fn wait_all(s: &Setup, hash: u64, limit: Duration) -> Instant {
         .expect("every bridge holds the expected snapshot in time")
 }
 
+/// The pause before each warm switch unless `WARM_SWITCH_PAUSE_US` says
+/// otherwise; the target is judged with it.
+const DEFAULT_PAUSE: Duration = Duration::from_millis(2);
+
 /// The pause before each warm switch: 2 ms, or `WARM_SWITCH_PAUSE_US`
 /// microseconds (at least 2 ms). The figure depends on it on a VM: a pause
 /// of exactly 2 ms lands the fault where, in up to half the switches, the
@@ -100,14 +104,13 @@ fn wait_all(s: &Setup, hash: u64, limit: Duration) -> Instant {
 /// the host runs about 200 µs late (see BENCHMARKS.md, "The switch's first
 /// wake-up and the 2 ms pause").
 fn pause() -> Duration {
-    const DEFAULT: Duration = Duration::from_millis(2);
     match std::env::var("WARM_SWITCH_PAUSE_US") {
-        Err(_) => DEFAULT,
+        Err(_) => DEFAULT_PAUSE,
         Ok(text) => text
             .parse::<u64>()
             .map(Duration::from_micros)
             .ok()
-            .filter(|pause| *pause >= DEFAULT)
+            .filter(|pause| *pause >= DEFAULT_PAUSE)
             .unwrap_or_else(|| {
                 panic!("WARM_SWITCH_PAUSE_US={text:?}: expected microseconds, at least 2000")
             }),
@@ -183,7 +186,7 @@ fn switch_row(switches: &[Duration], pause: Duration) {
     let mean = switches.iter().sum::<Duration>() / switches.len() as u32;
     let met = p.p50 < Duration::from_micros(100);
     ResultRow {
-        figure: if pause == Duration::from_millis(2) {
+        figure: if pause == DEFAULT_PAUSE {
             "failover warm_switch/1000, median switch".into()
         } else {
             format!(

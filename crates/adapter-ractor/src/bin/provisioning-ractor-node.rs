@@ -136,7 +136,7 @@ async fn run(args: Args) -> Result<(), String> {
     let changes = service.topology_changes().map_err(|e| e.to_string())?;
     tokio::spawn(mesh.run(changes));
 
-    let mut last = String::new();
+    let mut last = serde_json::Value::Null;
     let mut last_print = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -171,17 +171,13 @@ async fn run(args: Args) -> Result<(), String> {
             "connects": connects,
             "disconnects": disconnects,
         });
-        let state = state.to_string();
         if state != last || last_print.elapsed() >= Duration::from_secs(1) {
-            let line = serde_json::json!({
-                "node": args.id,
-                "ms": started.elapsed().as_millis() as u64,
-                "sessions": names,
-                "provider": provider,
-                "published": published,
-                "connects": connects,
-                "disconnects": disconnects,
-            });
+            // The line is the state with who and when.
+            let mut line = state.clone();
+            if let Some(fields) = line.as_object_mut() {
+                fields.insert("node".into(), args.id.clone().into());
+                fields.insert("ms".into(), (started.elapsed().as_millis() as u64).into());
+            }
             println!("{line}");
             last = state;
             last_print = Instant::now();
